@@ -1,0 +1,122 @@
+// Every operating-system call shuttle makes goes through here (implemented in os_linux.cpp):
+// futexes, shared-memory files, process identity and liveness, fork bookkeeping.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace shuttle::detail {
+
+using steady_clock = std::chrono::steady_clock;
+
+static_assert(sizeof(void*) == 8, "shuttle supports 64-bit Linux only");
+static_assert(std::atomic<uint64_t>::is_always_lock_free, "64-bit atomics must be lock-free");
+static_assert(std::atomic<uint32_t>::is_always_lock_free, "32-bit atomics must be lock-free");
+static_assert(sizeof(std::atomic<uint32_t>) == 4, "a futex word is exactly 32 bits");
+
+// ---- futex (shared, never FUTEX_PRIVATE_FLAG: waiters live in other processes) ----------------
+
+/// Sleeps while `word == expected`, at most until `deadline` (steady_clock::time_point::max()
+/// sleeps without limit). EINTR is retried. Returns false on timeout, true otherwise (woken,
+/// value changed, or spurious): callers re-check their condition either way.
+bool futex_wait_until(const std::atomic<uint32_t>& word, uint32_t expected,
+                      steady_clock::time_point deadline) noexcept;
+
+/// Wakes up to `count` waiters sleeping on `word` in any process.
+void futex_wake(const std::atomic<uint32_t>& word, int count) noexcept;
+void futex_wake_all(const std::atomic<uint32_t>& word) noexcept;
+
+/// One yield of the processor (sched_yield).
+void yield_processor() noexcept;
+
+/// A spin-loop hint (pause on x86-64).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#else
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+#endif
+}
+
+// ---- process identity and liveness ------------------------------------------------------------
+
+/// pid in the high 32 bits, the low 32 bits of the process start time (clock ticks since boot)
+/// in the low 32 bits. Never 0. Distinguishes a reused pid from the process that held it.
+using ProcessIdentity = uint64_t;
+
+ProcessIdentity current_process_identity() noexcept;
+inline pid_t identity_pid(ProcessIdentity identity) noexcept {
+    return static_cast<pid_t>(identity >> 32);
+}
+
+/// Identity of this process's pid namespace (device and inode of /proc/self/ns/pid, folded).
+uint64_t current_pid_namespace() noexcept;
+
+enum class Liveness { alive, dead, unknown };
+
+/// Whether the process that had `identity` in namespace `pid_namespace` still runs. "dead" means
+/// gone, a zombie, or a pid now used by another process (start time differs). A process in
+/// another pid namespace is "unknown": its pid means nothing here. A stopped process is alive.
+Liveness process_liveness(ProcessIdentity identity, uint64_t pid_namespace) noexcept;
+
+/// Incremented in every child right after fork(): handles compare it to notice they were
+/// inherited and must re-register.
+uint64_t fork_generation() noexcept;
+
+// ---- shared-memory files -----------------------------------------------------------------------
+
+/// The directory named segments live in: $SHUTTLE_SHM_DIR or /dev/shm.
+std::string shm_directory();
+
+/// errno-style results (0 or an errno value) so callers can map them to shuttle::errc.
+struct FileResult {
+    int fd = -1;
+    int error = 0;
+};
+
+/// An unnamed file in the shm directory (O_TMPFILE), close-on-exec, with `mode`.
+FileResult create_unnamed_shm_file(unsigned mode) noexcept;
+/// An anonymous memfd, close-on-exec.
+FileResult create_memfd(const char* debug_name) noexcept;
+/// Gives the file `name` in the shm directory, atomically; EEXIST if the name is taken.
+int publish_shm_file(int fd, const std::string& name) noexcept;
+FileResult open_shm_file(const std::string& name, bool writable) noexcept;
+int unlink_shm_file(const std::string& name) noexcept;
+/// ftruncate + posix_fallocate: afterwards every page is backed (ENOSPC/EFBIG are reported now,
+/// not as SIGBUS on first touch).
+int reserve_file(int fd, uint64_t size) noexcept;
+int file_size(int fd, uint64_t& size) noexcept;
+void* map_shared(int fd, uint64_t size, int& error) noexcept;
+void unmap(void* address, uint64_t size) noexcept;
+void close_fd(int fd) noexcept;
+/// A close-on-exec duplicate of `fd`, or -1 with errno set.
+int duplicate_fd(int fd) noexcept;
+int set_close_on_exec(int fd, bool on) noexcept;
+
+// ---- child processes ---------------------------------------------------------------------------
+
+/// Arranges SIGKILL for this process when its parent dies; returns false if the parent
+/// (`expected_parent`) is already gone.
+bool die_with_parent(pid_t expected_parent) noexcept;
+/// A pidfd for `pid`, or -1.
+int open_pidfd(pid_t pid) noexcept;
+/// Polls a pidfd until the process exits or `deadline`; returns true if it exited.
+bool wait_pidfd_until(int pidfd, steady_clock::time_point deadline) noexcept;
+
+/// Test-only deterministic crash points: after arm_kill_point(point, skip), the calling process
+/// SIGKILLs itself at the (skip+1)-th SHUTTLE_KILL_POINT(point) it reaches. The macro compiles
+/// to nothing unless SHUTTLE_ENABLE_KILL_POINTS is defined (test builds only).
+void arm_kill_point(const char* point, uint64_t skip = 0) noexcept;
+void kill_point_hit(const char* point) noexcept;
+
+}  // namespace shuttle::detail
+
+#if defined(SHUTTLE_ENABLE_KILL_POINTS)
+#define SHUTTLE_KILL_POINT(name) ::shuttle::detail::kill_point_hit(name)
+#else
+#define SHUTTLE_KILL_POINT(name) ((void)0)
+#endif

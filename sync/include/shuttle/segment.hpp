@@ -1,0 +1,194 @@
+// A shared-memory segment: a versioned header at offset 0, a participant registry, then the
+// body an object (queue, pipe, lock, ...) lays out. Named (attach by name from any process) or
+// anonymous (a memfd mapped before fork(), inherited; its descriptor can be handed to exec).
+//
+// The layout is a protocol (see docs/layout.md). open() validates every header field and
+// reports each mismatch precisely; values that steer memory accesses are read once, checked,
+// and copied into the handle (SegmentInfo), so a corrupt segment never makes a reader go out of
+// bounds.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "shuttle/detail/os.hpp"
+#include "shuttle/error.hpp"
+
+namespace shuttle {
+
+inline constexpr uint64_t segment_magic = 0x3130454c54545553ull;  // "SUTTLE01" little-endian
+inline constexpr uint32_t segment_layout_version = 1;
+inline constexpr std::size_t cache_line = 64;
+inline constexpr uint32_t max_registry_capacity = 4096;
+
+/// What a segment holds; checked on open so a pipe is never opened as a queue.
+enum class ObjectKind : uint32_t {
+    queue = 1,
+    byte_queue = 2,
+    pipe = 3,
+    lock = 4,
+    rlock = 5,
+    semaphore = 6,
+    event = 7,
+    condition = 8,
+    barrier = 9,
+    test = 100,
+};
+
+/// The header at offset 0 of every segment. Fixed-width fields only, no pointers.
+struct alignas(cache_line) SegmentHeader {
+    std::atomic<uint64_t> magic;  // written last (release): readers check it first (acquire)
+    uint32_t layout_version;
+    uint32_t kind;
+    uint64_t segment_size;  // header + registry + body
+    uint64_t element_size;
+    uint64_t element_align;
+    uint64_t type_tag;
+    uint64_t capacity;
+    uint64_t max_message_size;
+    uint64_t flags;
+    uint64_t creator;        // ProcessIdentity of the creator
+    uint64_t pid_namespace;  // the creator's pid namespace
+    uint32_t registry_capacity;
+    uint32_t header_size;
+    uint64_t body_offset;
+    uint64_t body_size;
+    uint64_t created_unix_seconds;  // informational (shuttle CLI)
+};
+static_assert(sizeof(SegmentHeader) <= 256, "the header must fit its 256-byte area");
+inline constexpr uint64_t segment_header_area = 256;
+
+/// One participant (a process, or a thread of one) of a shared object. A cache line each so
+/// participants never false-share. `identity` 0 means free. The remaining words belong to the
+/// object that owns the segment (announced ticket, waiter state, ...).
+struct alignas(cache_line) RegistryEntry {
+    std::atomic<uint64_t> identity;
+    std::atomic<uint64_t> pid_namespace;
+    std::atomic<uint64_t> words[6];
+};
+static_assert(sizeof(RegistryEntry) == cache_line, "one registry entry per cache line");
+
+/// The validated, private copy of a segment's header fields.
+struct SegmentInfo {
+    ObjectKind kind = ObjectKind::test;
+    uint64_t element_size = 0;
+    uint64_t element_align = 0;
+    uint64_t type_tag = 0;
+    uint64_t capacity = 0;
+    uint64_t max_message_size = 0;
+    uint64_t flags = 0;
+    uint32_t registry_capacity = 0;
+    uint64_t body_size = 0;
+    detail::ProcessIdentity creator = 0;
+    uint64_t pid_namespace = 0;
+};
+
+/// Returns the body size an object of `info` needs, or nullopt if a value is out of range.
+/// The same function serves create (the caller's values) and open (the header's values).
+using BodySizeFunction = std::function<std::optional<uint64_t>(const SegmentInfo&)>;
+
+/// What open() requires of a segment. Unset optionals accept whatever the segment has.
+struct SegmentExpectation {
+    ObjectKind kind = ObjectKind::test;
+    uint64_t element_size = 0;
+    uint64_t element_align = 0;
+    uint64_t type_tag = 0;
+    std::optional<uint64_t> capacity;
+    std::optional<uint64_t> max_message_size;
+    BodySizeFunction body_size;
+};
+
+/// Permission bits for a new named segment: owner-only unless asked otherwise.
+struct CreateOptions {
+    unsigned mode = 0600;
+    /// Whether destroying the creating handle (in the creating process) also unlinks the name.
+    bool remove_on_destroy = false;
+};
+
+/// Owns one mapping of a segment. Movable, not copyable; valid in a fork()ed child.
+/// Thread-safe for concurrent use of the mapped memory; the handle itself is not synchronised.
+class Segment {
+public:
+    using Initialiser = std::function<void(Segment&)>;
+
+    Segment() = default;
+    Segment(Segment&& other) noexcept;
+    Segment& operator=(Segment&& other) noexcept;
+    Segment(const Segment&) = delete;
+    Segment& operator=(const Segment&) = delete;
+    ~Segment();
+
+    /// Creates a named segment. `init` runs on the still-invisible segment (registry zeroed,
+    /// body zeroed); the name appears atomically once it has returned, so no process can open a
+    /// half-initialised segment and a creator that dies midway leaves nothing behind.
+    /// Throws Error(already_exists, invalid_name, permission, no_space, invalid_argument).
+    static Segment create(std::string_view name, const SegmentInfo& info,
+                          const BodySizeFunction& body_size, const Initialiser& init,
+                          const CreateOptions& options = {});
+
+    /// Attaches a named segment, validating every header field against `expected`.
+    /// Throws Error(not_found, invalid_name, permission, not_shuttle, version_mismatch,
+    /// kind_mismatch, type_mismatch, capacity_mismatch, truncated, corrupt).
+    static Segment open(std::string_view name, const SegmentExpectation& expected);
+
+    /// An anonymous segment (memfd): inherited across fork(), or handed to an exec'd program
+    /// as a descriptor (see fd(), set_inheritable()).
+    static Segment create_anonymous(const SegmentInfo& info, const BodySizeFunction& body_size,
+                                    const Initialiser& init);
+
+    /// Attaches the segment behind a descriptor (e.g. a memfd passed to an exec'd program).
+    /// Takes ownership of `fd` only on success.
+    static Segment open_fd(int fd, const SegmentExpectation& expected);
+
+    /// Removes a name. Processes that have it mapped keep working. Returns false if absent.
+    static bool remove(std::string_view name);
+
+    /// Throws Error(invalid_name) unless `name` is 1..200 characters of [A-Za-z0-9._-], not
+    /// starting with '.', optionally preceded by one '/' (which is dropped).
+    static std::string validate_name(std::string_view name);
+
+    bool valid() const noexcept { return base_ != nullptr; }
+    const std::string& name() const noexcept { return name_; }  // empty when anonymous
+    const SegmentInfo& info() const noexcept { return info_; }
+    int fd() const noexcept { return fd_; }
+    /// Lets an exec'd child inherit fd() (close-on-exec is on by default).
+    void set_inheritable(bool inheritable);
+
+    SegmentHeader& header() const noexcept { return *static_cast<SegmentHeader*>(base_); }
+    RegistryEntry* registry() const noexcept {
+        return reinterpret_cast<RegistryEntry*>(static_cast<std::byte*>(base_) +
+                                                segment_header_area);
+    }
+    std::byte* body() const noexcept { return static_cast<std::byte*>(base_) + body_offset_; }
+    uint64_t body_size() const noexcept { return info_.body_size; }
+    uint64_t mapped_size() const noexcept { return mapped_size_; }
+
+    /// Unlinks the name now (no-op for anonymous segments).
+    void unlink();
+
+    /// Layout arithmetic shared by create and open.
+    static uint64_t body_offset_for(uint32_t registry_capacity) noexcept;
+
+private:
+    static Segment build(int fd, std::string name, const SegmentInfo& info,
+                         const BodySizeFunction& body_size, const Initialiser& init);
+    static Segment attach(int fd, std::string name, const SegmentExpectation& expected);
+    void reset() noexcept;
+
+    std::string name_;
+    int fd_ = -1;
+    void* base_ = nullptr;
+    uint64_t mapped_size_ = 0;
+    uint64_t body_offset_ = 0;
+    SegmentInfo info_{};
+    pid_t remove_on_destroy_pid_ = 0;  // the creating process, when it asked for removal
+};
+
+}  // namespace shuttle

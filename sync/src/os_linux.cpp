@@ -1,0 +1,285 @@
+// The one place that talks to Linux directly. Everything else uses shuttle/detail/os.hpp.
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include "shuttle/detail/os.hpp"
+
+namespace shuttle::detail {
+namespace {
+
+timespec to_monotonic_timespec(steady_clock::time_point deadline) {
+    // libstdc++'s steady_clock is CLOCK_MONOTONIC, the clock FUTEX_WAIT_BITSET uses by default.
+    static_assert(std::chrono::steady_clock::is_steady);
+    auto since_epoch = deadline.time_since_epoch();
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds);
+    return timespec{static_cast<time_t>(seconds.count()), static_cast<long>(nanos.count())};
+}
+
+long futex(const std::atomic<uint32_t>& word, int op, uint32_t value, const timespec* timeout,
+           uint32_t bitset) {
+    return syscall(SYS_futex, const_cast<std::atomic<uint32_t>*>(&word), op, value, timeout,
+                   nullptr, bitset);
+}
+
+std::atomic<uint64_t> fork_generation_counter{0};
+std::atomic<ProcessIdentity> cached_identity{0};
+std::atomic<uint64_t> cached_namespace{0};
+
+void after_fork_in_child() {
+    fork_generation_counter.fetch_add(1, std::memory_order_relaxed);
+    cached_identity.store(0, std::memory_order_relaxed);
+    cached_namespace.store(0, std::memory_order_relaxed);
+}
+
+[[maybe_unused]] const bool fork_handler_installed = [] {
+    pthread_atfork(nullptr, nullptr, after_fork_in_child);
+    return true;
+}();
+
+/// Reads /proc/<pid>/stat: state letter and start time (field 22). False if the file is gone.
+bool read_process_stat(pid_t pid, char& state, uint64_t& start_time) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buffer[1024];
+    ssize_t length = ::read(fd, buffer, sizeof buffer - 1);
+    ::close(fd);
+    if (length <= 0) return false;
+    buffer[length] = '\0';
+    // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+    const char* cursor = std::strrchr(buffer, ')');
+    if (cursor == nullptr || cursor[1] != ' ') return false;
+    cursor += 2;
+    state = *cursor;
+    // Fields from 3 (state) on are separated by single spaces; start time is field 22.
+    for (int field = 3; field < 22; ++field) {
+        cursor = std::strchr(cursor, ' ');
+        if (cursor == nullptr) return false;
+        ++cursor;
+    }
+    start_time = std::strtoull(cursor, nullptr, 10);
+    return true;
+}
+
+}  // namespace
+
+bool futex_wait_until(const std::atomic<uint32_t>& word, uint32_t expected,
+                      steady_clock::time_point deadline) noexcept {
+    const bool forever = deadline == steady_clock::time_point::max();
+    timespec absolute{};
+    if (!forever) absolute = to_monotonic_timespec(deadline);
+    for (;;) {
+        if (!forever && steady_clock::now() >= deadline) return false;
+        // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, so EINTR needs no
+        // recomputation of the remaining time.
+        long rc = futex(word, FUTEX_WAIT_BITSET, expected, forever ? nullptr : &absolute,
+                        FUTEX_BITSET_MATCH_ANY);
+        if (rc == 0) return true;
+        if (errno == EAGAIN) return true;  // the word no longer holds `expected`
+        if (errno == ETIMEDOUT) return false;
+        if (errno == EINTR) continue;
+        return true;  // unexpected: let the caller re-check rather than sleep wrongly
+    }
+}
+
+void futex_wake(const std::atomic<uint32_t>& word, int count) noexcept {
+    futex(word, FUTEX_WAKE, static_cast<uint32_t>(count), nullptr, 0);
+}
+
+void futex_wake_all(const std::atomic<uint32_t>& word) noexcept {
+    futex_wake(word, INT32_MAX);
+}
+
+void yield_processor() noexcept { sched_yield(); }
+
+ProcessIdentity current_process_identity() noexcept {
+    ProcessIdentity identity = cached_identity.load(std::memory_order_relaxed);
+    if (identity != 0) return identity;
+    pid_t pid = getpid();
+    char state = 0;
+    uint64_t start_time = 0;
+    read_process_stat(pid, state, start_time);
+    identity = (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 32) |
+               (start_time & 0xffffffffu);
+    cached_identity.store(identity, std::memory_order_relaxed);
+    return identity;
+}
+
+uint64_t current_pid_namespace() noexcept {
+    uint64_t id = cached_namespace.load(std::memory_order_relaxed);
+    if (id != 0) return id;
+    struct stat info {};
+    if (::stat("/proc/self/ns/pid", &info) == 0) {
+        id = (static_cast<uint64_t>(info.st_dev) << 40) ^ static_cast<uint64_t>(info.st_ino);
+    }
+    if (id == 0) id = 1;  // no /proc/self/ns: one namespace for everybody
+    cached_namespace.store(id, std::memory_order_relaxed);
+    return id;
+}
+
+Liveness process_liveness(ProcessIdentity identity, uint64_t pid_namespace) noexcept {
+    if (identity == 0) return Liveness::dead;
+    if (pid_namespace != current_pid_namespace()) return Liveness::unknown;
+    char state = 0;
+    uint64_t start_time = 0;
+    if (!read_process_stat(identity_pid(identity), state, start_time)) return Liveness::dead;
+    if (state == 'Z' || state == 'X') return Liveness::dead;
+    if ((start_time & 0xffffffffu) != (identity & 0xffffffffu)) return Liveness::dead;
+    return Liveness::alive;
+}
+
+uint64_t fork_generation() noexcept {
+    return fork_generation_counter.load(std::memory_order_relaxed);
+}
+
+std::string shm_directory() {
+    const char* configured = std::getenv("SHUTTLE_SHM_DIR");
+    return configured != nullptr && *configured != '\0' ? configured : "/dev/shm";
+}
+
+FileResult create_unnamed_shm_file(unsigned mode) noexcept {
+    std::string directory = shm_directory();
+    int fd = ::open(directory.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+    if (fd < 0) return {-1, errno};
+    // The umask may have narrowed the mode; the caller asked for exactly this one.
+    if (::fchmod(fd, mode) != 0) {
+        int error = errno;
+        ::close(fd);
+        return {-1, error};
+    }
+    return {fd, 0};
+}
+
+FileResult create_memfd(const char* debug_name) noexcept {
+    int fd = ::memfd_create(debug_name, MFD_CLOEXEC);
+    if (fd < 0) return {-1, errno};
+    return {fd, 0};
+}
+
+int publish_shm_file(int fd, const std::string& name) noexcept {
+    // linkat through /proc/self/fd gives an O_TMPFILE file its name atomically, and fails with
+    // EEXIST if the name is taken: nobody ever sees a half-initialised named segment.
+    char source[64];
+    std::snprintf(source, sizeof source, "/proc/self/fd/%d", fd);
+    std::string target = shm_directory() + "/" + name;
+    if (::linkat(AT_FDCWD, source, AT_FDCWD, target.c_str(), AT_SYMLINK_FOLLOW) != 0) return errno;
+    return 0;
+}
+
+FileResult open_shm_file(const std::string& name, bool writable) noexcept {
+    std::string path = shm_directory() + "/" + name;
+    int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return {-1, errno};
+    return {fd, 0};
+}
+
+int unlink_shm_file(const std::string& name) noexcept {
+    std::string path = shm_directory() + "/" + name;
+    return ::unlink(path.c_str()) == 0 ? 0 : errno;
+}
+
+int reserve_file(int fd, uint64_t size) noexcept {
+    if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return errno;
+    // posix_fallocate returns the error instead of setting errno.
+    return ::posix_fallocate(fd, 0, static_cast<off_t>(size));
+}
+
+int file_size(int fd, uint64_t& size) noexcept {
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) return errno;
+    size = static_cast<uint64_t>(info.st_size);
+    return 0;
+}
+
+void* map_shared(int fd, uint64_t size, int& error) noexcept {
+    void* address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (address == MAP_FAILED) {
+        error = errno;
+        return nullptr;
+    }
+    error = 0;
+    return address;
+}
+
+void unmap(void* address, uint64_t size) noexcept {
+    if (address != nullptr) ::munmap(address, size);
+}
+
+void close_fd(int fd) noexcept {
+    if (fd >= 0) ::close(fd);
+}
+
+int duplicate_fd(int fd) noexcept { return ::fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+
+int set_close_on_exec(int fd, bool on) noexcept {
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags < 0) return errno;
+    flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+    return ::fcntl(fd, F_SETFD, flags) == 0 ? 0 : errno;
+}
+
+bool die_with_parent(pid_t expected_parent) noexcept {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // The parent may have died between fork() and prctl(): then nobody will send the signal.
+    return ::getppid() == expected_parent;
+}
+
+int open_pidfd(pid_t pid) noexcept {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+
+bool wait_pidfd_until(int pidfd, steady_clock::time_point deadline) noexcept {
+    for (;;) {
+        int timeout_ms = -1;
+        if (deadline != steady_clock::time_point::max()) {
+            auto left = deadline - steady_clock::now();
+            if (left <= steady_clock::duration::zero()) timeout_ms = 0;
+            else
+                timeout_ms = static_cast<int>(
+                    std::chrono::ceil<std::chrono::milliseconds>(left).count());
+        }
+        pollfd entry{pidfd, POLLIN, 0};
+        int rc = ::poll(&entry, 1, timeout_ms);
+        if (rc > 0) return true;
+        if (rc == 0) {
+            if (timeout_ms == 0) return false;
+            continue;  // poll rounds to whole milliseconds: re-check the deadline
+        }
+        if (errno != EINTR) return false;
+    }
+}
+
+namespace {
+std::atomic<const char*> armed_kill_point{nullptr};
+std::atomic<uint64_t> kill_point_skip{0};
+}  // namespace
+
+void arm_kill_point(const char* point, uint64_t skip) noexcept {
+    kill_point_skip.store(skip, std::memory_order_relaxed);
+    armed_kill_point.store(point, std::memory_order_release);
+}
+
+void kill_point_hit(const char* point) noexcept {
+    const char* armed = armed_kill_point.load(std::memory_order_acquire);
+    if (armed == nullptr || std::strcmp(armed, point) != 0) return;
+    if (kill_point_skip.fetch_sub(1, std::memory_order_relaxed) == 0) ::kill(::getpid(), SIGKILL);
+}
+
+}  // namespace shuttle::detail

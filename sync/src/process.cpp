@@ -1,0 +1,137 @@
+#include "shuttle/process.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "shuttle/detail/os.hpp"
+#include "shuttle/error.hpp"
+
+namespace shuttle {
+namespace {
+
+void flush_all() {
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+}
+
+[[noreturn]] void run_child(const std::function<int()>& target, const ProcessOptions& options,
+                            pid_t parent) {
+    int code = 0;
+    if (options.daemon && !detail::die_with_parent(parent)) _exit(1);
+    try {
+        code = target();
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "shuttle::Process %s(pid %d): uncaught exception: %s\n",
+                     options.name.empty() ? "" : (options.name + " ").c_str(), getpid(),
+                     error.what());
+        code = 1;
+    } catch (...) {
+        std::fprintf(stderr, "shuttle::Process (pid %d): uncaught non-standard exception\n",
+                     getpid());
+        code = 1;
+    }
+    flush_all();
+    _exit(code & 0xff);
+}
+
+}  // namespace
+
+Process::Process(Process&& other) noexcept { *this = std::move(other); }
+
+Process& Process::operator=(Process&& other) noexcept {
+    if (this != &other) {
+        release();
+        target_ = std::move(other.target_);
+        options_ = std::move(other.options_);
+        pid_ = std::exchange(other.pid_, 0);
+        pidfd_ = std::exchange(other.pidfd_, -1);
+        exitcode_ = std::exchange(other.exitcode_, std::nullopt);
+    }
+    return *this;
+}
+
+Process::~Process() { release(); }
+
+void Process::release() noexcept {
+    if (pid_ > 0 && !exitcode_) {
+        ::kill(pid_, SIGKILL);
+        reap(true);
+    }
+    detail::close_fd(pidfd_);
+    pidfd_ = -1;
+}
+
+void Process::start() {
+    if (pid_ != 0) throw Error(errc::invalid_argument, "Process already started");
+    if (!target_) throw Error(errc::invalid_argument, "Process has no target");
+    flush_all();  // or the child would write the parent's buffered output again
+    const pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) throw_system_error(errno, "fork");
+    if (pid == 0) run_child(target_, options_, parent);
+    pid_ = pid;
+    pidfd_ = detail::open_pidfd(pid);
+}
+
+bool Process::reap(bool block) {
+    if (exitcode_) return true;
+    if (pid_ <= 0) return false;
+    int status = 0;
+    for (;;) {
+        pid_t rc = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
+        if (rc == pid_) break;
+        if (rc == 0) return false;
+        if (errno == EINTR) continue;
+        // ECHILD: someone else reaped it (e.g. SIGCHLD ignored). Report an unknown exit.
+        exitcode_ = 255;
+        return true;
+    }
+    if (WIFEXITED(status)) exitcode_ = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status)) exitcode_ = -WTERMSIG(status);
+    else exitcode_ = 255;
+    return true;
+}
+
+void Process::join() {
+    if (pid_ <= 0) throw Error(errc::invalid_argument, "Process not started");
+    reap(true);
+}
+
+bool Process::join_for(std::chrono::steady_clock::duration timeout) {
+    auto now = std::chrono::steady_clock::now();
+    if (timeout <= std::chrono::steady_clock::duration::zero()) return join_until(now);
+    return join_until(now + timeout);
+}
+
+bool Process::join_until(std::chrono::steady_clock::time_point deadline) {
+    if (pid_ <= 0) throw Error(errc::invalid_argument, "Process not started");
+    if (reap(false)) return true;
+    if (pidfd_ >= 0) {
+        if (!detail::wait_pidfd_until(pidfd_, deadline)) return reap(false);
+        return reap(true);
+    }
+    // No pidfd (old kernel): poll.
+    while (!reap(false)) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        ::usleep(1000);
+    }
+    return true;
+}
+
+bool Process::is_alive() { return pid_ > 0 && !reap(false); }
+
+void Process::signal(int signal_number) {
+    if (pid_ > 0 && !exitcode_) ::kill(pid_, signal_number);
+}
+
+void Process::terminate() { signal(SIGTERM); }
+void Process::kill() { signal(SIGKILL); }
+
+}  // namespace shuttle

@@ -1,0 +1,299 @@
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "shuttle/segment.hpp"
+#include "counters_segment.hpp"
+#include "support.hpp"
+
+namespace shuttle {
+namespace {
+
+using namespace std::chrono_literals;
+using test::counters;
+using test::counters_body_size;
+using test::counters_expectation;
+using test::counters_info;
+using test::create_counters;
+using test::NameGuard;
+using test::run_child;
+using test::unique_name;
+
+errc open_error(const std::string& name, SegmentExpectation expected = counters_expectation()) {
+    try {
+        Segment::open(name, expected);
+    } catch (const Error& error) {
+        return error.condition();
+    }
+    return errc::ok;
+}
+
+std::string shm_path(const std::string& name) { return detail::shm_directory() + "/" + name; }
+
+TEST(Segment, CreateOpenShareMemory) {
+    NameGuard name(unique_name());
+    Segment creator = create_counters(*name);
+    Segment opener = Segment::open(*name, counters_expectation(4));
+    EXPECT_EQ(counters(opener)[0].load(), 42u);
+    counters(opener)[1].store(7);
+    EXPECT_EQ(counters(creator)[1].load(), 7u);
+    EXPECT_EQ(opener.info().capacity, 4u);
+    EXPECT_EQ(opener.info().creator, detail::current_process_identity());
+}
+
+TEST(Segment, CreatedOwnerOnlyByDefault) {
+    NameGuard name(unique_name());
+    Segment segment = create_counters(*name);
+    struct stat info {};
+    ASSERT_EQ(::stat(shm_path(*name).c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 0777, 0600u);
+    NameGuard wide(unique_name());
+    Segment shared = create_counters(*wide, 4, CreateOptions{.mode = 0666});
+    ASSERT_EQ(::stat(shm_path(*wide).c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 0777, 0666u);
+}
+
+TEST(Segment, PermissionDeniedIsReported) {
+    NameGuard name(unique_name());
+    Segment segment = create_counters(*name);
+    int code = run_child([&] {
+        // Root ignores file modes: become an unprivileged user first.
+        if (::geteuid() == 0 && ::setuid(65534) != 0) return 2;
+        return open_error(*name) == errc::permission ? 0 : 1;
+    });
+    EXPECT_EQ(code, 0);
+}
+
+TEST(Segment, OpenMissingIsNotFound) { EXPECT_EQ(open_error(unique_name()), errc::not_found); }
+
+TEST(Segment, CreateTwiceIsAlreadyExists) {
+    NameGuard name(unique_name());
+    Segment first = create_counters(*name);
+    try {
+        create_counters(*name);
+        FAIL() << "second create succeeded";
+    } catch (const Error& error) {
+        EXPECT_EQ(error.condition(), errc::already_exists);
+    }
+    EXPECT_EQ(counters(first)[0].load(), 42u);  // the first one is untouched
+}
+
+TEST(Segment, InvalidNamesAreRefused) {
+    for (std::string bad : std::initializer_list<std::string>{"", "/", "a/b", "../x", ".hidden", "sp ace", "new\nline",
+                            std::string(201, 'x'), std::string("nul\0x", 5)}) {
+        try {
+            Segment::validate_name(bad);
+            ADD_FAILURE() << "accepted '" << bad << "'";
+        } catch (const Error& error) {
+            EXPECT_EQ(error.condition(), errc::invalid_name);
+        }
+    }
+    EXPECT_EQ(Segment::validate_name("/jobs.v1_a-b"), "jobs.v1_a-b");
+}
+
+TEST(Segment, ZeroOrHugeCapacityIsInvalidArgument) {
+    NameGuard name(unique_name());
+    for (uint64_t capacity : {uint64_t{0}, uint64_t{1} << 40}) {
+        try {
+            create_counters(*name, capacity);
+            ADD_FAILURE() << "capacity " << capacity << " accepted";
+        } catch (const Error& error) {
+            EXPECT_EQ(error.condition(), errc::invalid_argument);
+        }
+    }
+}
+
+TEST(Segment, MismatchesAreReportedPrecisely) {
+    NameGuard name(unique_name());
+    Segment segment = create_counters(*name);
+    SegmentExpectation other_kind = counters_expectation();
+    other_kind.kind = ObjectKind::queue;
+    EXPECT_EQ(open_error(*name, other_kind), errc::kind_mismatch);
+    SegmentExpectation other_tag = counters_expectation();
+    other_tag.type_tag = 0x4321;
+    EXPECT_EQ(open_error(*name, other_tag), errc::type_mismatch);
+    SegmentExpectation other_size = counters_expectation();
+    other_size.element_size = 16;
+    EXPECT_EQ(open_error(*name, other_size), errc::type_mismatch);
+    EXPECT_EQ(open_error(*name, counters_expectation(5)), errc::capacity_mismatch);
+    EXPECT_EQ(open_error(*name, counters_expectation(4)), errc::ok);
+}
+
+// Each header field, corrupted on its own, gives its own precise error.
+TEST(Segment, CorruptHeaderFieldsAreDetected) {
+    struct Case {
+        const char* field;
+        void (*corrupt)(SegmentHeader&);
+        errc expected;
+    };
+    const Case cases[] = {
+        {"magic", [](SegmentHeader& h) { h.magic.store(0x1111); }, errc::not_shuttle},
+        {"version", [](SegmentHeader& h) { h.layout_version = 99; }, errc::version_mismatch},
+        {"header_size", [](SegmentHeader& h) { h.header_size = 8; }, errc::corrupt},
+        {"kind", [](SegmentHeader& h) { h.kind = 3; }, errc::kind_mismatch},
+        {"element_size", [](SegmentHeader& h) { h.element_size = 4; }, errc::type_mismatch},
+        {"element_align", [](SegmentHeader& h) { h.element_align = 1; }, errc::type_mismatch},
+        {"type_tag", [](SegmentHeader& h) { h.type_tag = 9; }, errc::type_mismatch},
+        {"capacity", [](SegmentHeader& h) { h.capacity = 1ull << 50; }, errc::corrupt},
+        {"capacity-sized", [](SegmentHeader& h) { h.capacity = 3; }, errc::corrupt},
+        {"registry_capacity", [](SegmentHeader& h) { h.registry_capacity = 1u << 30; },
+         errc::corrupt},
+        {"registry-shift", [](SegmentHeader& h) { h.registry_capacity = 3; }, errc::corrupt},
+        {"segment_size", [](SegmentHeader& h) { h.segment_size += 64; }, errc::corrupt},
+        {"body_offset", [](SegmentHeader& h) { h.body_offset = 0; }, errc::corrupt},
+        {"body_size", [](SegmentHeader& h) { h.body_size = ~0ull; }, errc::corrupt},
+    };
+    for (const Case& c : cases) {
+        NameGuard name(unique_name());
+        {
+            Segment segment = create_counters(*name);
+            c.corrupt(segment.header());
+        }
+        EXPECT_EQ(open_error(*name), c.expected) << "field " << c.field;
+    }
+}
+
+TEST(Segment, TruncatedSegmentIsDetected) {
+    NameGuard name(unique_name());
+    { Segment segment = create_counters(*name, 64); }
+    ASSERT_EQ(::truncate(shm_path(*name).c_str(), 300), 0);
+    EXPECT_EQ(open_error(*name), errc::truncated);
+    ASSERT_EQ(::truncate(shm_path(*name).c_str(), 100), 0);
+    EXPECT_EQ(open_error(*name), errc::not_shuttle);
+}
+
+TEST(Segment, ForeignFileIsNotShuttle) {
+    NameGuard name(unique_name());
+    {
+        std::ofstream file(shm_path(*name));
+        file << std::string(4096, 'z');
+    }
+    EXPECT_EQ(open_error(*name), errc::not_shuttle);
+    {
+        std::ofstream file(shm_path(*name), std::ios::trunc);
+    }
+    EXPECT_EQ(open_error(*name), errc::not_shuttle);
+}
+
+TEST(Segment, RemoveWhileAttachedKeepsUsersWorking) {
+    NameGuard name(unique_name());
+    Segment segment = create_counters(*name);
+    Segment other = Segment::open(*name, counters_expectation());
+    EXPECT_TRUE(Segment::remove(*name));
+    EXPECT_FALSE(Segment::remove(*name));
+    EXPECT_EQ(open_error(*name), errc::not_found);
+    counters(segment)[2].store(5);
+    EXPECT_EQ(counters(other)[2].load(), 5u);
+    Segment again = create_counters(*name);  // the name is free for a new segment
+    EXPECT_EQ(counters(again)[2].load(), 0u);
+}
+
+TEST(Segment, RemoveOnDestroyOnlyInTheCreatingProcess) {
+    NameGuard name(unique_name());
+    {
+        Segment segment = create_counters(*name, 4, CreateOptions{.remove_on_destroy = true});
+        // A forked child that destroys its copy must not remove the name.
+        EXPECT_EQ(run_child([&] {
+                      { Segment moved = std::move(segment); }
+                      return open_error(*name) == errc::ok ? 0 : 1;
+                  }),
+                  0);
+        EXPECT_EQ(open_error(*name), errc::ok);
+    }
+    EXPECT_EQ(open_error(*name), errc::not_found);
+}
+
+TEST(Segment, AnonymousSegmentIsInheritedAcrossFork) {
+    Segment segment = Segment::create_anonymous(counters_info(), counters_body_size,
+                                                [](Segment& s) { counters(s)[0].store(1); });
+    EXPECT_EQ(run_child([&] {
+                  counters(segment)[0].fetch_add(10);
+                  return 0;
+              }),
+              0);
+    EXPECT_EQ(counters(segment)[0].load(), 11u);
+}
+
+// A named segment is attached by an exec'd program, and a memfd is handed to one.
+TEST(Segment, ExecedProgramAttachesByNameAndByDescriptor) {
+    NameGuard name(unique_name());
+    Segment named = create_counters(*name);
+    Segment anonymous = Segment::create_anonymous(counters_info(), counters_body_size, {});
+    anonymous.set_inheritable(true);
+    const std::string fd = std::to_string(anonymous.fd());
+    int code = run_child([&] {
+        execl(SHUTTLE_TEST_HELPER, SHUTTLE_TEST_HELPER, "segment-add", name.str().c_str(), fd.c_str(),
+              static_cast<char*>(nullptr));
+        return 127;
+    });
+    EXPECT_EQ(code, 0);
+    EXPECT_EQ(counters(named)[1].load(), 100u);
+    EXPECT_EQ(counters(anonymous)[1].load(), 200u);
+}
+
+TEST(Segment, CreatorKilledMidInitialisationLeavesNothing) {
+    NameGuard name(unique_name());
+    int code = run_child([&] {
+        detail::arm_kill_point("segment.create.before_init");
+        create_counters(*name);
+        return 0;
+    });
+    EXPECT_EQ(code, -SIGKILL);
+    EXPECT_EQ(open_error(*name), errc::not_found);
+    Segment segment = create_counters(*name);  // the name was never taken
+    EXPECT_EQ(counters(segment)[0].load(), 42u);
+}
+
+// A file-size limit makes posix_fallocate fail: a clean no_space, not a SIGBUS later.
+TEST(Segment, AllocationFailureIsNoSpace) {
+    NameGuard name(unique_name());
+    int code = run_child([&] {
+        ::signal(SIGXFSZ, SIG_IGN);
+        rlimit limit{4096, 4096};
+        if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) return 2;
+        try {
+            create_counters(*name, 1 << 16);
+        } catch (const Error& error) {
+            return error.condition() == errc::no_space ? 0 : 3;
+        }
+        return 1;
+    });
+    EXPECT_EQ(code, 0);
+    EXPECT_EQ(open_error(*name), errc::not_found);
+}
+
+// A full tmpfs (a small one mounted in a private mount namespace) gives no_space too.
+TEST(Segment, FullShmDirectoryIsNoSpace) {
+    if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
+    int code = run_child([&] {
+        if (::unshare(CLONE_NEWNS) != 0) return 10;
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 11;
+        char directory[] = "/tmp/shuttle-tmpfs-XXXXXX";
+        if (::mkdtemp(directory) == nullptr) return 12;
+        if (::mount("tmpfs", directory, "tmpfs", 0, "size=64k") != 0) return 13;
+        ::setenv("SHUTTLE_SHM_DIR", directory, 1);
+        int result = 1;
+        try {
+            create_counters("big", 1 << 16);
+        } catch (const Error& error) {
+            result = error.condition() == errc::no_space ? 0 : 3;
+        }
+        ::umount(directory);
+        ::rmdir(directory);
+        return result;
+    });
+    if (code == 10 || code == 11 || code == 13) GTEST_SKIP() << "cannot mount tmpfs here";
+    EXPECT_EQ(code, 0);
+}
+
+}  // namespace
+}  // namespace shuttle

@@ -1,0 +1,111 @@
+#include <thread>
+
+#include "counters_segment.hpp"
+#include "shuttle/wait.hpp"
+#include "support.hpp"
+
+namespace shuttle {
+namespace {
+
+using namespace std::chrono_literals;
+using test::run_child;
+
+std::atomic<uint32_t>& word_in(const Segment& segment, int index = 0) {
+    return *reinterpret_cast<std::atomic<uint32_t>*>(segment.body() + 8 * index);
+}
+
+Segment anonymous_words() {
+    return Segment::create_anonymous(test::counters_info(), test::counters_body_size, {});
+}
+
+TEST(Wait, TimedWaitNeverReturnsEarlyAndIsLateByLessThan50ms) {
+    std::atomic<uint32_t> word{0};
+    for (auto timeout : {1ms, 20ms, 100ms}) {
+        auto start = steady_clock::now();
+        EXPECT_EQ(wait_on(word, 0, start + timeout), wake_reason::timeout);
+        auto took = steady_clock::now() - start;
+        EXPECT_GE(took, timeout);
+        EXPECT_LT(took, timeout + 50ms);
+    }
+}
+
+TEST(Wait, ChangedWordReturnsAtOnce) {
+    std::atomic<uint32_t> word{1};
+    auto start = steady_clock::now();
+    EXPECT_EQ(wait_on(word, 0, start + 5s), wake_reason::notified);
+    EXPECT_LT(steady_clock::now() - start, 1s);
+}
+
+TEST(Wait, DeadlineInThePastTriesOnce) {
+    std::atomic<uint32_t> word{0};
+    EXPECT_EQ(wait_on(word, 0, deadline_after(-1s)), wake_reason::timeout);
+    EXPECT_EQ(wait_on(word, 0, deadline_after(0s)), wake_reason::timeout);
+}
+
+// A waiter in another process is woken by a wake in this one.
+TEST(Wait, WakesAWaiterInAnotherProcess) {
+    Segment segment = anonymous_words();
+    std::atomic<uint32_t>& word = word_in(segment);
+    std::atomic<uint32_t>& ready = word_in(segment, 1);
+    Process child([&] {
+        ready.store(1);
+        while (word.load() == 0) wait_on(word, 0, no_deadline);
+        return word.load() == 7 ? 0 : 1;
+    });
+    child.start();
+    while (ready.load() == 0) std::this_thread::yield();
+    word.store(7);
+    wake_all(word);
+    ASSERT_TRUE(test::join_or_fail(child, 10000ms));
+    EXPECT_EQ(child.exitcode(), 0);
+}
+
+// A signal (EINTR) does not end a timed wait early.
+TEST(Wait, SignalsDoNotEndAWaitEarly) {
+    int code = run_child([] {
+        ::signal(SIGUSR1, [](int) {});
+        pthread_t self = pthread_self();
+        std::thread pester([self] {
+            for (int i = 0; i < 20; ++i) {
+                pthread_kill(self, SIGUSR1);
+                std::this_thread::sleep_for(5ms);
+            }
+        });
+        std::atomic<uint32_t> word{0};
+        auto start = steady_clock::now();
+        wake_reason reason = wait_on(word, 0, start + 200ms);
+        auto took = steady_clock::now() - start;
+        pester.join();
+        return reason == wake_reason::timeout && took >= 200ms ? 0 : 1;
+    });
+    EXPECT_EQ(code, 0);
+}
+
+TEST(Wait, StopTokenInterruptsABlockedWait) {
+    std::atomic<uint32_t> word{0};
+    std::stop_source source;
+    std::atomic<bool> entered{false};
+    wake_reason reason = wake_reason::notified;
+    std::thread waiter([&] {
+        entered = true;
+        reason = wait_on(word, 0, no_deadline, source.get_token());
+    });
+    while (!entered) std::this_thread::yield();
+    source.request_stop();
+    waiter.join();  // a lost wake-up would hang here (ctest's timeout fails the test)
+    EXPECT_EQ(reason, wake_reason::cancelled);
+    EXPECT_EQ(wait_on(word, 0, no_deadline, source.get_token()), wake_reason::cancelled);
+}
+
+TEST(Wait, BackoffGivesUpWithinItsLimit) {
+    Backoff backoff;
+    auto start = steady_clock::now();
+    int steps = 0;
+    while (backoff.step()) ++steps;
+    auto took = steady_clock::now() - start;
+    EXPECT_GT(steps, 16);
+    EXPECT_LE(took, Backoff::busy_yield_limit + 20ms);
+}
+
+}  // namespace
+}  // namespace shuttle
