@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "shuttle/process.hpp"
 #include "shuttle/segment.hpp"
@@ -59,6 +60,25 @@ inline bool join_or_fail(Process& process, std::chrono::milliseconds limit = 200
     process.join();
     ADD_FAILURE() << "process " << process.pid() << " hung and was killed";
     return false;
+}
+
+struct ProgramOutput {
+    int exit_code = -1;  // -signal if killed, -1000 if it hung (and was killed)
+    std::string output;  // stdout and stderr, interleaved
+};
+
+/// Runs a program (e.g. an example) with `arguments`, capturing its output; kills it after
+/// `limit`.
+ProgramOutput run_program(const std::string& path, const std::vector<std::string>& arguments,
+                          std::chrono::milliseconds limit = 30000ms);
+
+/// Number of times `needle` occurs in `text`.
+inline std::size_t count_of(const std::string& text, const std::string& needle) {
+    std::size_t count = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+        ++count;
+    }
+    return count;
 }
 
 }  // namespace shuttle::test

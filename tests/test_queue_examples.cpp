@@ -1,0 +1,43 @@
+// The queue examples run as programs, and say what the notes say they do.
+#include "support.hpp"
+
+namespace shuttle {
+namespace {
+
+using test::count_of;
+using test::run_program;
+
+std::string example(const std::string& name) { return std::string(SHUTTLE_EXAMPLES_DIR) + "/" + name; }
+
+TEST(QueueExamples, Notes1x1StopsOnItsSentinel) {
+    auto run = run_program(example("notes_1x1"), {"--items", "10"});
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_EQ(count_of(run.output, "consumer got "), 10u) << run.output;
+    EXPECT_NE(run.output.find("consumer: 10 items, sum 45"), std::string::npos) << run.output;
+}
+
+TEST(QueueExamples, Notes3x2WithSentinelsAndWithClose) {
+    for (std::vector<std::string> mode : {std::vector<std::string>{}, {"--close"}}) {
+        mode.insert(mode.end(), {"--items", "4", "--bulk", "20000"});
+        auto run = run_program(example("notes_3x2"), mode);
+        EXPECT_EQ(run.exit_code, 0) << run.output;
+        EXPECT_EQ(count_of(run.output, "put item"), 12u) << run.output;
+        EXPECT_EQ(count_of(run.output, " got item "), 12u) << run.output;
+        for (int p = 0; p < 3; ++p) {
+            EXPECT_EQ(count_of(run.output, "from producer " + std::to_string(p) + "\n"), 4u);
+        }
+        EXPECT_NE(run.output.find("M items/s"), std::string::npos) << run.output;
+    }
+}
+
+TEST(QueueExamples, NotesJoinableEndsWhenJoinReturns) {
+    auto run = run_program(example("notes_joinable"), {"--items", "10"});
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_EQ(count_of(run.output, "consumer processed "), 10u) << run.output;
+    EXPECT_NE(run.output.find("producer: all 10 items processed"), std::string::npos);
+    // join() returned only after the last task_done(): the last "processed" line comes first.
+    EXPECT_LT(run.output.rfind("consumer processed"), run.output.find("producer: all"));
+}
+
+}  // namespace
+}  // namespace shuttle
