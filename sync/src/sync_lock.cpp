@@ -1,5 +1,6 @@
 // Lock and RLock: a robust, process-shared pthread mutex in shared memory. The one file of sync/
 // that talks to pthreads' mutexes (and gettid) directly.
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -14,16 +15,25 @@
 namespace shuttle::detail {
 namespace {
 
-/// The calling thread's kernel id, cached per thread and refreshed after fork().
+// The calling thread's kernel id, cached per thread. Only the forking thread survives in a
+// child, and the fork handler below forgets its cached id there.
+thread_local int32_t cached_thread_id = 0;
+
+[[maybe_unused]] const bool thread_id_fork_handler = [] {
+    pthread_atfork(nullptr, nullptr, [] { cached_thread_id = 0; });
+    return true;
+}();
+
 int32_t current_thread() noexcept {
-    thread_local int32_t cached = 0;
-    thread_local uint64_t generation = 0;
-    const uint64_t now = fork_generation();
-    if (cached == 0 || generation != now) {
-        cached = static_cast<int32_t>(::syscall(SYS_gettid));
-        generation = now;
-    }
-    return cached;
+    if (cached_thread_id == 0) cached_thread_id = static_cast<int32_t>(::syscall(SYS_gettid));
+    return cached_thread_id;
+}
+
+/// The owner's thread id from the robust futex word (glibc's __lock, the word the kernel's
+/// robust-list protocol reads: owner TID | FUTEX_WAITERS | FUTEX_OWNER_DIED).
+int32_t owner_thread(const LockState& state) noexcept {
+    const int word = __atomic_load_n(&state.mutex.__data.__lock, __ATOMIC_RELAXED);
+    return static_cast<int32_t>(static_cast<uint32_t>(word) & FUTEX_TID_MASK);
 }
 
 timespec monotonic_timespec(steady_clock::time_point deadline) {
@@ -38,23 +48,17 @@ void check(int rc, const char* call) {
     if (rc != 0) throw_system_error(rc, call);
 }
 
-/// Book-keeping once pthread said the calling thread holds the mutex.
+/// Interprets a pthread lock call's result: true if the calling thread now holds the mutex.
 bool acquired(LockState& state, int rc, const char* what) {
-    const int32_t self = current_thread();
     switch (rc) {
         case 0:
-            if (state.recursive && state.depth.load(std::memory_order_relaxed) > 0 &&
-                state.owner_thread.load(std::memory_order_relaxed) == self) {
-                state.depth.fetch_add(1, std::memory_order_relaxed);  // re-entry
-                return true;
-            }
-            break;
+            return true;
         case EOWNERDEAD:
             // Recover at once: the mutex never becomes ENOTRECOVERABLE. If we die before this
             // line, the kernel marks the owner dead again and the next acquirer recovers.
             check(pthread_mutex_consistent(&state.mutex), "pthread_mutex_consistent");
             state.owner_died.store(1, std::memory_order_relaxed);
-            break;
+            return true;
         case EBUSY:
         case ETIMEDOUT:
             return false;
@@ -66,9 +70,6 @@ bool acquired(LockState& state, int rc, const char* what) {
         default:
             throw_system_error(rc, fmt::format("{}: pthread mutex", what));
     }
-    state.owner_thread.store(self, std::memory_order_relaxed);
-    state.depth.store(1, std::memory_order_relaxed);
-    return true;
 }
 
 }  // namespace
@@ -87,20 +88,14 @@ void lock_init(LockState& state, bool recursive) {
     pthread_mutexattr_destroy(&attributes);
     check(rc, "pthread_mutex_init");
     state.owner_died.store(0, std::memory_order_relaxed);
-    state.owner_thread.store(0, std::memory_order_relaxed);
-    state.depth.store(0, std::memory_order_relaxed);
     state.recursive = recursive ? 1 : 0;
 }
 
 bool lock_acquire(LockState& state, steady_clock::time_point deadline, const char* what) {
     if (deadline == no_deadline) return acquired(state, pthread_mutex_lock(&state.mutex), what);
+    // A past deadline tries once (an ERRORCHECK mutex held by this thread reports EDEADLK).
     if (deadline <= steady_clock::now()) {
-        int rc = pthread_mutex_trylock(&state.mutex);
-        if (rc == EBUSY && !state.recursive &&
-            state.owner_thread.load(std::memory_order_relaxed) == current_thread()) {
-            rc = EDEADLK;  // a timed lock of a lock we hold: misuse, as for the blocking form
-        }
-        return acquired(state, rc, what);
+        return acquired(state, pthread_mutex_trylock(&state.mutex), what);
     }
     // pthread_mutex_clocklock never returns EINTR and takes a CLOCK_MONOTONIC deadline.
     timespec absolute = monotonic_timespec(deadline);
@@ -114,8 +109,12 @@ bool lock_try_acquire(LockState& state) {
 }
 
 bool lock_held_by_caller(const LockState& state) noexcept {
-    return state.depth.load(std::memory_order_relaxed) > 0 &&
-           state.owner_thread.load(std::memory_order_relaxed) == current_thread();
+    return owner_thread(state) == current_thread();
+}
+
+uint32_t lock_depth(const LockState& state) noexcept {
+    if (!lock_held_by_caller(state)) return 0;
+    return state.recursive ? __atomic_load_n(&state.mutex.__data.__count, __ATOMIC_RELAXED) : 1;
 }
 
 void require_holder(const LockState& state, const char* what) {
@@ -126,14 +125,7 @@ void require_holder(const LockState& state, const char* what) {
 }
 
 void lock_release(LockState& state, const char* what) {
-    require_holder(state, what);
-    const uint32_t depth = state.depth.load(std::memory_order_relaxed);
-    if (depth > 1) {
-        state.depth.store(depth - 1, std::memory_order_relaxed);
-    } else {
-        state.owner_thread.store(0, std::memory_order_relaxed);
-        state.depth.store(0, std::memory_order_relaxed);
-    }
+    // ERRORCHECK and RECURSIVE mutexes refuse (EPERM) an unlock by a non-owner, changing nothing.
     int rc = pthread_mutex_unlock(&state.mutex);
     if (rc == EPERM) {
         throw Error(errc::not_owner,

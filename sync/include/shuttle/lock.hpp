@@ -137,9 +137,7 @@ class RLock : public detail::LockHandle {
     static bool remove(std::string_view name) { return Segment::remove(name); }
 
     /// How many times the calling thread holds it (0 if it does not).
-    uint32_t depth() const noexcept {
-        return held_by_caller() ? state_->depth.load(std::memory_order_relaxed) : 0;
-    }
+    uint32_t depth() const noexcept { return detail::lock_depth(*state_); }
 
   private:
     explicit RLock(Segment segment) : LockHandle(std::move(segment), "RLock") {}

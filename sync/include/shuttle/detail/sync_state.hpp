@@ -54,18 +54,15 @@ steady_clock::time_point steady_deadline(const std::chrono::time_point<Clock, Du
 // ---- Lock / RLock -----------------------------------------------------------------------------
 
 /// A robust, process-shared pthread mutex (ERRORCHECK for Lock, RECURSIVE for RLock) plus the
-/// "previous owner died" flag. All fields but `mutex` are written only by the holder.
+/// "previous owner died" flag (written only by a holder). Who holds it is read from the mutex's
+/// futex word: for a robust mutex it holds the owner's kernel thread id (the robust-futex
+/// protocol between glibc and the kernel), so the hot path writes nothing of its own.
 struct alignas(cache_line) LockState {
     pthread_mutex_t mutex;
     /// 1 from the moment an acquirer found the previous owner dead until mark_consistent().
     std::atomic<uint32_t> owner_died;
-    /// Kernel thread id of the holder (informational, for misuse checks); 0 when free.
-    std::atomic<int32_t> owner_thread;
-    /// Re-entry depth of the holder (RLock); 1 for a held Lock.
-    std::atomic<uint32_t> depth;
     uint32_t recursive;
 };
-static_assert(std::atomic<int32_t>::is_always_lock_free, "lock fields must be lock-free");
 
 /// Initialises `state` in fresh (zeroed) shared memory. Throws Error(system) on failure.
 void lock_init(LockState& state, bool recursive);
@@ -80,6 +77,8 @@ bool lock_try_acquire(LockState& state);
 void lock_release(LockState& state, const char* what);
 /// Whether the calling thread holds it.
 bool lock_held_by_caller(const LockState& state) noexcept;
+/// The calling thread's re-entry depth (RLock; 1 for a held Lock), 0 if it does not hold it.
+uint32_t lock_depth(const LockState& state) noexcept;
 /// Throws Error(not_owner) unless the calling thread holds it.
 void require_holder(const LockState& state, const char* what);
 
