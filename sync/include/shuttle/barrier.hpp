@@ -1,0 +1,94 @@
+// Barrier: Python's multiprocessing.Barrier for processes. `parties` processes (or threads)
+// call wait(); the last to arrive releases them all, and each learns its arrival index
+// (0 .. parties-1). abort() breaks it; reset() makes it usable again. Named (create / open /
+// open_or_create / remove) or anonymous (before fork()). Handles are movable, not copyable,
+// valid in a fork()ed child; every member is thread- and process-safe.
+//
+// Results are values: wait() returns the index, or errc::broken (the barrier was aborted,
+// reset while this party waited, timed out by another party, or lost a party), or, for the
+// timed forms, errc::timeout — and then, as in Python, the barrier is broken for the others.
+// A broken barrier fails every wait() at once until reset().
+//
+// Waiting spins a few microseconds, yields briefly, then parks on a shared futex (~0 CPU).
+//
+// WHEN A PROCESS DIES:
+//   * while waiting (arrived, not yet released): the barrier BREAKS rather than hangs: the
+//     others return errc::broken within ~100 ms (each arriving process records itself in the
+//     segment's registry; parked waiters check, every ~100 ms, whether an arrived party died).
+//   * before arriving: the barrier cannot know it was expected; use a timed wait.
+//   * inside a barrier operation (holding its internal lock): the next operation finds the
+//     state possibly half-updated and breaks the barrier; reset() repairs it.
+// Death detection needs a registry entry per process (parties + 32 entries, reclaimed from
+// dead processes); a process that finds none waits without being watched.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+#include "shuttle/detail/sync_state.hpp"
+#include "shuttle/registry.hpp"
+#include "shuttle/segment.hpp"
+
+namespace shuttle {
+
+class Barrier {
+  public:
+    Barrier() = default;
+
+    /// Creates a named barrier for `parties` (1 .. 4000) participants. Throws
+    /// Error(already_exists, invalid_name, invalid_argument, ...).
+    static Barrier create(std::string_view name, uint32_t parties,
+                          const CreateOptions& options = {});
+    static Barrier open(std::string_view name);
+    static Barrier open_or_create(std::string_view name, uint32_t parties,
+                                  const CreateOptions& options = {});
+    /// In anonymous shared memory: create before fork(), children inherit it.
+    static Barrier anonymous(uint32_t parties);
+    static bool remove(std::string_view name) { return Segment::remove(name); }
+
+    /// Blocks until `parties` have arrived; returns this party's arrival index, or
+    /// errc::broken. If the caller dies while waiting, the others see errc::broken.
+    result<uint32_t> wait() { return wait_steady(no_deadline); }
+    /// As wait(), at most `timeout`: errc::timeout if it ran out (the barrier is then broken
+    /// for everybody, as in Python). Never returns early (EINTR is retried).
+    template <class Rep, class Period>
+    result<uint32_t> wait_for(const std::chrono::duration<Rep, Period>& timeout) {
+        return wait_steady(detail::deadline_for(timeout));
+    }
+    template <class Clock, class Duration>
+    result<uint32_t> wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+        return wait_steady(detail::steady_deadline(deadline));
+    }
+
+    /// Breaks the barrier: every waiter and every later wait() gets errc::broken until
+    /// reset(). Non-blocking (takes the internal lock briefly).
+    void abort();
+    /// Returns the barrier to its initial, empty state. Parties waiting now get errc::broken.
+    void reset();
+    /// Whether it is broken now.
+    bool broken() const noexcept { return state_->broken.load(std::memory_order_acquire) != 0; }
+    uint32_t parties() const noexcept { return parties_; }
+    /// Parties waiting now (a snapshot).
+    uint32_t n_waiting() const noexcept { return state_->count.load(std::memory_order_relaxed); }
+
+    bool valid() const noexcept { return state_ != nullptr; }
+    const std::string& name() const noexcept { return segment_.name(); }
+    Segment& segment() noexcept { return segment_; }
+
+  private:
+    explicit Barrier(Segment segment);
+    result<uint32_t> wait_steady(steady_clock::time_point deadline);
+    /// Takes the internal lock; a dead previous holder breaks the barrier.
+    void enter();
+    void break_locked();
+    bool arrived_party_died(uint32_t generation) const;
+    result<uint32_t> outcome(uint32_t generation, uint32_t index) const;
+
+    Segment segment_;
+    detail::BarrierState* state_ = nullptr;
+    uint32_t parties_ = 0;
+    Participant participant_;
+};
+
+}  // namespace shuttle

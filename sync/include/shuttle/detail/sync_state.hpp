@@ -1,0 +1,161 @@
+// The shared-memory states of the sync primitives: plain structs that can live in any shared
+// mapping (a primitive's own segment, or embedded in another object's segment), and the
+// operations on them. The public handles (Lock, Semaphore, Event, ...) own a Segment holding one
+// of these. Offsets only, no pointers; every futex word on its own cache line.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+
+#include "shuttle/error.hpp"
+#include "shuttle/segment.hpp"
+#include "shuttle/wait.hpp"
+
+namespace shuttle::detail {
+
+/// Every futex park in sync/ is cut into slices of at most this long, so a waker that died
+/// between publishing a change and waking (or a dead party) is noticed: the waiter re-checks.
+/// Costs an idle waiter ~10 wake-ups per second (~0 % CPU).
+inline constexpr auto park_backstop = std::chrono::milliseconds(100);
+
+/// The earlier of `deadline` and one backstop slice from now.
+inline steady_clock::time_point backstop_deadline(steady_clock::time_point deadline) noexcept {
+    auto slice = steady_clock::now() + park_backstop;
+    return deadline < slice ? deadline : slice;
+}
+
+/// The steady_clock deadline `timeout` from now: zero or negative tries once, and a timeout too
+/// long to represent waits forever.
+template <class Rep, class Period>
+steady_clock::time_point deadline_for(const std::chrono::duration<Rep, Period>& timeout) {
+    using namespace std::chrono;
+    if (timeout <= duration<Rep, Period>::zero()) return steady_clock::now();
+    if (duration<double>(timeout) >= duration<double>(hours(24 * 365 * 100))) return no_deadline;
+    return deadline_after(ceil<steady_clock::duration>(timeout));
+}
+
+/// A deadline of any clock as a steady_clock deadline (other clocks: the time left, now).
+template <class Clock, class Duration>
+steady_clock::time_point steady_deadline(const std::chrono::time_point<Clock, Duration>& when) {
+    using namespace std::chrono;
+    if constexpr (std::is_same_v<Clock, steady_clock>) {
+        if (when == time_point<Clock, Duration>::max()) return no_deadline;
+        return ceil<steady_clock::duration>(when);
+    } else {
+        return deadline_for(when - Clock::now());
+    }
+}
+
+// ---- Lock / RLock -----------------------------------------------------------------------------
+
+/// A robust, process-shared pthread mutex (ERRORCHECK for Lock, RECURSIVE for RLock) plus the
+/// "previous owner died" flag (written only by a holder). Who holds it is read from the mutex's
+/// futex word: for a robust mutex it holds the owner's kernel thread id (the robust-futex
+/// protocol between glibc and the kernel), so the hot path writes nothing of its own.
+struct alignas(cache_line) LockState {
+    pthread_mutex_t mutex;
+    /// 1 from the moment an acquirer found the previous owner dead until mark_consistent().
+    std::atomic<uint32_t> owner_died;
+    uint32_t recursive;
+};
+
+/// Initialises `state` in fresh (zeroed) shared memory. Throws Error(system) on failure.
+void lock_init(LockState& state, bool recursive);
+/// Acquires, waiting at most until `deadline` (no_deadline = forever; a past deadline tries
+/// once). Returns false on timeout. A dead previous owner is recovered at once (the mutex is made
+/// consistent) and flagged in `owner_died`. Throws Error(invalid_argument) if a non-recursive
+/// lock is already held by the calling thread (it would deadlock).
+bool lock_acquire(LockState& state, steady_clock::time_point deadline, const char* what);
+/// try_lock: false if held by anyone (the calling thread included, for a non-recursive lock).
+bool lock_try_acquire(LockState& state);
+/// Releases one level. Throws Error(not_owner) if the calling thread does not hold it.
+void lock_release(LockState& state, const char* what);
+/// Whether the calling thread holds it.
+bool lock_held_by_caller(const LockState& state) noexcept;
+/// The calling thread's re-entry depth (RLock; 1 for a held Lock), 0 if it does not hold it.
+uint32_t lock_depth(const LockState& state) noexcept;
+/// Throws Error(not_owner) unless the calling thread holds it.
+void require_holder(const LockState& state, const char* what);
+
+// ---- Semaphore --------------------------------------------------------------------------------
+
+struct alignas(cache_line) SemaphoreState {
+    alignas(cache_line) std::atomic<uint32_t> count;    // futex word
+    alignas(cache_line) std::atomic<uint32_t> waiters;  // processes parked (or about to)
+    uint32_t bound;                                     // 0 = unbounded (Semaphore)
+};
+
+inline constexpr uint32_t semaphore_max_value = 0x7fffffff;
+
+// ---- Event ------------------------------------------------------------------------------------
+
+struct alignas(cache_line) EventState {
+    /// bit 0: set; bits 1..31: how many times it went from clear to set (a waiter that saw the
+    /// count move was woken by a set(), even if clear() came right after).
+    alignas(cache_line) std::atomic<uint32_t> word;
+    alignas(cache_line) std::atomic<uint32_t> waiters;
+};
+
+// ---- Condition --------------------------------------------------------------------------------
+
+struct alignas(cache_line) ConditionState {
+    LockState lock;
+    alignas(cache_line) std::atomic<uint32_t> sequence;  // futex word, bumped by every notify
+    alignas(cache_line) std::atomic<uint32_t> waiters;
+};
+
+// ---- Barrier ----------------------------------------------------------------------------------
+
+struct alignas(cache_line) BarrierState {
+    LockState lock;  // guards everything below but `phase`
+    /// futex word, bumped (under the lock) on every trip, break and reset.
+    alignas(cache_line) std::atomic<uint32_t> phase;
+    alignas(cache_line) std::atomic<uint32_t> generation;
+    std::atomic<uint32_t> count;   // parties arrived in this generation
+    std::atomic<uint32_t> broken;  // this generation was aborted / timed out / lost a party
+    uint32_t parties;
+    /// Bit (g % 64) tells whether generation g ended by tripping (1) or by reset (0).
+    std::atomic<uint64_t> trip_history;
+};
+
+// ---- the segments that hold them ----------------------------------------------------------------
+
+/// Identifies a primitive's segment: the kind, the state struct's size/alignment and a tag.
+struct ObjectSpec {
+    ObjectKind kind;
+    uint64_t state_size;
+    uint64_t state_align;
+    uint64_t type_tag;
+    uint32_t registry_capacity = 0;
+    uint64_t capacity = 0;  // semaphore bound / initial value, barrier parties
+    uint64_t flags = 0;
+};
+
+/// Named (`name` non-empty) or anonymous segment for `spec`, initialised by `init`.
+Segment create_object(std::string_view name, const ObjectSpec& spec,
+                      const Segment::Initialiser& init, const CreateOptions& options);
+/// Opens a named object of `spec.kind`, validating size, alignment and tag (any capacity).
+Segment open_object(std::string_view name, const ObjectSpec& spec);
+/// create, or open if the name exists (retrying if it disappears in between).
+template <class Create, class Open>
+auto open_or_create_object(Create create, Open open) {
+    for (int attempt = 0;; ++attempt) {
+        try {
+            return create();
+        } catch (const Error& error) {
+            if (error.condition() != errc::already_exists) throw;
+        }
+        try {
+            return open();
+        } catch (const Error& error) {
+            if (error.condition() != errc::not_found || attempt >= 100) throw;
+        }
+    }
+}
+
+}  // namespace shuttle::detail

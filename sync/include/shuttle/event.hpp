@@ -1,0 +1,85 @@
+// Event: Python's multiprocessing.Event for processes — a flag that processes wait for.
+// set() wakes every waiter in every process; clear() lowers the flag; wait() blocks until it
+// is set. Named (create / open / open_or_create / remove) or anonymous (before fork()).
+// Handles are movable, not copyable, valid in a fork()ed child; every member is thread- and
+// process-safe.
+//
+// A waiter spins a few microseconds, yields briefly, then parks on a shared futex (~0 CPU while
+// blocked); set() makes a futex wake only when someone is parked. A waiter that was blocked
+// when set() happened returns true even if clear() followed at once (a "pulse" is not lost).
+//
+// WHEN A PROCESS DIES: an Event has no owner. A dead waiter leaves nothing behind (at worst
+// later set()s make one needless futex wake). A setter that dies between raising the flag and
+// waking leaves the waiters to notice within ~100 ms (every park has that backstop).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stop_token>
+#include <string_view>
+
+#include "shuttle/detail/sync_state.hpp"
+#include "shuttle/segment.hpp"
+
+namespace shuttle {
+
+namespace detail {
+/// Waits until set (or set since the call began); errc::timeout / errc::cancelled if not.
+status event_wait(EventState& state, steady_clock::time_point deadline,
+                  const std::stop_token& stop);
+void event_set(EventState& state) noexcept;
+}  // namespace detail
+
+class Event {
+  public:
+    Event() = default;
+
+    /// Creates a named event, initially clear. Throws Error(already_exists, invalid_name, ...).
+    static Event create(std::string_view name, const CreateOptions& options = {});
+    static Event open(std::string_view name);
+    static Event open_or_create(std::string_view name, const CreateOptions& options = {});
+    /// In anonymous shared memory: create before fork(), children inherit it.
+    static Event anonymous();
+    static bool remove(std::string_view name) { return Segment::remove(name); }
+
+    /// Sets the flag and wakes every waiter in every process. Non-blocking.
+    void set() noexcept { detail::event_set(*state_); }
+    /// Lowers the flag. Non-blocking.
+    void clear() noexcept { state_->word.fetch_and(~1u, std::memory_order_seq_cst); }
+    /// Whether the flag is set now. Non-blocking (the "try" form of wait()).
+    bool is_set() const noexcept {
+        return (state_->word.load(std::memory_order_acquire) & 1u) != 0;
+    }
+
+    /// Blocks until the flag is set.
+    void wait() { (void)detail::event_wait(*state_, no_deadline, {}); }
+    /// As wait(); errc::cancelled if `stop` is requested first.
+    status wait(const std::stop_token& stop) {
+        return detail::event_wait(*state_, no_deadline, stop);
+    }
+    /// Waits at most `timeout`; true if the flag was set (Python's Event.wait(timeout)).
+    /// Never returns false early (EINTR is retried).
+    template <class Rep, class Period>
+    bool wait_for(const std::chrono::duration<Rep, Period>& timeout) {
+        return detail::event_wait(*state_, detail::deadline_for(timeout), {}).ok();
+    }
+    template <class Clock, class Duration>
+    bool wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+        return detail::event_wait(*state_, detail::steady_deadline(deadline), {}).ok();
+    }
+
+    bool valid() const noexcept { return state_ != nullptr; }
+    const std::string& name() const noexcept { return segment_.name(); }
+    Segment& segment() noexcept { return segment_; }
+    detail::EventState& state() noexcept { return *state_; }
+
+  private:
+    explicit Event(Segment segment)
+        : segment_(std::move(segment)),
+          state_(reinterpret_cast<detail::EventState*>(segment_.body())) {}
+
+    Segment segment_;
+    detail::EventState* state_ = nullptr;
+};
+
+}  // namespace shuttle

@@ -1,0 +1,146 @@
+// Lock and RLock: Python's multiprocessing.Lock / RLock ("one key") for processes, in shared
+// memory, robust when a holder dies. They meet the standard Lockable and TimedLockable
+// requirements, so std::lock_guard, std::unique_lock and std::scoped_lock work with them.
+//
+// Named (create / open / open_or_create / remove: any process attaches by name) or anonymous
+// (Lock::anonymous() before fork(): the child inherits it). Handles are movable, not copyable,
+// and stay valid in a fork()ed child. Ownership belongs to a *thread of a process*: a child
+// forked while its parent holds the lock does not hold it (the parent still does).
+//
+// Waiting parks the thread in the kernel (a robust pthread mutex on a shared futex): no
+// spinning, ~0 CPU while blocked. Timed forms use steady_clock (CLOCK_MONOTONIC): a wall-clock
+// jump changes nothing, and a signal never ends a timed wait early.
+//
+// WHEN A HOLDER DIES (exits, or is SIGKILLed, or its thread ends while holding the lock):
+//   * The lock does not stay held. The next thread to acquire it gets it normally: lock()
+//     returns without an exception and try_lock()/try_lock_for() return true.
+//   * That new owner sees previous_owner_died() == true. The data the lock protects may be
+//     half-updated: repair it, then call mark_consistent().
+//   * The flag stays set until some owner calls mark_consistent(): if the new owner unlocks
+//     without repairing, the owner after it sees previous_owner_died() == true as well.
+//   * Unlike pthread's ENOTRECOVERABLE, the lock never becomes unusable, whatever the owners do.
+//   * A waiter that dies while blocked in lock() leaves no trace.
+// For an RLock the whole re-entry depth of the dead owner goes with it: the next owner holds it
+// at depth 1. If the pid namespace differs between processes (containers sharing /dev/shm),
+// kernel thread ids collide and ownership checks are unreliable: share locks within one pid
+// namespace.
+#pragma once
+
+#include <chrono>
+#include <string_view>
+
+#include "shuttle/detail/sync_state.hpp"
+#include "shuttle/segment.hpp"
+
+namespace shuttle {
+
+namespace detail {
+
+/// What Lock and RLock share. Not used directly.
+class LockHandle {
+  public:
+    /// Blocks until the calling thread holds the lock. Thread- and process-safe. A dead
+    /// previous owner is recovered (see previous_owner_died()). Lock: throws
+    /// Error(invalid_argument) if this thread already holds it (it would deadlock forever);
+    /// RLock: enters once more. If the caller dies while waiting: nothing happens; if it dies
+    /// holding the lock: the next owner learns it.
+    void lock() { lock_acquire(*state_, no_deadline, what_); }
+
+    /// Never blocks. True if the calling thread now holds the lock (for a Lock already held by
+    /// this thread: false).
+    bool try_lock() { return lock_try_acquire(*state_); }
+
+    /// Blocks at most `timeout` (zero or negative: tries once). True if acquired. Never returns
+    /// early (EINTR is retried); late by scheduling only.
+    template <class Rep, class Period>
+    bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
+        return lock_acquire(*state_, deadline_for(timeout), what_);
+    }
+    /// As try_lock_for, with a deadline (steady_clock; other clocks are converted once).
+    template <class Clock, class Duration>
+    bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+        return lock_acquire(*state_, steady_deadline(deadline), what_);
+    }
+
+    /// Releases the lock (one level of an RLock). Non-blocking. Throws Error(not_owner), and
+    /// changes nothing, if the calling thread does not hold it.
+    void unlock() { lock_release(*state_, what_); }
+
+    /// True while the data the lock protects may be inconsistent because an owner died holding
+    /// it, until mark_consistent(). Meaningful to the holder; reading it is always safe.
+    bool previous_owner_died() const noexcept {
+        return state_->owner_died.load(std::memory_order_relaxed) != 0;
+    }
+    /// Clears previous_owner_died() once the holder repaired the protected data. Throws
+    /// Error(not_owner) unless the calling thread holds the lock.
+    void mark_consistent() {
+        require_holder(*state_, what_);
+        state_->owner_died.store(0, std::memory_order_relaxed);
+    }
+
+    /// Whether the calling thread holds the lock. Non-blocking.
+    bool held_by_caller() const noexcept { return lock_held_by_caller(*state_); }
+
+    bool valid() const noexcept { return state_ != nullptr; }
+    const std::string& name() const noexcept { return segment_.name(); }
+    Segment& segment() noexcept { return segment_; }
+    /// The shared state, for objects that embed a lock in their own segment.
+    LockState& state() noexcept { return *state_; }
+
+  protected:
+    LockHandle(Segment segment, const char* what)
+        : segment_(std::move(segment)),
+          state_(reinterpret_cast<LockState*>(segment_.body())),
+          what_(what) {}
+    LockHandle() = default;
+
+    Segment segment_;
+    LockState* state_ = nullptr;
+    const char* what_ = "Lock";
+};
+
+}  // namespace detail
+
+/// A non-re-entrant lock. Locking it twice from one thread is an error (Error(invalid_argument)
+/// from lock()/try_lock_for(); false from try_lock()), not a deadlock.
+class Lock : public detail::LockHandle {
+  public:
+    Lock() = default;
+
+    /// Creates a named lock (unlocked). Throws Error(already_exists, invalid_name, permission,
+    /// no_space). `options.remove_on_destroy` unlinks the name when this handle is destroyed.
+    static Lock create(std::string_view name, const CreateOptions& options = {});
+    /// Attaches to a named lock; throws Error(not_found, kind_mismatch, ...) if `name` is not
+    /// one (an RLock is not a Lock).
+    static Lock open(std::string_view name);
+    /// Opens `name`, creating it first if it does not exist. Race-free between processes.
+    static Lock open_or_create(std::string_view name, const CreateOptions& options = {});
+    /// A lock in anonymous shared memory: create before fork(), children inherit it.
+    static Lock anonymous();
+    /// Unlinks a name; attached handles keep working. False if there was no such name.
+    static bool remove(std::string_view name) { return Segment::remove(name); }
+
+  private:
+    explicit Lock(Segment segment) : LockHandle(std::move(segment), "Lock") {}
+};
+
+/// A re-entrant lock: the owning thread may lock it again; it is released after as many
+/// unlock()s as lock()s. Everything else as Lock.
+class RLock : public detail::LockHandle {
+  public:
+    RLock() = default;
+
+    static RLock create(std::string_view name, const CreateOptions& options = {});
+    static RLock open(std::string_view name);
+    static RLock open_or_create(std::string_view name, const CreateOptions& options = {});
+    static RLock anonymous();
+    static bool remove(std::string_view name) { return Segment::remove(name); }
+
+    /// How many times the calling thread holds it (0 if it does not).
+    uint32_t depth() const noexcept { return detail::lock_depth(*state_); }
+
+  private:
+    explicit RLock(Segment segment) : LockHandle(std::move(segment), "RLock") {}
+};
+
+}  // namespace shuttle

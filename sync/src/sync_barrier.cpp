@@ -1,0 +1,187 @@
+// Barrier: a generation counter under a robust lock, a futex word waiters park on, and the
+// registry to notice a party that died while waiting.
+#include <fmt/format.h>
+
+#include "shuttle/barrier.hpp"
+
+namespace shuttle {
+namespace {
+
+constexpr uint64_t barrier_tag = 0x424152520001;  // "BARR"
+constexpr uint32_t max_parties = 4000;
+constexpr uint32_t spare_registry_entries = 32;
+
+detail::ObjectSpec barrier_spec(uint32_t parties = 0) {
+    uint32_t registry = parties + spare_registry_entries;
+    if (registry > max_registry_capacity) registry = max_registry_capacity;
+    return {ObjectKind::barrier,
+            sizeof(detail::BarrierState),
+            alignof(detail::BarrierState),
+            barrier_tag,
+            registry,
+            parties};
+}
+
+Segment make_barrier(std::string_view name, uint32_t parties, const CreateOptions& options) {
+    if (parties == 0 || parties > max_parties) {
+        throw Error(errc::invalid_argument,
+                    fmt::format("Barrier parties {} out of range (1 .. {})", parties, max_parties));
+    }
+    return detail::create_object(
+        name, barrier_spec(parties),
+        [parties](Segment& segment) {
+            auto& state = *reinterpret_cast<detail::BarrierState*>(segment.body());
+            detail::lock_init(state.lock, false);
+            state.parties = parties;
+        },
+        options);
+}
+
+uint64_t history_bit(uint32_t generation) {
+    return uint64_t{1} << (generation % 64);
+}
+
+}  // namespace
+
+Barrier::Barrier(Segment segment)
+    : segment_(std::move(segment)),
+      state_(reinterpret_cast<detail::BarrierState*>(segment_.body())),
+      participant_(Registry(segment_)) {
+    // Read once and check: the copy, not the shared word, steers the barrier from here on.
+    const uint64_t parties = segment_.info().capacity;
+    if (parties == 0 || parties > max_parties || state_->parties != parties) {
+        throw Error(errc::corrupt,
+                    fmt::format("barrier segment: parties {} out of range", parties));
+    }
+    parties_ = static_cast<uint32_t>(parties);
+}
+
+Barrier Barrier::create(std::string_view name, uint32_t parties, const CreateOptions& options) {
+    Segment::validate_name(name);
+    return Barrier(make_barrier(name, parties, options));
+}
+Barrier Barrier::open(std::string_view name) {
+    return Barrier(detail::open_object(name, barrier_spec()));
+}
+Barrier Barrier::open_or_create(std::string_view name, uint32_t parties,
+                                const CreateOptions& options) {
+    return detail::open_or_create_object([&] { return create(name, parties, options); },
+                                         [&] { return open(name); });
+}
+Barrier Barrier::anonymous(uint32_t parties) {
+    return Barrier(make_barrier({}, parties, {}));
+}
+
+void Barrier::enter() {
+    detail::lock_acquire(state_->lock, no_deadline, "Barrier");
+    if (state_->lock.owner_died.load(std::memory_order_relaxed) != 0) {
+        // A process died inside a barrier operation: the counts may be half-updated.
+        break_locked();
+        state_->lock.owner_died.store(0, std::memory_order_relaxed);
+    }
+}
+
+void Barrier::break_locked() {
+    state_->broken.store(1, std::memory_order_release);
+    state_->phase.fetch_add(1, std::memory_order_release);
+    wake_all(state_->phase);
+}
+
+void Barrier::abort() {
+    enter();
+    break_locked();
+    detail::lock_release(state_->lock, "Barrier");
+}
+
+void Barrier::reset() {
+    enter();
+    const uint32_t generation = state_->generation.load(std::memory_order_relaxed);
+    // The current generation ends without tripping: its waiters see "broken".
+    state_->trip_history.fetch_and(~history_bit(generation), std::memory_order_relaxed);
+    state_->count.store(0, std::memory_order_relaxed);
+    state_->broken.store(0, std::memory_order_relaxed);
+    state_->generation.store(generation + 1, std::memory_order_release);
+    state_->phase.fetch_add(1, std::memory_order_release);
+    wake_all(state_->phase);
+    detail::lock_release(state_->lock, "Barrier");
+}
+
+result<uint32_t> Barrier::outcome(uint32_t generation, uint32_t index) const {
+    if (state_->generation.load(std::memory_order_acquire) != generation) {
+        // Our generation ended: tripped (we passed) or reset (we did not).
+        return (state_->trip_history.load(std::memory_order_acquire) & history_bit(generation))
+                   ? result<uint32_t>(index)
+                   : result<uint32_t>(errc::broken);
+    }
+    return errc::broken;
+}
+
+bool Barrier::arrived_party_died(uint32_t generation) const {
+    Registry registry(segment_);
+    for (uint32_t index = 0; index < registry.capacity(); ++index) {
+        RegistryEntry& entry = registry.entry(index);
+        if (entry.words[0].load(std::memory_order_acquire) != uint64_t{generation} + 1) continue;
+        if (registry.liveness(index) == detail::Liveness::dead &&
+            entry.identity.load(std::memory_order_acquire) != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+result<uint32_t> Barrier::wait_steady(steady_clock::time_point deadline) {
+    enter();
+    if (state_->broken.load(std::memory_order_relaxed)) {
+        detail::lock_release(state_->lock, "Barrier");
+        return errc::broken;
+    }
+    const uint32_t generation = state_->generation.load(std::memory_order_relaxed);
+    const uint32_t index = state_->count.load(std::memory_order_relaxed);
+    if (index + 1 >= parties_) {  // the last party: release everybody
+        state_->trip_history.fetch_or(history_bit(generation), std::memory_order_relaxed);
+        state_->count.store(0, std::memory_order_relaxed);
+        state_->generation.store(generation + 1, std::memory_order_release);
+        state_->phase.fetch_add(1, std::memory_order_release);
+        wake_all(state_->phase);
+        detail::lock_release(state_->lock, "Barrier");
+        return index;
+    }
+    state_->count.store(index + 1, std::memory_order_relaxed);
+    // Record our arrival so the others can tell if we die while waiting.
+    if (auto entry = participant_.ensure()) {
+        Registry(segment_).entry(*entry).words[0].store(uint64_t{generation} + 1,
+                                                        std::memory_order_release);
+    }
+    detail::lock_release(state_->lock, "Barrier");
+
+    auto released = [&] {
+        return state_->generation.load(std::memory_order_acquire) != generation ||
+               state_->broken.load(std::memory_order_acquire) != 0;
+    };
+    Backoff backoff;
+    while (!released() && backoff.step()) {
+        if (deadline != no_deadline && steady_clock::now() >= deadline) break;
+    }
+    for (;;) {
+        const uint32_t phase = state_->phase.load(std::memory_order_acquire);
+        if (released()) return outcome(generation, index);
+        if (deadline != no_deadline && steady_clock::now() >= deadline) {
+            // As in Python, a party that gives up breaks the barrier for the others.
+            enter();
+            const bool still_waiting = !released();
+            if (still_waiting) break_locked();
+            detail::lock_release(state_->lock, "Barrier");
+            if (still_waiting) return errc::timeout;
+            return outcome(generation, index);
+        }
+        if (wait_on(state_->phase, phase, detail::backstop_deadline(deadline)) ==
+                wake_reason::timeout &&
+            !released() && arrived_party_died(generation)) {
+            enter();
+            if (!released()) break_locked();
+            detail::lock_release(state_->lock, "Barrier");
+        }
+    }
+}
+
+}  // namespace shuttle

@@ -1,0 +1,145 @@
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "shuttle/barrier.hpp"
+#include "sync_support.hpp"
+
+namespace shuttle {
+namespace {
+
+using namespace std::chrono_literals;
+using test::NameGuard;
+using test::run_child;
+using test::SharedWords;
+
+// N processes meet several times; each generation hands out the indices 0..N-1 once each.
+TEST(SyncBarrier, ProcessesMeetAndGetDistinctArrivalIndices) {
+    NameGuard name(test::unique_name("barrier"));
+    const uint32_t parties = 4;
+    const int generations = 3;
+    Barrier barrier = Barrier::create(*name, parties);
+    EXPECT_EQ(barrier.parties(), parties);
+    SharedWords words(64);  // [g * parties + index] = 1 + who
+    std::vector<Process> children;
+    for (uint32_t p = 0; p < parties; ++p) {
+        children.push_back(spawn([&, p] {
+            Barrier mine = Barrier::open(*name);
+            for (int g = 0; g < generations; ++g) {
+                auto index = mine.wait();
+                if (!index || *index >= parties) return 1;
+                if (words[g * parties + *index].exchange(1 + p) != 0) return 2;  // duplicate
+            }
+            return 0;
+        }));
+    }
+    for (auto& child : children) {
+        ASSERT_TRUE(test::join_or_fail(child));
+        EXPECT_EQ(child.exitcode(), 0);
+    }
+    for (int g = 0; g < generations; ++g) {
+        std::set<uint64_t> who;
+        for (uint32_t i = 0; i < parties; ++i) who.insert(words[g * parties + i].load());
+        EXPECT_EQ(who.size(), parties) << "generation " << g;
+        EXPECT_EQ(who.count(0), 0u);
+    }
+    EXPECT_FALSE(barrier.broken());
+}
+
+TEST(SyncBarrier, AbortBreaksWaitersAndResetMakesItUsableAgain) {
+    Barrier barrier = Barrier::anonymous(3);
+    std::vector<Process> waiters;
+    for (int p = 0; p < 2; ++p) {
+        waiters.push_back(spawn([&] {
+            auto index = barrier.wait();
+            return !index && index.error() == errc::broken ? 0 : 1;
+        }));
+    }
+    while (barrier.n_waiting() < 2) std::this_thread::yield();
+    barrier.abort();
+    for (auto& waiter : waiters) {
+        ASSERT_TRUE(test::join_or_fail(waiter));
+        EXPECT_EQ(waiter.exitcode(), 0);
+    }
+    EXPECT_TRUE(barrier.broken());
+    EXPECT_EQ(barrier.wait().error(), errc::broken);  // fails at once while broken
+
+    barrier.reset();
+    EXPECT_FALSE(barrier.broken());
+    std::vector<Process> parties;
+    for (int p = 0; p < 2; ++p) {
+        parties.push_back(spawn([&] { return barrier.wait_for(10s) ? 0 : 1; }));
+    }
+    EXPECT_TRUE(barrier.wait_for(10s).has_value());
+    for (auto& party : parties) {
+        ASSERT_TRUE(test::join_or_fail(party));
+        EXPECT_EQ(party.exitcode(), 0);
+    }
+}
+
+TEST(SyncBarrier, ResetWhileWaitingFailsTheWaiters) {
+    Barrier barrier = Barrier::anonymous(2);
+    Process waiter = spawn([&] { return barrier.wait().error() == errc::broken ? 0 : 1; });
+    while (barrier.n_waiting() < 1) std::this_thread::yield();
+    barrier.reset();
+    ASSERT_TRUE(test::join_or_fail(waiter));
+    EXPECT_EQ(waiter.exitcode(), 0);
+    EXPECT_FALSE(barrier.broken());
+}
+
+TEST(SyncBarrier, TimedWaitTimesOutAndBreaksTheBarrier) {
+    Barrier barrier = Barrier::anonymous(2);
+    test::expect_takes(100ms, [&] { EXPECT_EQ(barrier.wait_for(100ms).error(), errc::timeout); });
+    EXPECT_TRUE(barrier.broken());
+    barrier.reset();
+    test::expect_takes(40ms, [&] {
+        EXPECT_EQ(barrier.wait_until(std::chrono::steady_clock::now() + 40ms).error(),
+                  errc::timeout);
+    });
+    barrier.reset();
+    // A party still waiting when the barrier is aborted sees "broken".
+    Process waiter = spawn([&] { return barrier.wait().error() == errc::broken ? 0 : 1; });
+    while (barrier.n_waiting() < 1) std::this_thread::yield();
+    barrier.abort();
+    ASSERT_TRUE(test::join_or_fail(waiter));
+    EXPECT_EQ(waiter.exitcode(), 0);
+}
+
+TEST(SyncBarrier, TimeoutOfOnePartyBreaksTheOthers) {
+    Barrier barrier = Barrier::anonymous(3);
+    Process patient = spawn([&] { return barrier.wait().error() == errc::broken ? 0 : 1; });
+    while (barrier.n_waiting() < 1) std::this_thread::yield();
+    EXPECT_EQ(barrier.wait_for(50ms).error(), errc::timeout);
+    ASSERT_TRUE(test::join_or_fail(patient));
+    EXPECT_EQ(patient.exitcode(), 0);
+}
+
+// A party killed while waiting breaks the barrier instead of hanging the others.
+TEST(SyncBarrier, APartyKilledWhileWaitingBreaksTheBarrier) {
+    NameGuard name(test::unique_name("barrier"));
+    Barrier barrier = Barrier::create(*name, 3);
+    Process doomed = spawn([&] {
+        Barrier mine = Barrier::open(*name);
+        (void)mine.wait();
+        return 0;
+    });
+    while (barrier.n_waiting() < 1) std::this_thread::yield();
+    doomed.kill();
+    doomed.join();
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(barrier.wait_for(10s).error(), errc::broken);  // not a hang, not a timeout
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+    barrier.reset();
+    EXPECT_FALSE(barrier.broken());
+}
+
+TEST(SyncBarrier, CreateValidatesParties) {
+    EXPECT_THROW(Barrier::anonymous(0), Error);
+    EXPECT_THROW(Barrier::anonymous(100000), Error);
+    Barrier one = Barrier::anonymous(1);
+    EXPECT_EQ(*one.wait(), 0u);
+    EXPECT_EQ(*one.wait(), 0u);
+}
+
+}  // namespace
+}  // namespace shuttle
