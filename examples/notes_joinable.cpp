@@ -2,6 +2,7 @@
 // calls task_done() for each. The program ends when the producer's join() returns (the daemon
 // consumer, still blocked in get(), dies with its parent).
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <fmt/core.h>
 
 #include "shuttle/process.hpp"
@@ -19,7 +20,10 @@ int main(int argc, char** argv) {
         [&] {
             for (;;) {
                 int64_t item = *queue.get();
-                if (items <= 20) fmt::print("consumer processed {}\n", item);
+                if (items <= 20) {
+                    fmt::print("consumer processed {}\n", item);
+                    std::fflush(stdout);  // a daemon is killed at the end: flush as we go
+                }
                 queue.task_done().value();
             }
         },
