@@ -40,6 +40,9 @@ public:
             case errc::wrong_end: return "wrong end of a one-way pipe";
             case errc::task_done_overflow: return "task_done() called more times than items put";
             case errc::broken: return "broken: aborted or a party died";
+            case errc::cut_off:
+                return "message cut off: its sender died or gave up midway (nothing of it is "
+                       "delivered)";
             case errc::system: return "operating-system error";
         }
         return "unknown shuttle error";
