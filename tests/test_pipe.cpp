@@ -504,6 +504,53 @@ TEST(Pipe, CopiesOfOneEndSendConcurrentlyWithoutCorruption) {
     }
 }
 
+// Copies of the receiving end in several processes share the messages: each message arrives
+// whole at exactly one of them.
+TEST(Pipe, CopiesOfOneEndReceiveConcurrentlyWithoutCorruption) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
+    auto [count_receiver, count_sender] = Pipe(false);
+    const int messages = sanitized() ? 300 : 1500;
+    auto size_of = [](int i) -> std::size_t {
+        return (i % 5 == 0) ? 9000 + i : 8 + (i * 53) % 2000;
+    };
+    std::vector<Process> children;
+    for (int r = 0; r < 2; ++r) {
+        children.emplace_back([&] {
+            sender.close();
+            count_receiver.close();
+            int got = 0;
+            for (;;) {
+                auto message = receiver.recv_bytes();
+                if (!message)
+                    return message.error() == errc::eof && count_sender.send_value(got) ? 0 : 1;
+                uint32_t index;
+                std::memcpy(&index, message->data(), sizeof index);
+                auto reference = pattern(size_of(static_cast<int>(index)), index);
+                std::memcpy(reference.data(), &index, sizeof index);
+                if (*message != reference) return 2;
+                ++got;
+            }
+        });
+        children.back().start();
+    }
+    receiver.close();
+    count_sender.close();
+    for (int i = 0; i < messages; ++i) {
+        auto bytes = pattern(size_of(i), static_cast<uint32_t>(i));
+        const auto index = static_cast<uint32_t>(i);
+        std::memcpy(bytes.data(), &index, sizeof index);
+        ASSERT_TRUE(sender.send_bytes(bytes));
+    }
+    sender.close();
+    int total = 0;
+    for (int r = 0; r < 2; ++r) total += count_receiver.recv_value<int>().value();
+    EXPECT_EQ(total, messages);
+    for (auto& child : children) {
+        ASSERT_TRUE(join_or_fail(child));
+        EXPECT_EQ(*child.exitcode(), 0);
+    }
+}
+
 // A timed send that runs out of time midway through a streamed message abandons it: the
 // receiver is told (cut_off) and the next message arrives normally.
 TEST(Pipe, TimedSendGivingUpMidwayIsReportedAsCutOff) {
