@@ -42,6 +42,7 @@ enum class errc : int {
     wrong_end,           // sending on a receive-only end, or receiving on a send-only end
     task_done_overflow,  // task_done() called more often than items were put
     broken,              // a barrier was aborted or a party died
+    cut_off,             // a pipe message was cut off (its sender died or gave up midway)
     system,              // an unexpected operating-system error (see the message)
 };
 

@@ -1,0 +1,607 @@
+// shuttle::Pipe / Connection across real processes: the notes' scenario, EOF with fork-inherited
+// copies, death of either side, large messages, misuse.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <numeric>
+#include <thread>
+
+#include "shuttle/pipe.hpp"
+#include "support.hpp"
+
+namespace shuttle {
+namespace {
+
+using namespace std::chrono_literals;
+using test::join_or_fail;
+using test::run_child;
+
+bool sanitized() {
+    return std::getenv("SHUTTLE_SANITIZED") != nullptr;
+}
+
+std::vector<std::byte> pattern(std::size_t length, uint32_t seed) {
+    std::vector<std::byte> bytes(length);
+    uint32_t x = seed * 2654435761u + 1;
+    for (auto& b : bytes) {
+        x = x * 1664525u + 1013904223u;
+        b = static_cast<std::byte>(x >> 24);
+    }
+    return bytes;
+}
+
+double milliseconds_since(steady_clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(steady_clock::now() - start).count();
+}
+
+// The notes' scenario: the parent sends 10 and closes; the child reads until EOF, exactly 10.
+TEST(Pipe, NotesScenarioChildReadsUntilEof) {
+    auto [parent_end, child_end] = Pipe();
+    Process child([&] {
+        parent_end.close();
+        int count = 0;
+        for (;;) {
+            auto message = child_end.recv();
+            if (!message) return message.error() == errc::eof && count == 10 ? 0 : 100 + count;
+            if (*message != "message " + std::to_string(count)) return 50;
+            ++count;
+        }
+    });
+    child.start();
+    child_end.close();
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(parent_end.send("message " + std::to_string(i)));
+    parent_end.close();
+    ASSERT_TRUE(join_or_fail(child));
+    EXPECT_EQ(*child.exitcode(), 0);
+}
+
+// EOF only when every copy of the peer end is closed, counting the copy fork() gave a child;
+// and the throwing convenience raises EOFError.
+TEST(Pipe, EofOnlyAfterEveryCopyOfThePeerEndCloses) {
+    auto [receiver, sender] = Pipe(false);
+    auto [go_receiver, go_sender] = Pipe(false);
+    Process holder([&] {
+        receiver.close();
+        go_sender.close();
+        if (!sender.send("from the child's copy")) return 1;
+        if (!go_receiver.recv()) return 2;  // wait for "close now"
+        sender.close();
+        return 0;
+    });
+    holder.start();
+    go_receiver.close();
+    ASSERT_TRUE(sender.send("from the parent's copy"));
+    sender.close();  // the child's copy is still open
+    std::vector<std::string> got;
+    for (int i = 0; i < 2; ++i) got.push_back(receiver.recv().value());
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got[0], "from the child's copy");
+    EXPECT_EQ(got[1], "from the parent's copy");
+    auto pending = receiver.recv_for(50ms);
+    ASSERT_FALSE(pending);
+    EXPECT_EQ(pending.error(), errc::timeout);
+    EXPECT_FALSE(receiver.poll());
+    ASSERT_TRUE(go_sender.send("close now"));
+    EXPECT_THROW(receiver.recv_or_throw(), EOFError);
+    EXPECT_TRUE(receiver.poll());
+    EXPECT_EQ(receiver.recv().error(), errc::eof);  // and stays at EOF
+    ASSERT_TRUE(join_or_fail(holder));
+    EXPECT_EQ(*holder.exitcode(), 0);
+}
+
+// A holder of a copy that exec()s another program no longer holds it (close-on-exec): EOF comes
+// while that program still runs -- the kernel counts descriptors, no pid polling involved.
+TEST(Pipe, EofWhenTheLastHolderExecsAnotherProgram) {
+    auto [receiver, sender] = Pipe(false);
+    Process execer([&] {
+        receiver.close();
+        if (!sender.send("before exec")) return 1;
+        execl("/bin/sleep", "sleep", "20", static_cast<char*>(nullptr));
+        return 2;
+    });
+    execer.start();
+    sender.close();
+    EXPECT_EQ(receiver.recv().value(), "before exec");
+    auto eof = receiver.recv_for(10s);
+    EXPECT_EQ(eof.error(), errc::eof);
+    EXPECT_TRUE(execer.is_alive());  // sleep is still running
+    execer.kill();
+    execer.join();
+}
+
+// The sender is SIGKILLed mid-stream: everything it fully sent arrives intact and in order,
+// then EOF -- no hang. An idle receiver learns of the death within milliseconds.
+TEST(Pipe, EofAfterTheSenderIsKilledMidStream) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 64 * 1024});
+    Process child([&] {
+        receiver.close();
+        for (uint64_t i = 0;; ++i) {
+            auto bytes = pattern(8 + i % 300, static_cast<uint32_t>(i));
+            std::memcpy(bytes.data(), &i, sizeof i);
+            if (!sender.send_bytes(bytes)) return 1;
+        }
+    });
+    child.start();
+    sender.close();
+    uint64_t expected = 0;
+    auto check = [&](const std::vector<std::byte>& bytes) {
+        uint64_t index;
+        std::memcpy(&index, bytes.data(), sizeof index);
+        auto reference = pattern(8 + expected % 300, static_cast<uint32_t>(expected));
+        std::memcpy(reference.data(), &expected, sizeof expected);
+        EXPECT_EQ(index, expected);
+        EXPECT_TRUE(bytes == reference) << "message " << expected << " corrupt";
+        ++expected;
+    };
+    for (int i = 0; i < 1000; ++i) check(receiver.recv_bytes().value());
+    child.kill();
+    ASSERT_TRUE(join_or_fail(child));
+    auto start = steady_clock::now();
+    for (;;) {
+        auto message = receiver.recv_bytes();
+        if (!message) {
+            EXPECT_EQ(message.error(), errc::eof);
+            break;
+        }
+        check(*message);
+    }
+    EXPECT_LT(milliseconds_since(start), 2000.0);
+    EXPECT_GE(expected, 1000u);
+}
+
+TEST(Pipe, IdleReceiverGetsEofWithinMillisecondsOfTheSendersDeath) {
+    auto [receiver, sender] = Pipe(false);
+    auto [ready_receiver, ready_sender] = Pipe(false);
+    Process child([&] {
+        receiver.close();
+        (void)ready_sender.send("ready");
+        for (;;) pause();
+    });
+    child.start();
+    sender.close();
+    ASSERT_EQ(ready_receiver.recv().value(), "ready");
+    auto killed_at = std::make_shared<std::atomic<int64_t>>(0);
+    std::thread killer([&] {
+        // Let the receiver park first (it is idle after ~0.2 ms of spinning/yielding).
+        std::this_thread::sleep_for(20ms);
+        killed_at->store(steady_clock::now().time_since_epoch().count());
+        child.kill();
+    });
+    auto eof = receiver.recv_for(10s);
+    auto now = steady_clock::now().time_since_epoch().count();
+    killer.join();
+    ASSERT_EQ(eof.error(), errc::eof);
+    const double latency_ms = static_cast<double>(now - killed_at->load()) / 1e6;
+    EXPECT_LT(latency_ms, 10.0 * (sanitized() ? 5 : 1));
+    RecordProperty("eof_after_sigkill_ms", std::to_string(latency_ms));
+    child.join();
+}
+
+// A message cut off by its sender's death is reported as such, never delivered in part.
+TEST(Pipe, MessageCutOffByTheSendersDeathIsNeverDeliveredInPart) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 64 * 1024});
+    Process child([&] {
+        receiver.close();
+        if (!sender.send("whole before")) return 1;
+        detail::arm_kill_point("pipe.send.chunk_published", 2);  // dies after the 3rd chunk
+        (void)sender.send_bytes(pattern(1 << 20, 7));
+        return 3;
+    });
+    child.start();
+    sender.close();
+    EXPECT_EQ(receiver.recv().value(), "whole before");
+    auto cut = receiver.recv_bytes();
+    ASSERT_FALSE(cut);
+    EXPECT_EQ(cut.error(), errc::cut_off);
+    EXPECT_EQ(receiver.recv_bytes().error(), errc::eof);
+    ASSERT_TRUE(join_or_fail(child));
+    EXPECT_EQ(*child.exitcode(), -SIGKILL);
+}
+
+// Sending to a closed peer fails at once with broken pipe (no SIGPIPE); the sender's own end
+// closing is misuse.
+TEST(Pipe, SendToAClosedPeerIsABrokenPipe) {
+    auto [receiver, sender] = Pipe(false);
+    Process child([&] {
+        sender.close();
+        receiver.close();  // explicitly, then exit
+        return 0;
+    });
+    child.start();
+    ASSERT_TRUE(join_or_fail(child));
+    ASSERT_TRUE(sender.send("still open here"));  // the parent's copy of the receiving end
+    receiver.close();
+    auto start = steady_clock::now();
+    EXPECT_EQ(sender.send("nobody listens"), errc::broken_pipe);
+    EXPECT_EQ(sender.try_send("nobody listens"), errc::broken_pipe);
+    EXPECT_LT(milliseconds_since(start), 5.0);
+}
+
+// A peer that dies without closing: the sender learns within milliseconds, also when it is
+// blocked on a full ring.
+TEST(Pipe, BlockedSenderGetsBrokenPipeWhenTheReceiverIsKilled) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 64 * 1024});
+    auto [ready_receiver, ready_sender] = Pipe(false);
+    Process reader([&] {
+        sender.close();
+        (void)ready_sender.send("ready");
+        for (;;) pause();  // never reads
+    });
+    reader.start();
+    receiver.close();
+    ASSERT_EQ(ready_receiver.recv().value(), "ready");
+    // Fill the ring completely, then block on a message larger than the ring.
+    while (sender.try_send_bytes(pattern(1000, 1))) {
+    }
+    int64_t killed_at = 0;
+    std::thread killer([&] {
+        std::this_thread::sleep_for(20ms);  // let the sender park (not a synchronisation)
+        killed_at = steady_clock::now().time_since_epoch().count();
+        reader.kill();
+    });
+    status sent = sender.send_bytes(pattern(256 * 1024, 2));
+    auto now = steady_clock::now().time_since_epoch().count();
+    killer.join();
+    EXPECT_EQ(sent, errc::broken_pipe);
+    EXPECT_LT(static_cast<double>(now - killed_at) / 1e6, 10.0 * (sanitized() ? 5 : 1));
+    EXPECT_EQ(sender.send("again"), errc::broken_pipe);
+    reader.join();
+}
+
+TEST(Pipe, RecvBytesIntoTooSmallLosesNothing) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
+    EXPECT_EQ(run_child([&] {
+                  receiver.close();
+                  return sender.send("hello world") ? 0 : 1;
+              }),
+              0);
+    sender.close();
+    std::byte small[4];
+    auto too_small = receiver.recv_bytes_into(small);
+    ASSERT_FALSE(too_small);
+    EXPECT_EQ(too_small.error(), errc::buffer_too_small);
+    EXPECT_EQ(receiver.message_length().value(), 11u);
+    std::byte enough[16];
+    ASSERT_EQ(receiver.recv_bytes_into(enough).value(), 11u);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(enough), 11), "hello world");
+}
+
+TEST(Pipe, StreamedMessageIntoTooSmallBufferLosesNothing) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
+    auto big = pattern(100 * 1024, 3);
+    Process child([&] {
+        receiver.close();
+        return sender.send_bytes(big) ? 0 : 2;
+    });
+    child.start();
+    sender.close();
+    std::vector<std::byte> small(big.size() - 1);
+    EXPECT_EQ(receiver.recv_bytes_into(small).error(), errc::buffer_too_small);
+    EXPECT_EQ(receiver.message_length().value(), big.size());
+    std::vector<std::byte> enough(big.size());
+    ASSERT_EQ(receiver.recv_bytes_into(enough).value(), big.size());
+    EXPECT_TRUE(enough == big);
+    ASSERT_TRUE(join_or_fail(child));
+    EXPECT_EQ(*child.exitcode(), 0);
+}
+
+TEST(Pipe, MaxLengthExceededKeepsTheMessage) {
+    auto [a, b] = Pipe();
+    ASSERT_TRUE(a.send("0123456789"));
+    auto refused = b.recv(5);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error(), errc::too_large);
+    EXPECT_EQ(b.recv_bytes(5).error(), errc::too_large);
+    EXPECT_EQ(b.recv(10).value(), "0123456789");
+}
+
+TEST(Pipe, PollWithAndWithoutDataAndTimeout) {
+    auto [a, b] = Pipe();
+    EXPECT_FALSE(b.poll());
+    auto start = steady_clock::now();
+    EXPECT_FALSE(b.poll_for(50ms));
+    const double waited = milliseconds_since(start);
+    EXPECT_GE(waited, 50.0);
+    EXPECT_LT(waited, 100.0);
+    EXPECT_FALSE(b.poll_for(0ms));
+    auto [go_receiver, go_sender] = Pipe(false);
+    Process child([&] {
+        b.close();
+        if (!go_receiver.recv()) return 1;
+        return a.send("late") ? 0 : 2;
+    });
+    child.start();
+    a.close();
+    ASSERT_TRUE(go_sender.send("go"));
+    EXPECT_TRUE(b.poll_for(10s));
+    EXPECT_TRUE(b.poll());
+    EXPECT_EQ(b.recv().value(), "late");
+    ASSERT_TRUE(join_or_fail(child));
+    EXPECT_TRUE(b.poll_for(10s));  // EOF is "ready" too
+    EXPECT_EQ(b.recv().error(), errc::eof);
+}
+
+TEST(Pipe, TimedReceiveNeverEarly) {
+    auto [a, b] = Pipe();
+    auto start = steady_clock::now();
+    EXPECT_EQ(b.recv_for(30ms).error(), errc::timeout);
+    EXPECT_GE(milliseconds_since(start), 30.0);
+    EXPECT_LT(milliseconds_since(start), 80.0);
+    EXPECT_EQ(b.try_recv().error(), errc::empty);
+}
+
+TEST(Pipe, SixtyFourMiBMessageTravelsWhole) {
+    const std::size_t size = sanitized() ? (8u << 20) : (64u << 20);
+    auto [receiver, sender] = Pipe(false);
+    Process child([&] {
+        receiver.close();
+        auto big = pattern(size, 11);
+        if (!sender.send_bytes(big)) return 1;
+        if (!sender.send("after")) return 2;
+        return 0;
+    });
+    child.start();
+    sender.close();
+    auto got = receiver.recv_bytes().value();
+    EXPECT_EQ(got.size(), size);
+    EXPECT_TRUE(got == pattern(size, 11));
+    EXPECT_EQ(receiver.recv().value(), "after");
+    EXPECT_EQ(receiver.recv().error(), errc::eof);
+    ASSERT_TRUE(join_or_fail(child));
+    EXPECT_EQ(*child.exitcode(), 0);
+}
+
+TEST(Pipe, ZeroLengthMessagesAreMessages) {
+    auto [a, b] = Pipe();
+    ASSERT_TRUE(a.send(""));
+    ASSERT_TRUE(a.send_bytes({}));
+    ASSERT_TRUE(a.send("x"));
+    EXPECT_EQ(b.recv().value(), "");
+    EXPECT_EQ(b.recv_bytes().value().size(), 0u);
+    EXPECT_EQ(b.recv().value(), "x");
+}
+
+TEST(Pipe, TypedValues) {
+    struct Point {
+        double x;
+        int32_t id;
+    };
+    auto [a, b] = Pipe();
+    ASSERT_TRUE(a.send_value(Point{1.5, 7}));
+    ASSERT_TRUE(a.send("not a point"));
+    auto point = b.recv_value<Point>().value();
+    EXPECT_EQ(point.x, 1.5);
+    EXPECT_EQ(point.id, 7);
+    EXPECT_EQ(b.recv_value<Point>().error(), errc::type_mismatch);
+}
+
+TEST(Pipe, OneWayPipeMisuseThrows) {
+    auto [receiver, sender] = Pipe(false);
+    EXPECT_FALSE(receiver.writable());
+    EXPECT_FALSE(sender.readable());
+    try {
+        (void)receiver.send("wrong end");
+        ADD_FAILURE() << "no exception";
+    } catch (const Error& error) {
+        EXPECT_EQ(error.condition(), errc::wrong_end);
+    }
+    try {
+        (void)sender.recv();
+        ADD_FAILURE() << "no exception";
+    } catch (const Error& error) {
+        EXPECT_EQ(error.condition(), errc::wrong_end);
+    }
+    EXPECT_THROW((void)sender.poll(), Error);
+}
+
+TEST(Pipe, UseAfterCloseThrows) {
+    auto [a, b] = Pipe();
+    a.close();
+    a.close();  // idempotent
+    EXPECT_TRUE(a.closed());
+    EXPECT_THROW((void)a.send("x"), Closed);
+    EXPECT_THROW((void)a.recv(), Closed);
+    EXPECT_THROW((void)a.poll(), Closed);
+    Connection moved = std::move(b);
+    EXPECT_TRUE(b.closed());
+    EXPECT_FALSE(moved.closed());
+    EXPECT_EQ(moved.recv().error(), errc::eof);  // a is closed: nothing will come
+}
+
+// Both directions at once with messages that fit the buffers: two single-threaded peers.
+TEST(Pipe, DuplexTrafficBothWaysAtOnce) {
+    auto [parent_end, child_end] = Pipe(true, PipeOptions{.capacity = 64 * 1024});
+    const int count = 200;  // 200 * ~100 B fits 64 KiB
+    Process child([&] {
+        parent_end.close();
+        for (int i = 0; i < count; ++i) {
+            if (!child_end.send("child " + std::to_string(i))) return 1;
+        }
+        for (int i = 0; i < count; ++i) {
+            if (child_end.recv().value() != "parent " + std::to_string(i)) return 2;
+        }
+        return 0;
+    });
+    child.start();
+    child_end.close();
+    for (int i = 0; i < count; ++i) ASSERT_TRUE(parent_end.send("parent " + std::to_string(i)));
+    for (int i = 0; i < count; ++i)
+        EXPECT_EQ(parent_end.recv().value(), "child " + std::to_string(i));
+    ASSERT_TRUE(join_or_fail(child));
+    EXPECT_EQ(*child.exitcode(), 0);
+}
+
+// Two single-threaded peers each sending a message larger than the buffers would deadlock (as
+// with OS pipes); a reader thread on one side resolves it.
+TEST(Pipe, ReaderThreadResolvesLargeDuplexExchange) {
+    auto [parent_end, child_end] = Pipe(true, PipeOptions{.capacity = 16 * 1024});
+    const auto from_child = pattern(1 << 20, 21);
+    const auto from_parent = pattern(1 << 20, 22);
+    Process child([&] {
+        parent_end.close();
+        if (!child_end.send_bytes(from_child)) return 1;  // single-threaded: send, then recv
+        return child_end.recv_bytes().value() == from_parent ? 0 : 2;
+    });
+    child.start();
+    child_end.close();
+    std::vector<std::byte> received;
+    std::thread reader([&] { received = parent_end.recv_bytes().value(); });
+    ASSERT_TRUE(parent_end.send_bytes(from_parent));
+    reader.join();
+    EXPECT_TRUE(received == from_child);
+    ASSERT_TRUE(join_or_fail(child));
+    EXPECT_EQ(*child.exitcode(), 0);
+}
+
+// Copies of the same end used by several processes at once do not corrupt each other.
+TEST(Pipe, CopiesOfOneEndSendConcurrentlyWithoutCorruption) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
+    const int senders = 3;
+    const int per_sender = sanitized() ? 100 : 400;
+    std::vector<Process> children;
+    for (int s = 0; s < senders; ++s) {
+        children.emplace_back([&, s] {
+            receiver.close();
+            for (int i = 0; i < per_sender; ++i) {
+                // Mixed sizes: whole frames and streamed (larger than a quarter of the ring).
+                std::size_t size = (i % 7 == 0) ? 20000 + i : 16 + (i * 37) % 3000;
+                auto bytes = pattern(size, static_cast<uint32_t>(s * 100000 + i));
+                uint32_t tag[2] = {static_cast<uint32_t>(s), static_cast<uint32_t>(i)};
+                std::memcpy(bytes.data(), tag, sizeof tag);
+                if (!sender.send_bytes(bytes)) return 1;
+            }
+            return 0;
+        });
+        children.back().start();
+    }
+    sender.close();
+    std::vector<int> next(senders, 0);
+    int total = 0;
+    for (;;) {
+        auto message = receiver.recv_bytes();
+        if (!message) {
+            EXPECT_EQ(message.error(), errc::eof);
+            break;
+        }
+        uint32_t tag[2];
+        std::memcpy(tag, message->data(), sizeof tag);
+        ASSERT_LT(tag[0], static_cast<uint32_t>(senders));
+        const int s = static_cast<int>(tag[0]);
+        const int i = static_cast<int>(tag[1]);
+        EXPECT_EQ(i, next[s]++);  // per-sender order
+        std::size_t size = (i % 7 == 0) ? 20000 + i : 16 + (i * 37) % 3000;
+        auto reference = pattern(size, static_cast<uint32_t>(s * 100000 + i));
+        std::memcpy(reference.data(), tag, sizeof tag);
+        ASSERT_TRUE(*message == reference) << "sender " << s << " message " << i;
+        ++total;
+    }
+    EXPECT_EQ(total, senders * per_sender);
+    for (auto& child : children) {
+        ASSERT_TRUE(join_or_fail(child));
+        EXPECT_EQ(*child.exitcode(), 0);
+    }
+}
+
+// Copies of the receiving end in several processes share the messages: each message arrives
+// whole at exactly one of them.
+TEST(Pipe, CopiesOfOneEndReceiveConcurrentlyWithoutCorruption) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
+    auto [count_receiver, count_sender] = Pipe(false);
+    const int messages = sanitized() ? 300 : 1500;
+    auto size_of = [](int i) -> std::size_t {
+        return (i % 5 == 0) ? 9000 + i : 8 + (i * 53) % 2000;
+    };
+    std::vector<Process> children;
+    for (int r = 0; r < 2; ++r) {
+        children.emplace_back([&] {
+            sender.close();
+            count_receiver.close();
+            int got = 0;
+            for (;;) {
+                auto message = receiver.recv_bytes();
+                if (!message)
+                    return message.error() == errc::eof && count_sender.send_value(got) ? 0 : 1;
+                uint32_t index;
+                std::memcpy(&index, message->data(), sizeof index);
+                auto reference = pattern(size_of(static_cast<int>(index)), index);
+                std::memcpy(reference.data(), &index, sizeof index);
+                if (*message != reference) return 2;
+                ++got;
+            }
+        });
+        children.back().start();
+    }
+    receiver.close();
+    count_sender.close();
+    for (int i = 0; i < messages; ++i) {
+        auto bytes = pattern(size_of(i), static_cast<uint32_t>(i));
+        const auto index = static_cast<uint32_t>(i);
+        std::memcpy(bytes.data(), &index, sizeof index);
+        ASSERT_TRUE(sender.send_bytes(bytes));
+    }
+    sender.close();
+    int total = 0;
+    for (int r = 0; r < 2; ++r) total += count_receiver.recv_value<int>().value();
+    EXPECT_EQ(total, messages);
+    for (auto& child : children) {
+        ASSERT_TRUE(join_or_fail(child));
+        EXPECT_EQ(*child.exitcode(), 0);
+    }
+}
+
+// A timed send that runs out of time midway through a streamed message abandons it: the
+// receiver is told (cut_off) and the next message arrives normally.
+TEST(Pipe, TimedSendGivingUpMidwayIsReportedAsCutOff) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
+    auto start = steady_clock::now();
+    EXPECT_EQ(sender.send_bytes_for(pattern(200 * 1024, 5), 30ms), errc::timeout);
+    EXPECT_GE(milliseconds_since(start), 30.0);
+    Process child([&] {
+        sender.close();
+        auto cut = receiver.recv_bytes();
+        if (cut || cut.error() != errc::cut_off) return 1;
+        return receiver.recv().value() == "next" ? 0 : 2;
+    });
+    child.start();
+    receiver.close();
+    ASSERT_TRUE(sender.send("next"));
+    ASSERT_TRUE(join_or_fail(child));
+    EXPECT_EQ(*child.exitcode(), 0);
+}
+
+// wait() over several connections returns the ready ones.
+TEST(Pipe, WaitOverSeveralConnections) {
+    std::vector<std::pair<Connection, Connection>> pipes;
+    for (int i = 0; i < 3; ++i) pipes.push_back(Pipe(false));
+    Process child([&] {
+        for (auto& [receiver, sender] : pipes) receiver.close();
+        return pipes[1].second.send("on the second") ? 0 : 1;
+    });
+    child.start();
+    std::vector<Connection*> receivers;
+    for (auto& [receiver, sender] : pipes) {
+        sender.close();
+        receivers.push_back(&receiver);
+    }
+    auto ready = wait(receivers, deadline_after(10s));
+    ASSERT_GE(ready.size(), 1u);
+    EXPECT_EQ(ready[0], receivers[1]);
+    EXPECT_EQ(receivers[1]->recv().value(), "on the second");
+    ASSERT_TRUE(join_or_fail(child));
+    // The child exited: every pipe is at EOF now, so all are ready.
+    EXPECT_EQ(wait(receivers, deadline_after(10s)).size(), 3u);
+    EXPECT_TRUE(wait_for(std::span<Connection* const>(receivers.data(), 0), 0ms).empty());
+}
+
+// The notes-pipe example runs and ends on EOF.
+TEST(Pipe, NotesPipeExampleRuns) {
+    const std::string path = std::string(SHUTTLE_EXAMPLES_DIR) + "/notes_pipe";
+    if (access(path.c_str(), X_OK) != 0) GTEST_SKIP() << "examples not built";
+    const std::string command = path + " > /dev/null";
+    EXPECT_EQ(std::system(command.c_str()), 0);
+}
+
+}  // namespace
+}  // namespace shuttle
