@@ -32,8 +32,12 @@ public:
         context_ = zmq_ctx_new();
         socket_ = zmq_socket(context_, role == Role::producer ? ZMQ_PUSH : ZMQ_PULL);
         int hwm = static_cast<int>(capacity), linger = -1, reconnect = 1;
+        // The bound is the sender's high-water mark. A receive HWM lost messages here: when
+        // a PUSH socket closes while the receiver's pipe is at its HWM, libzmq 4.3.4 drops what
+        // it still had for that connection (seen as "received 480 of 500 items").
+        int unlimited = 0;
         zmq_setsockopt(socket_, ZMQ_SNDHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(socket_, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(socket_, ZMQ_RCVHWM, &unlimited, sizeof unlimited);
         zmq_setsockopt(socket_, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(socket_, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect);
         if (role == Role::consumer) {
@@ -106,8 +110,9 @@ public:
         return std::make_unique<ZmqChannel>(spec);
     }
     std::vector<std::string> notes() const override {
-        return {"zmq: PUSH/PULL over ipc://, HWM = capacity on both sides (so up to ~2x capacity "
-                "in flight: not strictly bounded); no order across connections, so the "
+        return {"zmq: PUSH/PULL over ipc://, send HWM = capacity per connection, receive HWM "
+                "unlimited (a bounded one lost messages when a sender closed), so not strictly "
+                "bounded; no order across connections, so the "
                 "sentinels are sent once every item arrived"};
     }
 };
