@@ -43,9 +43,10 @@ inline std::atomic<uint64_t>* counters(const Segment& segment) {
 }
 
 inline Segment create_counters(const std::string& name, uint64_t capacity = 4,
-                        CreateOptions options = {}) {
-    return Segment::create(name, counters_info(capacity), counters_body_size,
-                           [](Segment& s) { counters(s)[0].store(42); }, options);
+                               CreateOptions options = {}) {
+    return Segment::create(
+        name, counters_info(capacity), counters_body_size,
+        [](Segment& s) { counters(s)[0].store(42); }, options);
 }
 
 }  // namespace shuttle::test

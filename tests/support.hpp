@@ -24,7 +24,7 @@ inline std::string unique_name(const std::string& stem = "t") {
 
 /// Removes a named segment when the test ends (in the process that made the guard).
 class NameGuard {
-public:
+  public:
     explicit NameGuard(std::string name) : name_(std::move(name)), pid_(getpid()) {}
     ~NameGuard() {
         if (getpid() == pid_) Segment::remove(name_);
@@ -32,7 +32,7 @@ public:
     const std::string& operator*() const { return name_; }
     const std::string& str() const { return name_; }
 
-private:
+  private:
     std::string name_;
     pid_t pid_;
 };

@@ -92,8 +92,14 @@ TEST(Process, DaemonChildDiesWithItsParent) {
         Segment::create_anonymous(test::counters_info(), test::counters_body_size, {});
     std::atomic<uint64_t>* slots = test::counters(segment);
     Process middle([&] {
-        Process daemon_child([] { for (;;) pause(); }, ProcessOptions{.daemon = true});
-        Process plain_child([] { for (;;) pause(); });
+        Process daemon_child(
+            [] {
+                for (;;) pause();
+            },
+            ProcessOptions{.daemon = true});
+        Process plain_child([] {
+            for (;;) pause();
+        });
         daemon_child.start();
         plain_child.start();
         slots[0].store(static_cast<uint64_t>(daemon_child.pid()));
@@ -108,7 +114,8 @@ TEST(Process, DaemonChildDiesWithItsParent) {
     ASSERT_GT(plain_pid, 0);
     int daemon_fd = detail::open_pidfd(daemon_pid);
     // Reparented to init (or a subreaper), the daemon must be gone within a few seconds.
-    bool daemon_gone = daemon_fd < 0 || detail::wait_pidfd_until(daemon_fd, std::chrono::steady_clock::now() + 5s);
+    bool daemon_gone =
+        daemon_fd < 0 || detail::wait_pidfd_until(daemon_fd, std::chrono::steady_clock::now() + 5s);
     EXPECT_TRUE(daemon_gone);
     EXPECT_EQ(::kill(plain_pid, 0), 0) << "the plain child should still run";
     ::kill(plain_pid, SIGKILL);

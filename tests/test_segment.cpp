@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "shuttle/segment.hpp"
 #include "counters_segment.hpp"
+#include "shuttle/segment.hpp"
 #include "support.hpp"
 
 namespace shuttle {
@@ -37,7 +37,9 @@ errc open_error(const std::string& name, SegmentExpectation expected = counters_
     return errc::ok;
 }
 
-std::string shm_path(const std::string& name) { return detail::shm_directory() + "/" + name; }
+std::string shm_path(const std::string& name) {
+    return detail::shm_directory() + "/" + name;
+}
 
 TEST(Segment, CreateOpenShareMemory) {
     NameGuard name(unique_name());
@@ -73,7 +75,9 @@ TEST(Segment, PermissionDeniedIsReported) {
     EXPECT_EQ(code, 0);
 }
 
-TEST(Segment, OpenMissingIsNotFound) { EXPECT_EQ(open_error(unique_name()), errc::not_found); }
+TEST(Segment, OpenMissingIsNotFound) {
+    EXPECT_EQ(open_error(unique_name()), errc::not_found);
+}
 
 TEST(Segment, CreateTwiceIsAlreadyExists) {
     NameGuard name(unique_name());
@@ -88,8 +92,9 @@ TEST(Segment, CreateTwiceIsAlreadyExists) {
 }
 
 TEST(Segment, InvalidNamesAreRefused) {
-    for (std::string bad : std::initializer_list<std::string>{"", "/", "a/b", "../x", ".hidden", "sp ace", "new\nline",
-                            std::string(201, 'x'), std::string("nul\0x", 5)}) {
+    for (std::string bad : std::initializer_list<std::string>{
+             "", "/", "a/b", "../x", ".hidden", "sp ace", "new\nline", std::string(201, 'x'),
+             std::string("nul\0x", 5)}) {
         try {
             Segment::validate_name(bad);
             ADD_FAILURE() << "accepted '" << bad << "'";
@@ -178,9 +183,7 @@ TEST(Segment, ForeignFileIsNotShuttle) {
         file << std::string(4096, 'z');
     }
     EXPECT_EQ(open_error(*name), errc::not_shuttle);
-    {
-        std::ofstream file(shm_path(*name), std::ios::trunc);
-    }
+    { std::ofstream file(shm_path(*name), std::ios::trunc); }
     EXPECT_EQ(open_error(*name), errc::not_shuttle);
 }
 
@@ -231,8 +234,8 @@ TEST(Segment, ExecedProgramAttachesByNameAndByDescriptor) {
     anonymous.set_inheritable(true);
     const std::string fd = std::to_string(anonymous.fd());
     int code = run_child([&] {
-        execl(SHUTTLE_TEST_HELPER, SHUTTLE_TEST_HELPER, "segment-add", name.str().c_str(), fd.c_str(),
-              static_cast<char*>(nullptr));
+        execl(SHUTTLE_TEST_HELPER, SHUTTLE_TEST_HELPER, "segment-add", name.str().c_str(),
+              fd.c_str(), static_cast<char*>(nullptr));
         return 127;
     });
     EXPECT_EQ(code, 0);

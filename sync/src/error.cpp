@@ -6,41 +6,71 @@ namespace shuttle {
 namespace {
 
 class Category final : public std::error_category {
-public:
+  public:
     const char* name() const noexcept override { return "shuttle"; }
 
     std::string message(int value) const override {
         switch (static_cast<errc>(value)) {
-            case errc::ok: return "ok";
-            case errc::full: return "full";
-            case errc::empty: return "empty";
-            case errc::timeout: return "timed out";
-            case errc::closed: return "closed";
-            case errc::eof: return "end of file: the peer closed its end";
-            case errc::cancelled: return "cancelled by a stop request";
-            case errc::broken_pipe: return "broken pipe: the peer end is closed";
-            case errc::owner_dead: return "the previous owner died holding the lock";
-            case errc::too_large: return "message too large";
-            case errc::buffer_too_small: return "buffer too small for the message";
-            case errc::not_found: return "no such segment";
-            case errc::already_exists: return "segment already exists";
-            case errc::invalid_name: return "invalid segment name";
-            case errc::invalid_argument: return "invalid argument";
-            case errc::not_shuttle: return "not a shuttle segment";
-            case errc::version_mismatch: return "segment layout version mismatch";
-            case errc::kind_mismatch: return "segment holds a different kind of object";
-            case errc::type_mismatch: return "element type mismatch";
-            case errc::capacity_mismatch: return "capacity mismatch";
-            case errc::truncated: return "segment is truncated";
-            case errc::corrupt: return "segment header is corrupt";
-            case errc::permission: return "permission denied";
-            case errc::no_space: return "no space left for the shared memory";
-            case errc::registry_full: return "participant registry is full";
-            case errc::not_owner: return "not the owner";
-            case errc::wrong_end: return "wrong end of a one-way pipe";
-            case errc::task_done_overflow: return "task_done() called more times than items put";
-            case errc::broken: return "broken: aborted or a party died";
-            case errc::system: return "operating-system error";
+            case errc::ok:
+                return "ok";
+            case errc::full:
+                return "full";
+            case errc::empty:
+                return "empty";
+            case errc::timeout:
+                return "timed out";
+            case errc::closed:
+                return "closed";
+            case errc::eof:
+                return "end of file: the peer closed its end";
+            case errc::cancelled:
+                return "cancelled by a stop request";
+            case errc::broken_pipe:
+                return "broken pipe: the peer end is closed";
+            case errc::owner_dead:
+                return "the previous owner died holding the lock";
+            case errc::too_large:
+                return "message too large";
+            case errc::buffer_too_small:
+                return "buffer too small for the message";
+            case errc::not_found:
+                return "no such segment";
+            case errc::already_exists:
+                return "segment already exists";
+            case errc::invalid_name:
+                return "invalid segment name";
+            case errc::invalid_argument:
+                return "invalid argument";
+            case errc::not_shuttle:
+                return "not a shuttle segment";
+            case errc::version_mismatch:
+                return "segment layout version mismatch";
+            case errc::kind_mismatch:
+                return "segment holds a different kind of object";
+            case errc::type_mismatch:
+                return "element type mismatch";
+            case errc::capacity_mismatch:
+                return "capacity mismatch";
+            case errc::truncated:
+                return "segment is truncated";
+            case errc::corrupt:
+                return "segment header is corrupt";
+            case errc::permission:
+                return "permission denied";
+            case errc::no_space:
+                return "no space left for the shared memory";
+            case errc::registry_full:
+                return "participant registry is full";
+            case errc::not_owner:
+                return "not the owner";
+            case errc::wrong_end:
+                return "wrong end of a one-way pipe";
+            case errc::task_done_overflow:
+                return "task_done() called more times than items put";
+            case errc::broken:
+                return "broken: aborted or a party died";
+            case errc::system:
+                return "operating-system error";
         }
         return "unknown shuttle error";
     }
@@ -55,12 +85,18 @@ const std::error_category& error_category() noexcept {
 
 void throw_error(errc code, const std::string& what) {
     switch (code) {
-        case errc::full: throw Full(what);
-        case errc::empty: throw Empty(what);
-        case errc::eof: throw EOFError(what);
-        case errc::closed: throw Closed(what);
-        case errc::timeout: throw Timeout(what);
-        default: throw Error(code, what);
+        case errc::full:
+            throw Full(what);
+        case errc::empty:
+            throw Empty(what);
+        case errc::eof:
+            throw EOFError(what);
+        case errc::closed:
+            throw Closed(what);
+        case errc::timeout:
+            throw Timeout(what);
+        default:
+            throw Error(code, what);
     }
 }
 

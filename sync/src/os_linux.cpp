@@ -107,7 +107,9 @@ void futex_wake_all(const std::atomic<uint32_t>& word) noexcept {
     futex_wake(word, INT32_MAX);
 }
 
-void yield_processor() noexcept { sched_yield(); }
+void yield_processor() noexcept {
+    sched_yield();
+}
 
 ProcessIdentity current_process_identity() noexcept {
     ProcessIdentity identity = cached_identity.load(std::memory_order_relaxed);
@@ -116,8 +118,8 @@ ProcessIdentity current_process_identity() noexcept {
     char state = 0;
     uint64_t start_time = 0;
     read_process_stat(pid, state, start_time);
-    identity = (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 32) |
-               (start_time & 0xffffffffu);
+    identity =
+        (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 32) | (start_time & 0xffffffffu);
     cached_identity.store(identity, std::memory_order_relaxed);
     return identity;
 }
@@ -226,7 +228,9 @@ void close_fd(int fd) noexcept {
     if (fd >= 0) ::close(fd);
 }
 
-int duplicate_fd(int fd) noexcept { return ::fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+int duplicate_fd(int fd) noexcept {
+    return ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
 
 int set_close_on_exec(int fd, bool on) noexcept {
     int flags = ::fcntl(fd, F_GETFD);
@@ -250,10 +254,11 @@ bool wait_pidfd_until(int pidfd, steady_clock::time_point deadline) noexcept {
         int timeout_ms = -1;
         if (deadline != steady_clock::time_point::max()) {
             auto left = deadline - steady_clock::now();
-            if (left <= steady_clock::duration::zero()) timeout_ms = 0;
+            if (left <= steady_clock::duration::zero())
+                timeout_ms = 0;
             else
-                timeout_ms = static_cast<int>(
-                    std::chrono::ceil<std::chrono::milliseconds>(left).count());
+                timeout_ms =
+                    static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
         }
         pollfd entry{pidfd, POLLIN, 0};
         int rc = ::poll(&entry, 1, timeout_ms);

@@ -43,7 +43,9 @@ void flush_all() {
 
 }  // namespace
 
-Process::Process(Process&& other) noexcept { *this = std::move(other); }
+Process::Process(Process&& other) noexcept {
+    *this = std::move(other);
+}
 
 Process& Process::operator=(Process&& other) noexcept {
     if (this != &other) {
@@ -57,7 +59,9 @@ Process& Process::operator=(Process&& other) noexcept {
     return *this;
 }
 
-Process::~Process() { release(); }
+Process::~Process() {
+    release();
+}
 
 void Process::release() noexcept {
     if (pid_ > 0 && !exitcode_) {
@@ -93,9 +97,12 @@ bool Process::reap(bool block) {
         exitcode_ = 255;
         return true;
     }
-    if (WIFEXITED(status)) exitcode_ = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status)) exitcode_ = -WTERMSIG(status);
-    else exitcode_ = 255;
+    if (WIFEXITED(status))
+        exitcode_ = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        exitcode_ = -WTERMSIG(status);
+    else
+        exitcode_ = 255;
     return true;
 }
 
@@ -125,13 +132,19 @@ bool Process::join_until(std::chrono::steady_clock::time_point deadline) {
     return true;
 }
 
-bool Process::is_alive() { return pid_ > 0 && !reap(false); }
+bool Process::is_alive() {
+    return pid_ > 0 && !reap(false);
+}
 
 void Process::signal(int signal_number) {
     if (pid_ > 0 && !exitcode_) ::kill(pid_, signal_number);
 }
 
-void Process::terminate() { signal(SIGTERM); }
-void Process::kill() { signal(SIGKILL); }
+void Process::terminate() {
+    signal(SIGTERM);
+}
+void Process::kill() {
+    signal(SIGKILL);
+}
 
 }  // namespace shuttle

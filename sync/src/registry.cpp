@@ -11,10 +11,10 @@ result<Registry::Claim> Registry::claim() noexcept {
             RegistryEntry& entry = entries_[index];
             uint64_t holder = entry.identity.load(std::memory_order_acquire);
             if (pass == 0 && holder != 0) continue;
-            if (pass == 1 && (holder == 0 || detail::process_liveness(
-                                                 holder, entry.pid_namespace.load(
-                                                             std::memory_order_relaxed)) !=
-                                                 detail::Liveness::dead)) {
+            if (pass == 1 &&
+                (holder == 0 || detail::process_liveness(
+                                    holder, entry.pid_namespace.load(std::memory_order_relaxed)) !=
+                                    detail::Liveness::dead)) {
                 continue;
             }
             // The namespace word is written after the identity: a reader seeing the new

@@ -15,15 +15,21 @@ using detail::FileResult;
 
 errc errc_from_errno(int error) {
     switch (error) {
-        case ENOENT: return errc::not_found;
-        case EEXIST: return errc::already_exists;
+        case ENOENT:
+            return errc::not_found;
+        case EEXIST:
+            return errc::already_exists;
         case EACCES:
-        case EPERM: return errc::permission;
+        case EPERM:
+            return errc::permission;
         case ENOSPC:
         case EFBIG:
-        case ENOMEM: return errc::no_space;
-        case ENAMETOOLONG: return errc::invalid_name;
-        default: return errc::system;
+        case ENOMEM:
+            return errc::no_space;
+        case ENAMETOOLONG:
+            return errc::invalid_name;
+        default:
+            return errc::system;
     }
 }
 
@@ -54,8 +60,8 @@ std::string Segment::validate_name(std::string_view name) {
     if (!name.empty() && name.front() == '/') name.remove_prefix(1);
     bool ok = !name.empty() && name.size() <= 200 && name.front() != '.';
     for (char c : name) {
-        bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+        bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '.' || c == '_' || c == '-';
         ok = ok && allowed;
     }
     if (!ok) {
@@ -67,7 +73,9 @@ std::string Segment::validate_name(std::string_view name) {
     return std::string(name);
 }
 
-Segment::Segment(Segment&& other) noexcept { *this = std::move(other); }
+Segment::Segment(Segment&& other) noexcept {
+    *this = std::move(other);
+}
 
 Segment& Segment::operator=(Segment&& other) noexcept {
     if (this != &other) {
@@ -83,7 +91,9 @@ Segment& Segment::operator=(Segment&& other) noexcept {
     return *this;
 }
 
-Segment::~Segment() { reset(); }
+Segment::~Segment() {
+    reset();
+}
 
 void Segment::reset() noexcept {
     if (remove_on_destroy_pid_ != 0 && remove_on_destroy_pid_ == ::getpid() && !name_.empty()) {
@@ -242,9 +252,9 @@ Segment Segment::attach(int fd, std::string name, const SegmentExpectation& expe
     const uint64_t stored_body_size = header.body_size;
 
     if (info.kind != expected.kind) {
-        throw Error(errc::kind_mismatch, fmt::format("{} holds object kind {}, expected kind {}",
-                                                     what, kind,
-                                                     static_cast<uint32_t>(expected.kind)));
+        throw Error(errc::kind_mismatch,
+                    fmt::format("{} holds object kind {}, expected kind {}", what, kind,
+                                static_cast<uint32_t>(expected.kind)));
     }
     if (info.element_size != expected.element_size ||
         info.element_align != expected.element_align || info.type_tag != expected.type_tag) {
@@ -255,9 +265,8 @@ Segment Segment::attach(int fd, std::string name, const SegmentExpectation& expe
                                 expected.element_size, expected.element_align, expected.type_tag));
     }
     if (expected.capacity && info.capacity != *expected.capacity) {
-        throw Error(errc::capacity_mismatch,
-                    fmt::format("{} has capacity {}, expected {}", what, info.capacity,
-                                *expected.capacity));
+        throw Error(errc::capacity_mismatch, fmt::format("{} has capacity {}, expected {}", what,
+                                                         info.capacity, *expected.capacity));
     }
     if (expected.max_message_size && info.max_message_size != *expected.max_message_size) {
         throw Error(errc::capacity_mismatch,
@@ -281,8 +290,8 @@ Segment Segment::attach(int fd, std::string name, const SegmentExpectation& expe
                     fmt::format("{}: sizes in the header do not match its capacities", what));
     }
     if (size < *total) {
-        throw Error(errc::truncated, fmt::format("{} is truncated: {} bytes, needs {}", what,
-                                                 size, *total));
+        throw Error(errc::truncated,
+                    fmt::format("{} is truncated: {} bytes, needs {}", what, size, *total));
     }
     info.body_size = *body;
     segment.info_ = info;

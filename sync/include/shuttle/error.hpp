@@ -13,36 +13,36 @@ namespace shuttle {
 enum class errc : int {
     ok = 0,
     // Flow conditions: values in every default form, never exceptions there.
-    full = 1,      // a non-blocking put found no free slot
-    empty,         // a non-blocking get found nothing
-    timeout,       // a timed wait ran out
-    closed,        // the object was closed (puts refused; gets drained)
-    eof,           // the peer end of a pipe is closed and everything it sent was read
-    cancelled,     // a std::stop_token asked a blocked call to stop
+    full = 1,   // a non-blocking put found no free slot
+    empty,      // a non-blocking get found nothing
+    timeout,    // a timed wait ran out
+    closed,     // the object was closed (puts refused; gets drained)
+    eof,        // the peer end of a pipe is closed and everything it sent was read
+    cancelled,  // a std::stop_token asked a blocked call to stop
     // Misuse and environment: thrown by constructors/open, values where a result is returned.
-    broken_pipe,        // sending to a pipe whose peer is closed
-    owner_dead,         // the previous owner of a lock died holding it
-    too_large,          // a message larger than the object accepts
-    buffer_too_small,   // the caller's buffer cannot hold the message (nothing is consumed)
-    not_found,          // no segment of that name
-    already_exists,     // create() found a segment of that name
-    invalid_name,       // a segment name with a path separator, bad characters or wrong length
-    invalid_argument,   // a bad parameter (zero capacity, ...)
-    not_shuttle,        // the segment is not a shuttle segment (wrong magic or too small)
-    version_mismatch,   // made by an incompatible layout version
-    kind_mismatch,      // a different kind of object (a pipe opened as a queue, ...)
-    type_mismatch,      // element size, alignment or type tag differ
-    capacity_mismatch,  // capacity or maximum message size differ
-    truncated,          // the segment is smaller than its header says it must be
-    corrupt,            // a header field is out of range
-    permission,         // the caller may not open or create it
-    no_space,           // /dev/shm (or the memfd) could not be given the memory
-    registry_full,      // every participant entry is taken by a live process
-    not_owner,          // unlock/release by a thread that does not hold it
-    wrong_end,          // sending on a receive-only end, or receiving on a send-only end
-    task_done_overflow, // task_done() called more often than items were put
-    broken,             // a barrier was aborted or a party died
-    system,             // an unexpected operating-system error (see the message)
+    broken_pipe,         // sending to a pipe whose peer is closed
+    owner_dead,          // the previous owner of a lock died holding it
+    too_large,           // a message larger than the object accepts
+    buffer_too_small,    // the caller's buffer cannot hold the message (nothing is consumed)
+    not_found,           // no segment of that name
+    already_exists,      // create() found a segment of that name
+    invalid_name,        // a segment name with a path separator, bad characters or wrong length
+    invalid_argument,    // a bad parameter (zero capacity, ...)
+    not_shuttle,         // the segment is not a shuttle segment (wrong magic or too small)
+    version_mismatch,    // made by an incompatible layout version
+    kind_mismatch,       // a different kind of object (a pipe opened as a queue, ...)
+    type_mismatch,       // element size, alignment or type tag differ
+    capacity_mismatch,   // capacity or maximum message size differ
+    truncated,           // the segment is smaller than its header says it must be
+    corrupt,             // a header field is out of range
+    permission,          // the caller may not open or create it
+    no_space,            // /dev/shm (or the memfd) could not be given the memory
+    registry_full,       // every participant entry is taken by a live process
+    not_owner,           // unlock/release by a thread that does not hold it
+    wrong_end,           // sending on a receive-only end, or receiving on a send-only end
+    task_done_overflow,  // task_done() called more often than items were put
+    broken,              // a barrier was aborted or a party died
+    system,              // an unexpected operating-system error (see the message)
 };
 
 const std::error_category& error_category() noexcept;
@@ -53,7 +53,7 @@ inline std::error_code make_error_code(errc code) noexcept {
 
 /// Base of every exception shuttle throws; code() carries a shuttle::errc.
 class Error : public std::system_error {
-public:
+  public:
     explicit Error(errc code, const std::string& what = {})
         : std::system_error(make_error_code(code), what) {}
     errc condition() const noexcept { return static_cast<errc>(code().value()); }
@@ -61,23 +61,23 @@ public:
 
 /// Python's queue.Full, queue.Empty, EOFError and friends, for the throwing conveniences.
 class Full : public Error {
-public:
+  public:
     explicit Full(const std::string& what = {}) : Error(errc::full, what) {}
 };
 class Empty : public Error {
-public:
+  public:
     explicit Empty(const std::string& what = {}) : Error(errc::empty, what) {}
 };
 class EOFError : public Error {
-public:
+  public:
     explicit EOFError(const std::string& what = {}) : Error(errc::eof, what) {}
 };
 class Closed : public Error {
-public:
+  public:
     explicit Closed(const std::string& what = {}) : Error(errc::closed, what) {}
 };
 class Timeout : public Error {
-public:
+  public:
     explicit Timeout(const std::string& what = {}) : Error(errc::timeout, what) {}
 };
 
@@ -91,7 +91,7 @@ public:
 ///     while (auto item = queue.get()) use(*item);   // ends on closed
 template <class T>
 class [[nodiscard]] result {
-public:
+  public:
     result(T value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
     result(errc code) : code_(code) {}             // NOLINT: implicit on purpose
 
@@ -115,14 +115,14 @@ public:
         return std::move(*value_);
     }
 
-private:
+  private:
     std::optional<T> value_;
     errc code_ = errc::ok;
 };
 
 /// Success or an errc: the result of operations that produce no value.
 class [[nodiscard]] status {
-public:
+  public:
     status() = default;
     status(errc code) : code_(code) {}  // NOLINT: implicit on purpose
     bool ok() const noexcept { return code_ == errc::ok; }
@@ -134,7 +134,7 @@ public:
     }
     friend bool operator==(status a, errc b) noexcept { return a.code_ == b; }
 
-private:
+  private:
     errc code_ = errc::ok;
 };
 

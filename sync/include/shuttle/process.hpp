@@ -30,10 +30,10 @@ struct ProcessOptions {
 ///
 /// Destroying a handle whose child still runs kills (SIGKILL) and reaps it: join first.
 class Process {
-public:
+  public:
     Process() = default;
     template <class F>
-        requires std::is_invocable_v<F&>
+    requires std::is_invocable_v<F&>
     explicit Process(F target, ProcessOptions options = {})
         : target_(wrap(std::move(target))), options_(std::move(options)) {}
 
@@ -65,7 +65,7 @@ public:
     const std::string& name() const noexcept { return options_.name; }
     bool daemon() const noexcept { return options_.daemon; }
 
-private:
+  private:
     template <class F>
     static std::function<int()> wrap(F target) {
         if constexpr (std::is_convertible_v<std::invoke_result_t<F&>, int>) {

@@ -12,7 +12,7 @@
 namespace shuttle {
 
 class Registry {
-public:
+  public:
     Registry() = default;
     Registry(RegistryEntry* entries, uint32_t capacity) noexcept
         : entries_(entries), capacity_(capacity) {}
@@ -42,7 +42,7 @@ public:
     /// Number of entries whose holder is not known to be dead (reads /proc: slow path only).
     uint32_t live_count() const noexcept;
 
-private:
+  private:
     RegistryEntry* entries_ = nullptr;
     uint32_t capacity_ = 0;
 };
@@ -50,7 +50,7 @@ private:
 /// One registry entry held by this process; re-claimed automatically in a fork()ed child
 /// (the child is a different process and must not share its parent's entry). Movable.
 class Participant {
-public:
+  public:
     Participant() = default;
     explicit Participant(Registry registry) : registry_(registry) {}
     Participant(Participant&& other) noexcept { *this = std::move(other); }
@@ -70,7 +70,7 @@ public:
     bool claimed() const noexcept { return claimed_ && generation_ == detail::fork_generation(); }
     uint32_t index() const noexcept { return index_; }
 
-private:
+  private:
     result<uint32_t> claim_slow() noexcept;
 
     Registry registry_;

@@ -66,12 +66,15 @@ static_assert(sizeof(SegmentHeader) <= 256, "the header must fit its 256-byte ar
 inline constexpr uint64_t segment_header_area = 256;
 
 /// One participant (a process, or a thread of one) of a shared object. A cache line each so
-/// participants never false-share. `identity` 0 means free. The remaining words belong to the
-/// object that owns the segment (announced ticket, waiter state, ...).
+/// participants never false-share. `identity` 0 means free. The other fields belong to the
+/// object that owns the segment (announced ticket, a private wake-up futex, waiter state, ...).
 struct alignas(cache_line) RegistryEntry {
     std::atomic<uint64_t> identity;
     std::atomic<uint64_t> pid_namespace;
-    std::atomic<uint64_t> words[6];
+    std::atomic<uint64_t> announced;  // e.g. the ticket a participant is about to claim
+    std::atomic<uint32_t> wake_word;  // a futex only this participant sleeps on
+    std::atomic<uint32_t> state;
+    std::atomic<uint64_t> words[4];
 };
 static_assert(sizeof(RegistryEntry) == cache_line, "one registry entry per cache line");
 
@@ -115,7 +118,7 @@ struct CreateOptions {
 /// Owns one mapping of a segment. Movable, not copyable; valid in a fork()ed child.
 /// Thread-safe for concurrent use of the mapped memory; the handle itself is not synchronised.
 class Segment {
-public:
+  public:
     using Initialiser = std::function<void(Segment&)>;
 
     Segment() = default;
@@ -176,7 +179,7 @@ public:
     /// Layout arithmetic shared by create and open.
     static uint64_t body_offset_for(uint32_t registry_capacity) noexcept;
 
-private:
+  private:
     static Segment build(int fd, std::string name, const SegmentInfo& info,
                          const BodySizeFunction& body_size, const Initialiser& init);
     static Segment attach(int fd, std::string name, const SegmentExpectation& expected);

@@ -59,7 +59,9 @@ inline wake_reason wait_on(const std::atomic<uint32_t>& word, uint32_t expected,
 inline void wake(const std::atomic<uint32_t>& word, int count = 1) noexcept {
     detail::futex_wake(word, count);
 }
-inline void wake_all(const std::atomic<uint32_t>& word) noexcept { detail::futex_wake_all(word); }
+inline void wake_all(const std::atomic<uint32_t>& word) noexcept {
+    detail::futex_wake_all(word);
+}
 
 /// The policy between "the condition is false" and "park on the futex" (DESIGN §4): spin a few
 /// microseconds, then sched_yield until about 200 µs of *idle* yields (a yield that comes back
@@ -67,7 +69,7 @@ inline void wake_all(const std::atomic<uint32_t>& word) noexcept { detail::futex
 /// Oversubscribed, a waiter keeps yielding to the processes that will fill/drain its queue;
 /// alone, it parks after ~0.2 ms and costs nothing while idle.
 class Backoff {
-public:
+  public:
     static constexpr auto spin_time = std::chrono::microseconds(4);
     static constexpr auto idle_yield_budget = std::chrono::microseconds(200);
     static constexpr auto busy_yield_limit = std::chrono::milliseconds(10);
@@ -83,9 +85,12 @@ public:
         auto now = steady_clock::now();
         if (iterations_ == 16) start_ = now;
         ++iterations_;
-        if (now - start_ < spin_time) {
-            for (int i = 0; i < 8; ++i) detail::cpu_relax();
-            return true;
+        if (!yielding_) {
+            if (now - start_ < spin_time) {
+                for (int i = 0; i < 8; ++i) detail::cpu_relax();
+                return true;
+            }
+            yielding_ = true;
         }
         if (now - start_ >= busy_yield_limit || idle_ >= idle_yield_budget) return false;
         detail::yield_processor();
@@ -94,11 +99,15 @@ public:
         return true;
     }
 
+    /// True once the pure spinning phase is over (the waiter yields the CPU from now on).
+    bool yielding() const noexcept { return yielding_; }
+
     /// Starts over (after progress was made).
     void reset() noexcept { *this = Backoff{}; }
 
-private:
+  private:
     uint32_t iterations_ = 0;
+    bool yielding_ = false;
     steady_clock::time_point start_{};
     steady_clock::duration idle_{};
 };

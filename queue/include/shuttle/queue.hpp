@@ -1,0 +1,399 @@
+// shuttle::Queue<T>, JoinableQueue<T>, ByteQueue, JoinableByteQueue: bounded MPMC queues in
+// shared memory, used from many threads in many processes at once.
+//
+//     auto queue = shuttle::Queue<Job>::create("jobs", 1024);      // or ::anonymous(1024)
+//     queue.put(job);                                               // blocks while full
+//     while (auto job = queue.get()) run(*job);                     // ends once closed + drained
+//
+// Every operation comes as a triad: x() blocks, try_x() never blocks, x_for()/x_until() wait at
+// most that long (zero or negative: try once). Results tell ok, full, empty, timeout, closed,
+// cancelled apart; the *_nowait conveniences throw Full/Empty/Closed as Python's do.
+//
+// Guarantees: among live processes every accepted item is delivered exactly once; the items of
+// one producer reach any one consumer in the order they were put. A process killed while blocked
+// in put/get/join holds nothing: the queue stays fully usable. Thread- and process-safe: all
+// members may be called concurrently from any thread of any process holding a handle, up to
+// QueueOptions::max_participants threads at once (each thread that uses a handle takes one
+// registry entry until the handle is destroyed).
+#pragma once
+
+#include <array>
+#include <bit>
+#include <chrono>
+#include <cstddef>
+#include <span>
+#include <stop_token>
+#include <string_view>
+#include <type_traits>
+
+#include "shuttle/detail/queue_core.hpp"
+#include "shuttle/error.hpp"
+#include "shuttle/segment.hpp"
+#include "shuttle/wait.hpp"
+
+namespace shuttle {
+
+namespace detail {
+
+inline SegmentInfo queue_info(ObjectKind kind, uint64_t element_size, uint64_t element_align,
+                              uint64_t capacity, uint64_t max_message_size, uint64_t flags,
+                              const QueueOptions& options) {
+    if (capacity == 0 || capacity > max_queue_capacity) {
+        throw Error(errc::invalid_argument, "queue capacity must be 1 .. 2^32");
+    }
+    if (options.max_participants == 0 || options.max_participants > max_queue_participants) {
+        throw Error(errc::invalid_argument, "max_participants must be 1 .. 32");
+    }
+    SegmentInfo info;
+    info.kind = kind;
+    info.element_size = element_size;
+    info.element_align = element_align;
+    info.type_tag = options.type_tag;
+    info.capacity = capacity;
+    info.max_message_size = max_message_size;
+    info.flags = flags;
+    info.registry_capacity = options.max_participants;
+    return info;
+}
+
+inline SegmentExpectation queue_expectation(ObjectKind kind, uint64_t element_size,
+                                            uint64_t element_align, const QueueOptions& options) {
+    SegmentExpectation expected;
+    expected.kind = kind;
+    expected.element_size = element_size;
+    expected.element_align = element_align;
+    expected.type_tag = options.type_tag;
+    expected.body_size = queue_body_size;
+    return expected;
+}
+
+inline Segment check_queue_flags(Segment segment, uint64_t flags) {
+    if (segment.info().flags != flags) {
+        const bool joinable = segment.info().flags & queue_flag_joinable;
+        throw Error(errc::kind_mismatch, std::string("segment '") + segment.name() + "' holds a " +
+                                             (joinable ? "joinable" : "non-joinable") + " queue");
+    }
+    return segment;
+}
+
+/// What every queue handle has: shutdown, size, and (Joinable) task accounting.
+template <bool Joinable>
+class QueueHandle {
+  public:
+    /// Closes the queue: later puts return errc::closed; gets drain what is left, then return
+    /// errc::closed. Wakes every blocked put/get/join in every process. Non-blocking,
+    /// idempotent, thread- and process-safe.
+    void close() noexcept { core_.close(); }
+
+    /// close(), and with `immediate` also discards what is queued (each discarded item counts
+    /// as task_done(), as Python 3.13's Queue.shutdown(immediate=True)). Returns how many
+    /// items were discarded. May wait for puts that were in progress when it closed.
+    std::size_t shutdown(bool immediate = false) noexcept { return core_.shutdown(immediate); }
+
+    bool closed() const noexcept { return core_.closed(); }
+    /// Items queued (approximate while others put or get). Non-blocking.
+    std::size_t size() const noexcept { return core_.size(); }
+    bool empty() const noexcept { return size() == 0; }
+    bool full() const noexcept { return size() >= capacity(); }
+    std::size_t capacity() const noexcept { return core_.capacity(); }
+
+    /// Threads, in any process, blocked in get() (waiting for an item) / in put() (waiting for
+    /// room) right now. Diagnostic; approximate.
+    std::size_t waiting_getters() const noexcept { return core_.waiting(true); }
+    std::size_t waiting_putters() const noexcept { return core_.waiting(false); }
+
+    /// Name of a named queue ("" when anonymous).
+    const std::string& name() const noexcept { return core_.segment().name(); }
+    /// The segment's descriptor (close-on-exec unless set_inheritable(true)): an exec'd program
+    /// attaches with open_fd().
+    int fd() const noexcept { return core_.segment().fd(); }
+    void set_inheritable(bool inheritable) {
+        const_cast<Segment&>(core_.segment()).set_inheritable(inheritable);
+    }
+
+    // ---- JoinableQueue only ------------------------------------------------------------------
+
+    /// Marks one item taken by get() as processed. errc::task_done_overflow (nothing changes)
+    /// if called more often than items were put. Non-blocking; thread- and process-safe.
+    status task_done() noexcept requires Joinable { return core_.task_done(); }
+
+    /// Blocks until every item put has been task_done()'d (across processes). Returns ok,
+    /// timeout, or cancelled. A joiner killed while waiting leaves nothing behind.
+    status join(const std::stop_token& stop = {}) requires Joinable {
+        return core_.join_until(no_deadline, stop);
+    }
+    template <class Rep, class Period>
+    status join_for(std::chrono::duration<Rep, Period> timeout,
+                    const std::stop_token& stop = {}) requires Joinable {
+        return core_.join_until(deadline_after(timeout), stop);
+    }
+    status join_until(steady_clock::time_point deadline,
+                      const std::stop_token& stop = {}) requires Joinable {
+        return core_.join_until(deadline, stop);
+    }
+    /// Items put but not yet task_done()'d.
+    std::size_t unfinished_tasks() const noexcept requires Joinable {
+        return core_.unfinished_tasks();
+    }
+
+  protected:
+    explicit QueueHandle(Segment segment) : core_(std::move(segment)) {}
+    QueueCore core_;
+};
+
+}  // namespace detail
+
+/// A bounded MPMC queue of trivially copyable T in shared memory (Python's multiprocessing
+/// Queue; JoinableQueue when Joinable). Items are copied into the slot and out again.
+template <class T, bool Joinable = false>
+class BasicQueue : public detail::QueueHandle<Joinable> {
+    static_assert(std::is_trivially_copyable_v<T>,
+                  "shuttle::Queue<T> copies T's bytes between processes: T must be trivially "
+                  "copyable (no pointers into one process's memory, no owning members)");
+    static_assert(sizeof(T) <= detail::max_queue_bytes, "element too large");
+    using Base = detail::QueueHandle<Joinable>;
+    using Base::core_;
+    static constexpr uint64_t flags = Joinable ? detail::queue_flag_joinable : 0;
+
+  public:
+    /// Creates a named queue. Throws Error(already_exists, invalid_name, invalid_argument,
+    /// permission, no_space).
+    static BasicQueue create(std::string_view name, std::size_t capacity,
+                             const QueueOptions& options = {}) {
+        return BasicQueue(Segment::create(name, info(capacity, options), detail::queue_body_size,
+                                          detail::QueueCore::initialise,
+                                          {options.mode, options.remove_on_destroy}));
+    }
+    /// Attaches a named queue; checks element size, alignment and options.type_tag, and
+    /// whether it is joinable. Throws Error(not_found, type_mismatch, kind_mismatch, ...).
+    static BasicQueue open(std::string_view name, const QueueOptions& options = {}) {
+        return BasicQueue(
+            detail::check_queue_flags(Segment::open(name, expectation(options)), flags));
+    }
+    /// open(), or create() if there is no such queue (also when racing another creator).
+    static BasicQueue open_or_create(std::string_view name, std::size_t capacity,
+                                     const QueueOptions& options = {}) {
+        for (;;) {
+            try {
+                BasicQueue queue = open(name, options);
+                if (queue.capacity() != capacity) {
+                    throw Error(errc::capacity_mismatch, "queue exists with another capacity");
+                }
+                return queue;
+            } catch (const Error& error) {
+                if (error.condition() != errc::not_found) throw;
+            }
+            try {
+                return create(name, capacity, options);
+            } catch (const Error& error) {
+                if (error.condition() != errc::already_exists) throw;
+            }
+        }
+    }
+    /// An unnamed queue, shared with children fork()ed after this call.
+    static BasicQueue anonymous(std::size_t capacity, const QueueOptions& options = {}) {
+        return BasicQueue(Segment::create_anonymous(
+            info(capacity, options), detail::queue_body_size, detail::QueueCore::initialise));
+    }
+    /// Attaches the queue behind a descriptor (see fd()); takes ownership of it on success.
+    static BasicQueue open_fd(int fd, const QueueOptions& options = {}) {
+        return BasicQueue(
+            detail::check_queue_flags(Segment::open_fd(fd, expectation(options)), flags));
+    }
+    /// Removes a name; attached processes keep working. False if there was no such name.
+    static bool remove(std::string_view name) { return Segment::remove(name); }
+
+    /// Blocks while the queue is full. ok, closed, or cancelled (stop requested). If the caller
+    /// is killed while blocked, nothing was put and the queue is unaffected.
+    status put(const T& item, const std::stop_token& stop = {}) {
+        return core_.put_until(writer(item), no_deadline, stop);
+    }
+    /// Never blocks: ok, full or closed.
+    status try_put(const T& item) noexcept { return core_.try_put(writer(item)); }
+    /// Waits at most `timeout` for room: ok, timeout, closed or cancelled.
+    template <class Rep, class Period>
+    status put_for(const T& item, std::chrono::duration<Rep, Period> timeout,
+                   const std::stop_token& stop = {}) {
+        return core_.put_until(writer(item), deadline_after(timeout), stop);
+    }
+    status put_until(const T& item, steady_clock::time_point deadline,
+                     const std::stop_token& stop = {}) {
+        return core_.put_until(writer(item), deadline, stop);
+    }
+    /// Python's put_nowait(): throws Full or Closed.
+    void put_nowait(const T& item) { try_put(item).value(); }
+
+    /// Blocks while the queue is empty: the item, or closed (closed and drained) or cancelled.
+    result<T> get(const std::stop_token& stop = {}) { return get_until(no_deadline, stop); }
+    /// Never blocks: the item, empty or closed.
+    result<T> try_get() noexcept {
+        Storage storage;
+        errc rc = core_.try_get(always_fits, reader(storage));
+        if (rc != errc::ok) return rc;
+        return std::bit_cast<T>(storage);
+    }
+    template <class Rep, class Period>
+    result<T> get_for(std::chrono::duration<Rep, Period> timeout,
+                      const std::stop_token& stop = {}) {
+        return get_until(deadline_after(timeout), stop);
+    }
+    result<T> get_until(steady_clock::time_point deadline, const std::stop_token& stop = {}) {
+        Storage storage;
+        errc rc = core_.get_until(always_fits, reader(storage), deadline, stop);
+        if (rc != errc::ok) return rc;
+        return std::bit_cast<T>(storage);
+    }
+    /// Python's get_nowait(): throws Empty or Closed.
+    T get_nowait() { return try_get().value(); }
+
+  private:
+    using Storage = std::array<std::byte, sizeof(T)>;
+    explicit BasicQueue(Segment segment) : Base(std::move(segment)) {}
+
+    static SegmentInfo info(std::size_t capacity, const QueueOptions& options) {
+        return detail::queue_info(ObjectKind::queue, sizeof(T), alignof(T), capacity, 0, flags,
+                                  options);
+    }
+    static SegmentExpectation expectation(const QueueOptions& options) {
+        return detail::queue_expectation(ObjectKind::queue, sizeof(T), alignof(T), options);
+    }
+    static auto writer(const T& item) noexcept {
+        return [&item](void* payload) noexcept -> uint64_t {
+            std::memcpy(payload, &item, sizeof(T));
+            return sizeof(T);
+        };
+    }
+    static auto reader(Storage& storage) noexcept {
+        return [&storage](const void* payload, uint64_t) noexcept {
+            std::memcpy(storage.data(), payload, sizeof(T));
+        };
+    }
+    static constexpr auto always_fits = [](uint64_t) noexcept { return true; };
+};
+
+template <class T>
+using Queue = BasicQueue<T, false>;
+template <class T>
+using JoinableQueue = BasicQueue<T, true>;
+
+/// A bounded MPMC queue of variable-length byte messages, each at most max_message_size
+/// (fixed at creation); capacity counts messages. Same guarantees and forms as Queue<T>.
+template <bool Joinable = false>
+class BasicByteQueue : public detail::QueueHandle<Joinable> {
+    using Base = detail::QueueHandle<Joinable>;
+    using Base::core_;
+    static constexpr uint64_t flags =
+        detail::queue_flag_variable_length | (Joinable ? detail::queue_flag_joinable : 0);
+
+  public:
+    static BasicByteQueue create(std::string_view name, std::size_t capacity,
+                                 std::size_t max_message_size, const QueueOptions& options = {}) {
+        return BasicByteQueue(Segment::create(
+            name, info(capacity, max_message_size, options), detail::queue_body_size,
+            detail::QueueCore::initialise, {options.mode, options.remove_on_destroy}));
+    }
+    /// Attaches; max_message_size is read from the queue (check max_message_size()).
+    static BasicByteQueue open(std::string_view name, const QueueOptions& options = {}) {
+        return BasicByteQueue(
+            detail::check_queue_flags(Segment::open(name, expectation(options)), flags));
+    }
+    static BasicByteQueue anonymous(std::size_t capacity, std::size_t max_message_size,
+                                    const QueueOptions& options = {}) {
+        return BasicByteQueue(Segment::create_anonymous(info(capacity, max_message_size, options),
+                                                        detail::queue_body_size,
+                                                        detail::QueueCore::initialise));
+    }
+    static BasicByteQueue open_fd(int fd, const QueueOptions& options = {}) {
+        return BasicByteQueue(
+            detail::check_queue_flags(Segment::open_fd(fd, expectation(options)), flags));
+    }
+    static bool remove(std::string_view name) { return Segment::remove(name); }
+
+    std::size_t max_message_size() const noexcept { return core_.payload_capacity(); }
+
+    /// Puts one whole message. errc::too_large (nothing changes) if it exceeds
+    /// max_message_size(); otherwise as Queue<T>::put.
+    status put(std::span<const std::byte> message, const std::stop_token& stop = {}) {
+        return put_until(message, no_deadline, stop);
+    }
+    status put(std::string_view message, const std::stop_token& stop = {}) {
+        return put(std::as_bytes(std::span(message.data(), message.size())), stop);
+    }
+    status try_put(std::span<const std::byte> message) noexcept {
+        if (message.size() > max_message_size()) return errc::too_large;
+        return core_.try_put(writer(message));
+    }
+    status try_put(std::string_view message) noexcept {
+        return try_put(std::as_bytes(std::span(message.data(), message.size())));
+    }
+    template <class Rep, class Period>
+    status put_for(std::span<const std::byte> message, std::chrono::duration<Rep, Period> timeout,
+                   const std::stop_token& stop = {}) {
+        return put_until(message, deadline_after(timeout), stop);
+    }
+    status put_until(std::span<const std::byte> message, steady_clock::time_point deadline,
+                     const std::stop_token& stop = {}) {
+        if (message.size() > max_message_size()) return errc::too_large;
+        return core_.put_until(writer(message), deadline, stop);
+    }
+
+    /// Takes one message into `buffer`, returning its length. errc::buffer_too_small if it does
+    /// not fit: nothing is consumed (retry with a buffer of max_message_size()).
+    result<std::size_t> get(std::span<std::byte> buffer, const std::stop_token& stop = {}) {
+        return get_until(buffer, no_deadline, stop);
+    }
+    result<std::size_t> try_get(std::span<std::byte> buffer) noexcept {
+        uint64_t length = 0;
+        errc rc = core_.try_get(fits(buffer), reader(buffer, length));
+        if (rc != errc::ok) return rc;
+        return static_cast<std::size_t>(length);
+    }
+    template <class Rep, class Period>
+    result<std::size_t> get_for(std::span<std::byte> buffer,
+                                std::chrono::duration<Rep, Period> timeout,
+                                const std::stop_token& stop = {}) {
+        return get_until(buffer, deadline_after(timeout), stop);
+    }
+    result<std::size_t> get_until(std::span<std::byte> buffer, steady_clock::time_point deadline,
+                                  const std::stop_token& stop = {}) {
+        uint64_t length = 0;
+        errc rc = core_.get_until(fits(buffer), reader(buffer, length), deadline, stop);
+        if (rc != errc::ok) return rc;
+        return static_cast<std::size_t>(length);
+    }
+
+  private:
+    explicit BasicByteQueue(Segment segment) : Base(std::move(segment)) {}
+
+    static SegmentInfo info(std::size_t capacity, std::size_t max_message_size,
+                            const QueueOptions& options) {
+        if (max_message_size == 0 || max_message_size > detail::max_queue_bytes) {
+            throw Error(errc::invalid_argument, "max_message_size must be 1 .. 2^40");
+        }
+        return detail::queue_info(ObjectKind::byte_queue, 1, 1, capacity, max_message_size, flags,
+                                  options);
+    }
+    static SegmentExpectation expectation(const QueueOptions& options) {
+        return detail::queue_expectation(ObjectKind::byte_queue, 1, 1, options);
+    }
+    static auto writer(std::span<const std::byte> message) noexcept {
+        return [message](void* payload) noexcept -> uint64_t {
+            if (!message.empty()) std::memcpy(payload, message.data(), message.size());
+            return message.size();
+        };
+    }
+    static auto fits(std::span<std::byte> buffer) noexcept {
+        return [size = buffer.size()](uint64_t length) noexcept { return length <= size; };
+    }
+    static auto reader(std::span<std::byte> buffer, uint64_t& length) noexcept {
+        return [buffer, &length](const void* payload, uint64_t size) noexcept {
+            if (size != 0) std::memcpy(buffer.data(), payload, size);
+            length = size;
+        };
+    }
+};
+
+using ByteQueue = BasicByteQueue<false>;
+using JoinableByteQueue = BasicByteQueue<true>;
+
+}  // namespace shuttle

@@ -1,0 +1,579 @@
+// One typed suite over every queue configuration: typed and byte messages, plain and joinable,
+// named and anonymous, capacity 1, 10 and 1024. Cross-process behaviour uses real fork()ed
+// children; no sleeps synchronise anything (children and parent meet through shared state).
+#include <signal.h>
+
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include "counters_segment.hpp"
+#include "shuttle/queue.hpp"
+#include "support.hpp"
+
+namespace shuttle {
+namespace {
+
+using namespace std::chrono_literals;
+using test::NameGuard;
+using test::run_child;
+using test::unique_name;
+
+/// What every test sends: producer id + sequence number.
+struct Item {
+    uint64_t producer;
+    uint64_t sequence;
+    friend bool operator==(const Item&, const Item&) = default;
+};
+
+bool sanitized() {
+    return std::getenv("SHUTTLE_SANITIZED") != nullptr;
+}
+
+// ---- adapters: one interface over Queue<Item> and ByteQueue -----------------------------------
+
+template <class Q>
+constexpr bool is_byte_queue = std::is_same_v<Q, ByteQueue> || std::is_same_v<Q, JoinableByteQueue>;
+
+constexpr std::size_t max_message = 96;
+
+/// Byte messages vary in length (16..95 bytes) and carry a pattern derived from the item.
+std::vector<std::byte> encode(const Item& item) {
+    std::vector<std::byte> message(16 + (item.sequence * 7 + item.producer) % 80);
+    std::memcpy(message.data(), &item, sizeof item);
+    for (std::size_t i = 16; i < message.size(); ++i) {
+        message[i] = static_cast<std::byte>(item.sequence + i);
+    }
+    return message;
+}
+
+std::optional<Item> decode(std::span<const std::byte> message) {
+    Item item;
+    if (message.size() < 16) return std::nullopt;
+    std::memcpy(&item, message.data(), sizeof item);
+    if (message.size() != 16 + (item.sequence * 7 + item.producer) % 80) return std::nullopt;
+    for (std::size_t i = 16; i < message.size(); ++i) {
+        if (message[i] != static_cast<std::byte>(item.sequence + i)) return std::nullopt;
+    }
+    return item;
+}
+
+template <class Q>
+status put_until(Q& queue, const Item& item, steady_clock::time_point deadline) {
+    if constexpr (is_byte_queue<Q>) {
+        return queue.put_until(encode(item), deadline);
+    } else {
+        return queue.put_until(item, deadline);
+    }
+}
+
+template <class Q>
+status try_put(Q& queue, const Item& item) {
+    if constexpr (is_byte_queue<Q>) {
+        return queue.try_put(encode(item));
+    } else {
+        return queue.try_put(item);
+    }
+}
+
+template <class Q>
+status put(Q& queue, const Item& item) {
+    return put_until(queue, item, no_deadline);
+}
+
+template <class Q>
+result<Item> get_until(Q& queue, steady_clock::time_point deadline) {
+    if constexpr (is_byte_queue<Q>) {
+        std::array<std::byte, max_message> buffer;
+        auto length = queue.get_until(buffer, deadline);
+        if (!length) return length.error();
+        auto item = decode(std::span(buffer.data(), *length));
+        if (!item) throw std::runtime_error("corrupt message");
+        return *item;
+    } else {
+        return queue.get_until(deadline);
+    }
+}
+
+template <class Q>
+result<Item> try_get(Q& queue) {
+    if constexpr (is_byte_queue<Q>) {
+        std::array<std::byte, max_message> buffer;
+        auto length = queue.try_get(buffer);
+        if (!length) return length.error();
+        return *decode(std::span(buffer.data(), *length));
+    } else {
+        return queue.try_get();
+    }
+}
+
+template <class Q>
+result<Item> get(Q& queue) {
+    return get_until(queue, no_deadline);
+}
+
+template <class Q, bool Named, std::size_t Capacity>
+struct Config {
+    using Queue = Q;
+    static constexpr bool named = Named;
+    static constexpr std::size_t capacity = Capacity;
+    static constexpr bool joinable =
+        std::is_same_v<Q, JoinableQueue<Item>> || std::is_same_v<Q, JoinableByteQueue>;
+
+    static Q make(const std::string& name, QueueOptions options = {}) {
+        if constexpr (is_byte_queue<Q>) {
+            return named ? Q::create(name, capacity, max_message, options)
+                         : Q::anonymous(capacity, max_message, options);
+        } else {
+            return named ? Q::create(name, capacity, options) : Q::anonymous(capacity, options);
+        }
+    }
+    /// The handle a forked child uses: attached by name if named, else the inherited one.
+    static Q& in_child(Q& inherited, const std::string& name, std::optional<Q>& storage) {
+        if constexpr (named) {
+            storage.emplace(Q::open(name));
+            return *storage;
+        } else {
+            (void)name;
+            return inherited;
+        }
+    }
+};
+
+template <class C>
+class QueueTest : public ::testing::Test {
+  protected:
+    using Q = typename C::Queue;
+    NameGuard name_{unique_name("q")};
+    Q queue_ = C::make(*name_);
+    /// Scratch shared memory for children to report through.
+    Segment shared_ =
+        Segment::create_anonymous(test::counters_info(1 << 12), test::counters_body_size, {});
+    std::atomic<uint64_t>* flags_ = test::counters(shared_);
+
+    /// Runs `body(queue)` in a child with the child's own handle.
+    template <class F>
+    Process spawn_user(F body) {
+        Process process(
+            [this, body] {
+                std::optional<Q> storage;
+                Q& queue = C::in_child(queue_, *name_, storage);
+                return body(queue);
+            },
+            ProcessOptions{.daemon = true});
+        process.start();
+        return process;
+    }
+
+    void wait_until(auto condition, std::chrono::milliseconds limit = 10000ms) {
+        auto deadline = steady_clock::now() + limit;
+        while (!condition()) {
+            ASSERT_LT(steady_clock::now(), deadline) << "condition never became true";
+            std::this_thread::yield();
+        }
+    }
+};
+
+using Configurations = ::testing::Types<
+    Config<Queue<Item>, false, 1>, Config<Queue<Item>, false, 10>, Config<Queue<Item>, false, 1024>,
+    Config<Queue<Item>, true, 1>, Config<Queue<Item>, true, 10>, Config<Queue<Item>, true, 1024>,
+    Config<JoinableQueue<Item>, false, 1>, Config<JoinableQueue<Item>, false, 10>,
+    Config<JoinableQueue<Item>, false, 1024>, Config<JoinableQueue<Item>, true, 1>,
+    Config<JoinableQueue<Item>, true, 10>, Config<JoinableQueue<Item>, true, 1024>,
+    Config<ByteQueue, false, 1>, Config<ByteQueue, false, 10>, Config<ByteQueue, false, 1024>,
+    Config<ByteQueue, true, 1>, Config<ByteQueue, true, 10>, Config<ByteQueue, true, 1024>,
+    Config<JoinableByteQueue, false, 1>, Config<JoinableByteQueue, false, 10>,
+    Config<JoinableByteQueue, false, 1024>, Config<JoinableByteQueue, true, 1>,
+    Config<JoinableByteQueue, true, 10>, Config<JoinableByteQueue, true, 1024>>;
+
+class ConfigNames {
+  public:
+    template <class C>
+    static std::string GetName(int) {
+        std::string kind = is_byte_queue<typename C::Queue> ? "Byte" : "Typed";
+        if (C::joinable) kind += "Joinable";
+        return kind + (C::named ? "Named" : "Anonymous") + std::to_string(C::capacity);
+    }
+};
+
+TYPED_TEST_SUITE(QueueTest, Configurations, ConfigNames);
+
+TYPED_TEST(QueueTest, FifoFullAndEmptyInOneProcess) {
+    auto& queue = this->queue_;
+    const std::size_t capacity = TypeParam::capacity;
+    EXPECT_EQ(queue.capacity(), capacity);
+    EXPECT_TRUE(queue.empty());
+    EXPECT_EQ(try_get(queue).error(), errc::empty);
+    for (std::size_t i = 0; i < capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
+    EXPECT_TRUE(queue.full());
+    EXPECT_EQ(queue.size(), capacity);
+    EXPECT_EQ(try_put(queue, {0, 999}), errc::full);
+    for (std::size_t lap = 0; lap < 3; ++lap) {  // wrap around several laps
+        for (std::size_t i = 0; i < capacity; ++i) {
+            auto item = try_get(queue);
+            ASSERT_TRUE(item);
+            EXPECT_EQ(item->sequence, lap * capacity + i);
+            ASSERT_TRUE(try_put(queue, {0, (lap + 1) * capacity + i}));
+        }
+    }
+    EXPECT_EQ(queue.size(), capacity);
+}
+
+TYPED_TEST(QueueTest, NowaitFormsThrowAsPython) {
+    if constexpr (!is_byte_queue<typename TypeParam::Queue>) {
+        auto& queue = this->queue_;
+        for (std::size_t i = 0; i < TypeParam::capacity; ++i) queue.put_nowait({0, i});
+        EXPECT_THROW(queue.put_nowait({0, 0}), Full);
+        for (std::size_t i = 0; i < TypeParam::capacity; ++i)
+            EXPECT_EQ(queue.get_nowait().sequence, i);
+        EXPECT_THROW(queue.get_nowait(), Empty);
+        queue.close();
+        EXPECT_THROW(queue.get_nowait(), Closed);
+        EXPECT_THROW(queue.put_nowait({0, 0}), Closed);
+    }
+}
+
+TYPED_TEST(QueueTest, ItemsCrossProcessesInOrder) {
+    const uint64_t count = 20000;
+    Process producer = this->spawn_user([count](auto& queue) {
+        for (uint64_t i = 0; i < count; ++i) {
+            if (!put(queue, {1, i})) return 1;
+        }
+        return 0;
+    });
+    for (uint64_t i = 0; i < count; ++i) {
+        auto item = get_until(this->queue_, steady_clock::now() + 10s);
+        ASSERT_TRUE(item) << "item " << i;
+        ASSERT_EQ(*item, (Item{1, i}));
+    }
+    ASSERT_TRUE(test::join_or_fail(producer));
+    EXPECT_EQ(producer.exitcode(), 0);
+}
+
+TYPED_TEST(QueueTest, BlockedPutIsReleasedByAGetInAnotherProcess) {
+    auto& queue = this->queue_;
+    for (std::size_t i = 0; i < TypeParam::capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
+    Process producer = this->spawn_user([](auto& q) { return put(q, {7, 7}) ? 0 : 1; });
+    this->wait_until([&] { return queue.waiting_putters() == 1; });
+    EXPECT_EQ(queue.size(), TypeParam::capacity);  // it really is blocked: nothing went in
+    ASSERT_TRUE(get(queue));
+    ASSERT_TRUE(test::join_or_fail(producer));
+    EXPECT_EQ(producer.exitcode(), 0);
+    for (std::size_t i = 1; i < TypeParam::capacity; ++i) ASSERT_EQ(get(queue)->sequence, i);
+    EXPECT_EQ(*get(queue), (Item{7, 7}));
+}
+
+TYPED_TEST(QueueTest, TimedFormsHonourTheirTimeout) {
+    auto& queue = this->queue_;
+    for (auto timeout : {0ms, 30ms}) {
+        auto start = steady_clock::now();
+        EXPECT_EQ(get_until(queue, start + timeout).error(), errc::timeout);
+        auto took = steady_clock::now() - start;
+        EXPECT_GE(took, timeout);
+        EXPECT_LT(took, timeout + 50ms);
+    }
+    for (std::size_t i = 0; i < TypeParam::capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
+    auto start = steady_clock::now();
+    EXPECT_EQ(put_until(queue, {0, 0}, start + 30ms), errc::timeout);
+    auto took = steady_clock::now() - start;
+    EXPECT_GE(took, 30ms);
+    EXPECT_LT(took, 80ms);
+}
+
+TYPED_TEST(QueueTest, CloseWakesBlockedConsumersInEveryProcess) {
+    auto& queue = this->queue_;
+    constexpr int consumers = 3;
+    std::vector<Process> children;
+    for (int i = 0; i < consumers; ++i) {
+        children.push_back(this->spawn_user([](auto& q) {
+            auto item = get(q);
+            return !item && item.error() == errc::closed ? 0 : 1;
+        }));
+    }
+    this->wait_until([&] { return queue.waiting_getters() == consumers; });
+    auto start = steady_clock::now();
+    queue.close();
+    for (auto& child : children) {
+        ASSERT_TRUE(test::join_or_fail(child, 5000ms));
+        EXPECT_EQ(child.exitcode(), 0);
+    }
+    EXPECT_LT(steady_clock::now() - start, 50ms * consumers + 50ms);
+}
+
+TYPED_TEST(QueueTest, CloseDrainsThenReportsClosed) {
+    auto& queue = this->queue_;
+    const std::size_t count = std::min<std::size_t>(TypeParam::capacity, 3);
+    for (std::size_t i = 0; i < count; ++i) ASSERT_TRUE(put(queue, {0, i}));
+    queue.close();
+    EXPECT_TRUE(queue.closed());
+    EXPECT_EQ(try_put(queue, {0, 9}), errc::closed);
+    EXPECT_EQ(put(queue, {0, 9}), errc::closed);
+    for (std::size_t i = 0; i < count; ++i) ASSERT_EQ(get(queue)->sequence, i);
+    EXPECT_EQ(get(queue).error(), errc::closed);
+    EXPECT_EQ(try_get(queue).error(), errc::closed);
+}
+
+TYPED_TEST(QueueTest, CloseWakesABlockedProducer) {
+    auto& queue = this->queue_;
+    for (std::size_t i = 0; i < TypeParam::capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
+    Process producer = this->spawn_user([](auto& q) {
+        return put(q, {1, 1}) == errc::closed ? 0 : 1;
+    });
+    this->wait_until([&] { return queue.waiting_putters() == 1; });
+    queue.close();
+    ASSERT_TRUE(test::join_or_fail(producer, 5000ms));
+    EXPECT_EQ(producer.exitcode(), 0);
+}
+
+TYPED_TEST(QueueTest, StopTokenCancelsABlockedGet) {
+    if constexpr (!is_byte_queue<typename TypeParam::Queue>) {
+        std::stop_source source;
+        errc outcome = errc::ok;
+        std::thread waiter([&] { outcome = this->queue_.get(source.get_token()).error(); });
+        this->wait_until([&] { return this->queue_.waiting_getters() == 1; });
+        source.request_stop();
+        waiter.join();
+        EXPECT_EQ(outcome, errc::cancelled);
+        ASSERT_TRUE(try_put(this->queue_, {0, 1}));  // still usable
+        EXPECT_TRUE(try_get(this->queue_));
+    }
+}
+
+TYPED_TEST(QueueTest, ImmediateShutdownDiscardsAndSettlesJoin) {
+    auto& queue = this->queue_;
+    const std::size_t count = std::min<std::size_t>(TypeParam::capacity, 5);
+    for (std::size_t i = 0; i < count; ++i) ASSERT_TRUE(put(queue, {0, i}));
+    EXPECT_EQ(queue.shutdown(true), count);
+    EXPECT_EQ(get(queue).error(), errc::closed);
+    if constexpr (TypeParam::joinable) {
+        EXPECT_EQ(queue.unfinished_tasks(), 0u);
+        EXPECT_EQ(queue.join_for(1s), errc::ok);
+    }
+}
+
+TYPED_TEST(QueueTest, TaskAccountingAcrossProcesses) {
+    if constexpr (TypeParam::joinable) {
+        auto& queue = this->queue_;
+        EXPECT_EQ(queue.task_done(), errc::task_done_overflow);
+        const uint64_t count = 200;
+        Process consumer = this->spawn_user([count](auto& q) {
+            for (uint64_t i = 0; i < count; ++i) {
+                if (!get(q) || !q.task_done()) return 1;
+            }
+            return 0;
+        });
+        for (uint64_t i = 0; i < count; ++i) ASSERT_TRUE(put(queue, {0, i}));
+        EXPECT_EQ(queue.join_for(10s), errc::ok);
+        EXPECT_EQ(queue.unfinished_tasks(), 0u);
+        ASSERT_TRUE(test::join_or_fail(consumer));
+        EXPECT_EQ(consumer.exitcode(), 0);
+        EXPECT_EQ(queue.task_done(), errc::task_done_overflow);  // over-call changes nothing
+        EXPECT_EQ(queue.unfinished_tasks(), 0u);
+        ASSERT_TRUE(put(queue, {0, 0}));
+        auto start = steady_clock::now();
+        EXPECT_EQ(queue.join_for(20ms), errc::timeout);
+        EXPECT_GE(steady_clock::now() - start, 20ms);
+    }
+}
+
+// A process killed while blocked in get or put leaves the queue fully usable: other waiters are
+// still woken and every item still arrives.
+TYPED_TEST(QueueTest, ProcessKilledWhileBlockedLeavesQueueUsable) {
+    auto& queue = this->queue_;
+    Process blocked_getter = this->spawn_user([](auto& q) { return get(q) ? 1 : 2; });
+    this->wait_until([&] { return queue.waiting_getters() == 1; });
+    blocked_getter.kill();
+    ASSERT_TRUE(test::join_or_fail(blocked_getter));
+    EXPECT_EQ(blocked_getter.exitcode(), -SIGKILL);
+
+    // A fresh consumer blocks, and an item put now reaches it.
+    Process consumer = this->spawn_user([](auto& q) {
+        auto item = get_until(q, steady_clock::now() + 10s);
+        return item && *item == Item{3, 3} ? 0 : 1;
+    });
+    this->wait_until([&] { return queue.waiting_getters() >= 1; });
+    ASSERT_TRUE(put(queue, {3, 3}));
+    ASSERT_TRUE(test::join_or_fail(consumer));
+    EXPECT_EQ(consumer.exitcode(), 0);
+
+    // Same on the producer side: a producer killed while blocked on a full queue.
+    for (std::size_t i = 0; i < TypeParam::capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
+    Process blocked_putter = this->spawn_user([](auto& q) { return put(q, {9, 9}) ? 1 : 2; });
+    this->wait_until([&] { return queue.waiting_putters() == 1; });
+    blocked_putter.kill();
+    ASSERT_TRUE(test::join_or_fail(blocked_putter));
+    for (std::size_t i = 0; i < TypeParam::capacity; ++i) ASSERT_EQ(get(queue)->sequence, i);
+    EXPECT_EQ(try_get(queue).error(), errc::empty);  // the killed put left nothing half-done
+    ASSERT_TRUE(try_put(queue, {4, 4}));
+    EXPECT_EQ(*get(queue), (Item{4, 4}));
+}
+
+// Many threads of one process share one handle.
+TYPED_TEST(QueueTest, ThreadsShareOneHandle) {
+    auto& queue = this->queue_;
+    constexpr int threads = 4;
+    constexpr uint64_t per_thread = 5000;
+    std::vector<std::thread> producers;
+    std::atomic<uint64_t> received{0}, sum{0};
+    std::vector<std::thread> consumers;
+    for (int t = 0; t < threads; ++t) {
+        producers.emplace_back([&, t] {
+            for (uint64_t i = 0; i < per_thread; ++i) ASSERT_TRUE(put(queue, {uint64_t(t), i}));
+        });
+        consumers.emplace_back([&] {
+            std::vector<int64_t> last(threads, -1);
+            while (auto item = get(queue)) {
+                ASSERT_GT(static_cast<int64_t>(item->sequence), last[item->producer]);
+                last[item->producer] = static_cast<int64_t>(item->sequence);
+                received.fetch_add(1);
+                sum.fetch_add(item->sequence);
+            }
+        });
+    }
+    for (auto& thread : producers) thread.join();
+    queue.close();
+    for (auto& thread : consumers) thread.join();
+    EXPECT_EQ(received.load(), threads * per_thread);
+    EXPECT_EQ(sum.load(), threads * per_thread * (per_thread - 1) / 2);
+}
+
+// 4 producer and 4 consumer processes: every item exactly once, per-producer order kept.
+TYPED_TEST(QueueTest, StressExactlyOnceAndPerProducerOrder) {
+    constexpr int producers = 4, consumers = 4;
+    // >= 1e6 items for the typed queue at capacity 10 and 1024; smaller elsewhere.
+    uint64_t total = 200000;
+    if (!is_byte_queue<typename TypeParam::Queue> && !TypeParam::joinable &&
+        TypeParam::capacity > 1) {
+        total = 1000000;
+    }
+    if (sanitized()) total /= 20;
+    const uint64_t per_producer = total / producers;
+    // One receipt counter per item, in shared memory.
+    SegmentInfo info = test::counters_info(1);
+    Segment receipts_segment = Segment::create_anonymous(
+        info, [&](const SegmentInfo&) { return std::optional<uint64_t>(total); }, {});
+    auto* receipts = reinterpret_cast<std::atomic<uint8_t>*>(receipts_segment.body());
+    std::atomic<uint64_t>* failures = this->flags_;
+
+    std::vector<Process> children;
+    for (int c = 0; c < consumers; ++c) {
+        children.push_back(this->spawn_user([=](auto& q) {
+            std::vector<int64_t> last(producers, -1);
+            while (auto item = get(q)) {
+                if (item->producer >= producers || item->sequence >= per_producer ||
+                    static_cast<int64_t>(item->sequence) <= last[item->producer]) {
+                    failures[0].fetch_add(1);
+                    return 1;
+                }
+                last[item->producer] = static_cast<int64_t>(item->sequence);
+                receipts[item->producer * per_producer + item->sequence].fetch_add(1);
+                if constexpr (TypeParam::joinable) {
+                    if (!q.task_done()) return 2;
+                }
+            }
+            return 0;
+        }));
+    }
+    std::vector<Process> producer_processes;
+    for (int p = 0; p < producers; ++p) {
+        producer_processes.push_back(this->spawn_user([=](auto& q) {
+            for (uint64_t i = 0; i < per_producer; ++i) {
+                if (!put(q, {static_cast<uint64_t>(p), i})) return 1;
+            }
+            return 0;
+        }));
+    }
+    for (auto& producer : producer_processes) {
+        ASSERT_TRUE(test::join_or_fail(producer, 60000ms));
+        EXPECT_EQ(producer.exitcode(), 0);
+    }
+    if constexpr (TypeParam::joinable) {
+        EXPECT_EQ(this->queue_.join_for(60s), errc::ok);
+    }
+    this->queue_.close();
+    for (auto& consumer : children) {
+        ASSERT_TRUE(test::join_or_fail(consumer, 60000ms));
+        EXPECT_EQ(consumer.exitcode(), 0);
+    }
+    EXPECT_EQ(failures[0].load(), 0u);
+    uint64_t missing = 0, duplicated = 0;
+    for (uint64_t i = 0; i < per_producer * producers; ++i) {
+        missing += receipts[i].load() == 0;
+        duplicated += receipts[i].load() > 1;
+    }
+    EXPECT_EQ(missing, 0u);
+    EXPECT_EQ(duplicated, 0u);
+}
+
+// ---- byte-queue specifics and attach checks ----------------------------------------------------
+
+TEST(ByteQueue, TooLargeIsRefusedAndTooSmallBufferConsumesNothing) {
+    auto queue = ByteQueue::anonymous(4, 32);
+    EXPECT_EQ(queue.max_message_size(), 32u);
+    std::string big(33, 'x');
+    EXPECT_EQ(queue.try_put(big), errc::too_large);
+    EXPECT_EQ(queue.put(big), errc::too_large);
+    EXPECT_TRUE(queue.empty());
+    ASSERT_TRUE(queue.put(std::string(32, 'y')));
+    ASSERT_TRUE(queue.put(std::string_view()));  // zero-length messages are messages
+    std::array<std::byte, 8> small;
+    EXPECT_EQ(queue.try_get(small).error(), errc::buffer_too_small);
+    EXPECT_EQ(queue.size(), 2u);
+    std::array<std::byte, 32> buffer;
+    auto length = queue.try_get(buffer);
+    ASSERT_TRUE(length);
+    EXPECT_EQ(*length, 32u);
+    EXPECT_EQ(static_cast<char>(buffer[31]), 'y');
+    EXPECT_EQ(*queue.try_get(small), 0u);
+}
+
+TEST(QueueAttach, WrongTypeCapacityOrKindIsAClearError) {
+    NameGuard name(unique_name("attach"));
+    auto queue = Queue<uint64_t>::create(*name, 8, {.type_tag = 5});
+    auto open_error = [&](auto open) -> errc {
+        try {
+            open();
+        } catch (const Error& error) {
+            return error.condition();
+        }
+        return errc::ok;
+    };
+    EXPECT_EQ(open_error([&] { Queue<uint64_t>::open(*name, {.type_tag = 5}); }), errc::ok);
+    EXPECT_EQ(open_error([&] { Queue<uint32_t>::open(*name, {.type_tag = 5}); }),
+              errc::type_mismatch);
+    EXPECT_EQ(open_error([&] { Queue<uint64_t>::open(*name, {.type_tag = 6}); }),
+              errc::type_mismatch);
+    EXPECT_EQ(open_error([&] { JoinableQueue<uint64_t>::open(*name, {.type_tag = 5}); }),
+              errc::kind_mismatch);
+    EXPECT_EQ(open_error([&] { ByteQueue::open(*name); }), errc::kind_mismatch);
+    EXPECT_EQ(open_error([&] { Queue<uint64_t>::open_or_create(*name, 9, {.type_tag = 5}); }),
+              errc::capacity_mismatch);
+    EXPECT_EQ(open_error([&] { Queue<uint64_t>::open(unique_name("none")); }), errc::not_found);
+    EXPECT_EQ(open_error([&] { Queue<uint64_t>::create(*name, 8); }), errc::already_exists);
+    EXPECT_EQ(open_error([&] { Queue<uint64_t>::anonymous(0); }), errc::invalid_argument);
+    EXPECT_EQ(open_error([&] { Queue<uint64_t>::anonymous(4, {.max_participants = 33}); }),
+              errc::invalid_argument);
+}
+
+TEST(QueueAttach, OpenOrCreateAndRemove) {
+    NameGuard name(unique_name("ooc"));
+    auto first = Queue<uint64_t>::open_or_create(*name, 4);
+    auto second = Queue<uint64_t>::open_or_create(*name, 4);
+    ASSERT_TRUE(first.put(11));
+    EXPECT_EQ(*second.get(), 11u);
+    EXPECT_TRUE(Queue<uint64_t>::remove(*name));
+    ASSERT_TRUE(first.put(12));  // attached handles keep working after remove
+    EXPECT_EQ(*second.get(), 12u);
+}
+
+TEST(QueueParticipants, RegistryFullIsReported) {
+    auto queue = Queue<uint64_t>::anonymous(4, {.max_participants = 1});
+    ASSERT_TRUE(queue.put(1));
+    errc other_thread = errc::ok;
+    std::thread([&] { other_thread = queue.try_put(2).error(); }).join();
+    EXPECT_EQ(other_thread, errc::registry_full);
+    EXPECT_EQ(*queue.get(), 1u);
+}
+
+}  // namespace
+}  // namespace shuttle
