@@ -130,7 +130,9 @@ void Workers::kill() {
     }
 }
 
-std::string Workers::failure() const { return failure_; }
+std::string Workers::failure() const {
+    return failure_;
+}
 
 double cpu_seconds(bool self) {
     rusage usage{};
@@ -517,22 +519,32 @@ Measurement LockPeer::run(const RunSpec& spec) {
 
 const char* kind_name(Kind kind) {
     switch (kind) {
-        case Kind::queue: return "queue";
-        case Kind::joinable: return "joinable";
-        case Kind::pipe: return "pipe";
-        case Kind::ping_pong: return "ping-pong";
-        case Kind::tickets: return "tickets";
+        case Kind::queue:
+            return "queue";
+        case Kind::joinable:
+            return "joinable";
+        case Kind::pipe:
+            return "pipe";
+        case Kind::ping_pong:
+            return "ping-pong";
+        case Kind::tickets:
+            return "tickets";
     }
     return "?";
 }
 
 std::string RunSpec::label() const {
-    auto size = payload >= 1024 ? fmt::format("{} KiB", payload / 1024) : fmt::format("{} B", payload);
+    auto size =
+        payload >= 1024 ? fmt::format("{} KiB", payload / 1024) : fmt::format("{} B", payload);
     switch (kind) {
-        case Kind::ping_pong: return fmt::format("ping-pong {}", size);
-        case Kind::tickets: return fmt::format("{} buyers, stock {}", producers, items_per_producer);
-        case Kind::pipe: return fmt::format("1->1 {}", size);
-        default: return fmt::format("{}x{} cap {} {}", producers, consumers, capacity, size);
+        case Kind::ping_pong:
+            return fmt::format("ping-pong {}", size);
+        case Kind::tickets:
+            return fmt::format("{} buyers, stock {}", producers, items_per_producer);
+        case Kind::pipe:
+            return fmt::format("1->1 {}", size);
+        default:
+            return fmt::format("{}x{} cap {} {}", producers, consumers, capacity, size);
     }
 }
 

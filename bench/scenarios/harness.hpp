@@ -9,8 +9,8 @@
 #include <functional>
 #include <memory>
 #include <new>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shuttle/process.hpp"
@@ -32,7 +32,7 @@ std::int64_t ticks_to_now_ns(std::uint64_t then);
 /// Memory shared with every child forked after it was made (an anonymous shared mapping).
 template <class T>
 class Shared {
-public:
+  public:
     explicit Shared(std::size_t count = 1) : count_(count) {
         void* address =
             mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -48,19 +48,19 @@ public:
     T& operator[](std::size_t i) { return data_[i]; }
     T* get() { return data_; }
 
-private:
+  private:
     std::size_t bytes() const { return sizeof(T) * count_; }
     T* data_ = nullptr;
     std::size_t count_;
 };
 
 struct alignas(64) WorkerSlot {
-    std::uint64_t count = 0;      // items received / tickets sold
-    std::uint64_t checksum = 0;   // sum of mix(header)
-    std::uint64_t errors = 0;     // wrong size, torn message, unknown producer, out of order
-    std::int64_t last_ns = 0;     // when its last item arrived (or its join() returned)
+    std::uint64_t count = 0;     // items received / tickets sold
+    std::uint64_t checksum = 0;  // sum of mix(header)
+    std::uint64_t errors = 0;    // wrong size, torn message, unknown producer, out of order
+    std::int64_t last_ns = 0;    // when its last item arrived (or its join() returned)
     std::atomic<std::uint64_t> progress{0};  // items so far, where the channel needs it
-    char error[200] = {};         // an exception's message, if the worker failed
+    char error[200] = {};                    // an exception's message, if the worker failed
 };
 
 /// Everything the children of one run share with the parent.
@@ -69,7 +69,7 @@ struct Control {
     alignas(64) std::atomic<std::uint32_t> go{0};
     alignas(64) std::atomic<std::uint32_t> unfinished{0};  // emulated task accounting
     std::atomic<std::uint32_t> joiners{0};
-    alignas(64) std::atomic<std::uint64_t> tickets{0};     // notes-tickets stock (under the lock)
+    alignas(64) std::atomic<std::uint64_t> tickets{0};  // notes-tickets stock (under the lock)
     alignas(64) std::int64_t start_ns = 0;
     WorkerSlot producers[max_participants];
     WorkerSlot consumers[max_participants];
@@ -81,7 +81,7 @@ void arrive_and_wait(Control& control);
 
 /// Runs bodies as daemon processes (or threads) and joins them before a deadline.
 class Workers {
-public:
+  public:
     explicit Workers(bool threads) : threads_(threads) {}
     ~Workers();
     void start(std::function<void()> body, WorkerSlot& slot);
@@ -91,7 +91,7 @@ public:
     /// A worker that exited abnormally, or "" if all exited 0.
     std::string failure() const;
 
-private:
+  private:
     bool threads_;
     std::vector<Process> processes_;
     std::vector<std::thread> thread_handles_;

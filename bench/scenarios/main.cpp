@@ -61,8 +61,8 @@ struct Options {
     double timeout = 0;
 };
 
-const std::vector<std::string> all_scenarios = {"notes-1x1",     "notes-3x2", "notes-joinable",
-                                                "notes-pipe",    "notes-tickets", "ping-pong",
+const std::vector<std::string> all_scenarios = {"notes-1x1",  "notes-3x2",     "notes-joinable",
+                                                "notes-pipe", "notes-tickets", "ping-pong",
                                                 "sweep"};
 
 /// Items for a payload: the byte volume grows slower than the payload (64 KiB moves ~1/50 the
@@ -105,11 +105,13 @@ std::vector<RunSpec> plan(const Options& options) {
         add("ping-pong", Kind::ping_pong, 1, 1, 10, 8, std::max<std::uint64_t>(items / 5, 100));
     }
     if (wanted("sweep")) {
-        std::vector<int> widths = options.quick ? std::vector<int>{1, 2} : std::vector<int>{1, 2, 4, 8};
+        std::vector<int> widths =
+            options.quick ? std::vector<int>{1, 2} : std::vector<int>{1, 2, 4, 8};
         std::vector<std::size_t> capacities =
             options.quick ? std::vector<std::size_t>{10} : std::vector<std::size_t>{10, 1024};
-        std::vector<std::size_t> payloads = options.quick ? std::vector<std::size_t>{8, 1024}
-                                                          : std::vector<std::size_t>{8, 64, 1024, 65536};
+        std::vector<std::size_t> payloads = options.quick
+                                                ? std::vector<std::size_t>{8, 1024}
+                                                : std::vector<std::size_t>{8, 64, 1024, 65536};
         for (auto capacity : capacities) {
             for (auto payload : payloads) {
                 for (int width : widths) {
@@ -258,4 +260,6 @@ int main(int argc, char** argv) {
 
 }  // namespace shuttle::bench
 
-int main(int argc, char** argv) { return shuttle::bench::main(argc, argv); }
+int main(int argc, char** argv) {
+    return shuttle::bench::main(argc, argv);
+}

@@ -16,7 +16,7 @@ namespace shuttle::bench {
 namespace {
 
 class PythonPeer : public Peer {
-public:
+  public:
     explicit PythonPeer(std::string script) : script_(std::move(script)) {
         if (!std::filesystem::exists(script_)) {
             missing_ = fmt::format("{} not found", script_);
@@ -30,9 +30,10 @@ public:
         return std::nullopt;
     }
     std::vector<std::string> notes() const override {
-        return {"python: multiprocessing Queue / JoinableQueue (8 B items are ints, larger ones "
-                "bytes), Pipe send_bytes/recv_bytes for notes-pipe and ping-pong, Lock + Value "
-                "for notes-tickets; the checksum there is the sum of the headers"};
+        return {
+            "python: multiprocessing Queue / JoinableQueue (8 B items are ints, larger ones "
+            "bytes), Pipe send_bytes/recv_bytes for notes-pipe and ping-pong, Lock + Value "
+            "for notes-tickets; the checksum there is the sum of the headers"};
     }
     Measurement run(const RunSpec& spec) override {
         Measurement measurement;
@@ -40,13 +41,14 @@ public:
                    fmt::format("shuttle-bench-python-{}-{}.txt", getpid(), runs_++);
         std::filesystem::remove(out);
         std::vector<std::string> arguments = {
-            "python3", script_, "--kind", kind_name(spec.kind),
+            "python3",     script_,
+            "--kind",      kind_name(spec.kind),
             "--producers", std::to_string(spec.producers),
             "--consumers", std::to_string(spec.consumers),
-            "--capacity", std::to_string(spec.capacity),
-            "--payload", std::to_string(spec.payload),
-            "--items", std::to_string(spec.items_per_producer),
-            "--out", out.string()};
+            "--capacity",  std::to_string(spec.capacity),
+            "--payload",   std::to_string(spec.payload),
+            "--items",     std::to_string(spec.items_per_producer),
+            "--out",       out.string()};
         double cpu_before = cpu_seconds(false);
         Process child(
             [&arguments]() -> int {
@@ -77,16 +79,23 @@ public:
             if (equals == std::string::npos) continue;
             auto key = line.substr(0, equals);
             auto value = line.substr(equals + 1);
-            if (key == "ok") ok = value == "1";
-            else if (key == "items") measurement.items = std::stoull(value);
-            else if (key == "seconds") measurement.seconds = std::stod(value);
-            else if (key == "p50_us") measurement.p50_us = std::stod(value);
-            else if (key == "p99_us") measurement.p99_us = std::stod(value);
-            else if (key == "error") measurement.error = value;
+            if (key == "ok")
+                ok = value == "1";
+            else if (key == "items")
+                measurement.items = std::stoull(value);
+            else if (key == "seconds")
+                measurement.seconds = std::stod(value);
+            else if (key == "p50_us")
+                measurement.p50_us = std::stod(value);
+            else if (key == "p99_us")
+                measurement.p99_us = std::stod(value);
+            else if (key == "error")
+                measurement.error = value;
         }
         std::filesystem::remove(out);
         if (child.exitcode() != 0 && measurement.error.empty()) {
-            measurement.error = fmt::format("python3 exited with {}", child.exitcode().value_or(-1));
+            measurement.error =
+                fmt::format("python3 exited with {}", child.exitcode().value_or(-1));
         } else if (ok && measurement.seconds > 0) {
             measurement.ok = true;
         } else if (measurement.error.empty()) {
@@ -95,7 +104,7 @@ public:
         return measurement;
     }
 
-private:
+  private:
     std::string script_;
     std::string missing_;
     int runs_ = 0;

@@ -18,7 +18,7 @@ namespace {
 
 /// Stands in for a peer that is not available in this build: every run is skipped with a line.
 class UnavailablePeer : public Peer {
-public:
+  public:
     UnavailablePeer(std::string name, std::string reason, bool lock = false)
         : name_(std::move(name)), reason_(std::move(reason)), lock_(lock) {}
     std::string name() const override { return name_; }
@@ -29,7 +29,7 @@ public:
     }
     Measurement run(const RunSpec&) override { return {}; }
 
-private:
+  private:
     std::string name_, reason_;
     bool lock_;
 };
@@ -38,7 +38,7 @@ private:
 // SHUTTLE QUEUE TRANSPORT: the parent creates the queue by name; children open it by name.
 template <class Q, class M>
 class ShuttleEndpoint : public Endpoint {
-public:
+  public:
     ShuttleEndpoint(Q queue, bool joinable) : queue_(std::move(queue)), joinable_(joinable) {}
     void put(const std::byte* message, std::size_t size) override {
         copy_in(item_, message, size);
@@ -52,19 +52,19 @@ public:
     }
     bool native_task_accounting() const override { return joinable_; }
     void task_done() override {
-        if constexpr (requires(Q& q) { q.task_done(); }) {
+        if constexpr (requires(Q & q) { q.task_done(); }) {
             auto done = queue_.task_done();
             if (!done) throw std::runtime_error(make_error_code(done.error()).message());
         }
     }
     void join() override {
-        if constexpr (requires(Q& q) { q.join(); }) {
+        if constexpr (requires(Q & q) { q.join(); }) {
             auto done = queue_.join();
             if (!done) throw std::runtime_error(make_error_code(done.error()).message());
         }
     }
 
-private:
+  private:
     Q queue_;
     bool joinable_;
     M item_;
@@ -72,7 +72,7 @@ private:
 
 template <class Q, class M>
 class ShuttleQueueChannel : public Channel {
-public:
+  public:
     explicit ShuttleQueueChannel(const RunSpec& spec, bool joinable)
         : name_(next_name()),
           joinable_(joinable),
@@ -81,7 +81,7 @@ public:
         return std::make_unique<ShuttleEndpoint<Q, M>>(Q::open(name_, options()), joinable_);
     }
 
-private:
+  private:
     static std::string next_name() {
         static std::atomic<int> counter{0};
         return fmt::format("shuttle-bench-{}-{}", getpid(), counter.fetch_add(1));
@@ -98,18 +98,18 @@ private:
 
 template <class M>
 class ShuttleChannel : public ShuttleQueueChannel<Queue<M>, M> {
-public:
+  public:
     explicit ShuttleChannel(const RunSpec& spec) : ShuttleQueueChannel<Queue<M>, M>(spec, false) {}
 };
 template <class M>
 class ShuttleJoinableChannel : public ShuttleQueueChannel<JoinableQueue<M>, M> {
-public:
+  public:
     explicit ShuttleJoinableChannel(const RunSpec& spec)
         : ShuttleQueueChannel<JoinableQueue<M>, M>(spec, true) {}
 };
 
 class ShuttlePeer : public ChannelPeer {
-public:
+  public:
     std::string name() const override { return "shuttle"; }
     std::optional<std::string> channel_skip_reason(const RunSpec& spec) const override {
         if (!payload_is_compiled_in(spec.payload)) return "payload size not compiled in";

@@ -26,7 +26,7 @@ namespace {
 // A PULL socket fair-queues between connections, so a sentinel can overtake data still in
 // flight on another connection: the harness sends the sentinels once every item arrived.
 class ZmqEndpoint : public Endpoint {
-public:
+  public:
     ZmqEndpoint(const std::vector<std::string>& endpoints, Role role, int index,
                 std::size_t capacity) {
         context_ = zmq_ctx_new();
@@ -65,13 +65,13 @@ public:
         }
     }
 
-private:
+  private:
     void* context_ = nullptr;
     void* socket_ = nullptr;
 };
 
 class ZmqChannel : public Channel {
-public:
+  public:
     explicit ZmqChannel(const RunSpec& spec) : capacity_(spec.capacity) {
         static std::atomic<int> counter{0};
         int id = counter.fetch_add(1);
@@ -98,29 +98,34 @@ public:
         }
     }
 
-private:
+  private:
     std::size_t capacity_;
     std::vector<std::string> endpoints_, paths_;
 };
 
 class ZmqPeer : public ChannelPeer {
-public:
+  public:
     std::string name() const override { return "zmq"; }
     std::unique_ptr<Channel> create(const RunSpec& spec) override {
         return std::make_unique<ZmqChannel>(spec);
     }
     std::vector<std::string> notes() const override {
-        return {"zmq: PUSH/PULL over ipc://, send HWM = capacity per connection, receive HWM "
-                "unlimited (a bounded one lost messages when a sender closed), so not strictly "
-                "bounded; no order across connections, so the "
-                "sentinels are sent once every item arrived"};
+        return {
+            "zmq: PUSH/PULL over ipc://, send HWM = capacity per connection, receive HWM "
+            "unlimited (a bounded one lost messages when a sender closed), so not strictly "
+            "bounded; no order across connections, so the "
+            "sentinels are sent once every item arrived"};
     }
 };
 
 }  // namespace
 
-std::unique_ptr<Peer> make_zmq_peer() { return std::make_unique<ZmqPeer>(); }
+std::unique_ptr<Peer> make_zmq_peer() {
+    return std::make_unique<ZmqPeer>();
+}
 #else
-std::unique_ptr<Peer> make_zmq_peer() { return nullptr; }
+std::unique_ptr<Peer> make_zmq_peer() {
+    return nullptr;
+}
 #endif
 }  // namespace shuttle::bench

@@ -14,11 +14,9 @@ namespace {
 namespace ipc = boost::interprocess;
 
 class BoostMqEndpoint : public Endpoint {
-public:
+  public:
     explicit BoostMqEndpoint(const std::string& name) : queue_(ipc::open_only, name.c_str()) {}
-    void put(const std::byte* message, std::size_t size) override {
-        queue_.send(message, size, 0);
-    }
+    void put(const std::byte* message, std::size_t size) override { queue_.send(message, size, 0); }
     std::size_t get(std::byte* buffer, std::size_t size) override {
         ipc::message_queue::size_type received = 0;
         unsigned int priority = 0;
@@ -26,12 +24,12 @@ public:
         return received;
     }
 
-private:
+  private:
     ipc::message_queue queue_;
 };
 
 class BoostMqChannel : public Channel {
-public:
+  public:
     explicit BoostMqChannel(const RunSpec& spec) {
         static std::atomic<int> counter{0};
         name_ = fmt::format("shuttle-bench-boost-{}-{}", getpid(), counter.fetch_add(1));
@@ -43,12 +41,12 @@ public:
         return std::make_unique<BoostMqEndpoint>(name_);
     }
 
-private:
+  private:
     std::string name_;
 };
 
 class BoostMqPeer : public ChannelPeer {
-public:
+  public:
     std::string name() const override { return "boost-mq"; }
     std::unique_ptr<Channel> create(const RunSpec& spec) override {
         return std::make_unique<BoostMqChannel>(spec);
@@ -56,23 +54,27 @@ public:
 };
 
 class BoostMutex : public SharedLock {
-public:
+  public:
     void lock() override { mutex_->lock(); }
     void unlock() override { mutex_->unlock(); }
 
-private:
+  private:
     Shared<ipc::interprocess_mutex> mutex_;
 };
 
 class BoostMutexPeer : public LockPeer {
-public:
+  public:
     std::string name() const override { return "boost-mutex"; }
     std::unique_ptr<SharedLock> create_lock() override { return std::make_unique<BoostMutex>(); }
 };
 
 }  // namespace
 
-std::unique_ptr<Peer> make_boost_mq_peer() { return std::make_unique<BoostMqPeer>(); }
-std::unique_ptr<Peer> make_boost_mutex_peer() { return std::make_unique<BoostMutexPeer>(); }
+std::unique_ptr<Peer> make_boost_mq_peer() {
+    return std::make_unique<BoostMqPeer>();
+}
+std::unique_ptr<Peer> make_boost_mutex_peer() {
+    return std::make_unique<BoostMutexPeer>();
+}
 
 }  // namespace shuttle::bench

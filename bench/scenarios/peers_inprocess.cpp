@@ -24,7 +24,7 @@ namespace {
 /// Endpoint over a queue adapter with try_push / try_pop (and optionally a blocking pop).
 template <class Adapter>
 class ThreadEndpoint : public Endpoint {
-public:
+  public:
     using Item = typename Adapter::Item;
     explicit ThreadEndpoint(Adapter& adapter) : adapter_(adapter) {}
     void put(const std::byte* message, std::size_t size) override {
@@ -36,20 +36,20 @@ public:
         return copy_out(item_, buffer, size);
     }
 
-private:
+  private:
     Adapter& adapter_;
     Item item_;
 };
 
 template <class Adapter>
 class ThreadChannel : public Channel {
-public:
+  public:
     explicit ThreadChannel(const RunSpec& spec) : adapter_(spec) {}
     std::unique_ptr<Endpoint> attach(Role, int) override {
         return std::make_unique<ThreadEndpoint<Adapter>>(adapter_);
     }
 
-private:
+  private:
     Adapter adapter_;
 };
 
@@ -67,7 +67,7 @@ template <class M>
 using LockfreeChannel = ThreadChannel<LockfreeAdapter<M>>;
 
 class InProcessPeer : public ChannelPeer {
-public:
+  public:
     bool in_process() const override { return true; }
     std::optional<std::string> channel_skip_reason(const RunSpec& spec) const override {
         if (!payload_is_compiled_in(spec.payload)) return "payload size not compiled in";
@@ -76,14 +76,15 @@ public:
 };
 
 class LockfreePeer : public InProcessPeer {
-public:
+  public:
     std::string name() const override { return "lockfree*"; }
     std::unique_ptr<Channel> create(const RunSpec& spec) override {
         return make_sized<LockfreeChannel>(spec);
     }
     std::vector<std::string> notes() const override {
-        return {"lockfree*, atomic_queue*, moodycamel*: in-process ceilings, threads in one "
-                "process (not processes); retry with yield() when full/empty"};
+        return {
+            "lockfree*, atomic_queue*, moodycamel*: in-process ceilings, threads in one "
+            "process (not processes); retry with yield() when full/empty"};
     }
 };
 
@@ -103,7 +104,7 @@ template <class M>
 using AtomicQueueChannel = ThreadChannel<AtomicQueueAdapter<M>>;
 
 class AtomicQueuePeer : public InProcessPeer {
-public:
+  public:
     std::string name() const override { return "atomic_queue*"; }
     std::unique_ptr<Channel> create(const RunSpec& spec) override {
         return make_sized<AtomicQueueChannel>(spec);
@@ -127,7 +128,7 @@ template <class M>
 using MoodycamelChannel = ThreadChannel<MoodycamelAdapter<M>>;
 
 class MoodycamelPeer : public InProcessPeer {
-public:
+  public:
     std::string name() const override { return "moodycamel*"; }
     std::unique_ptr<Channel> create(const RunSpec& spec) override {
         return make_sized<MoodycamelChannel>(spec);
@@ -137,16 +138,26 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Peer> make_lockfree_peer() { return std::make_unique<LockfreePeer>(); }
+std::unique_ptr<Peer> make_lockfree_peer() {
+    return std::make_unique<LockfreePeer>();
+}
 #if SHUTTLE_BENCH_HAVE_ATOMIC_QUEUE
-std::unique_ptr<Peer> make_atomic_queue_peer() { return std::make_unique<AtomicQueuePeer>(); }
+std::unique_ptr<Peer> make_atomic_queue_peer() {
+    return std::make_unique<AtomicQueuePeer>();
+}
 #else
-std::unique_ptr<Peer> make_atomic_queue_peer() { return nullptr; }
+std::unique_ptr<Peer> make_atomic_queue_peer() {
+    return nullptr;
+}
 #endif
 #if SHUTTLE_BENCH_HAVE_MOODYCAMEL
-std::unique_ptr<Peer> make_moodycamel_peer() { return std::make_unique<MoodycamelPeer>(); }
+std::unique_ptr<Peer> make_moodycamel_peer() {
+    return std::make_unique<MoodycamelPeer>();
+}
 #else
-std::unique_ptr<Peer> make_moodycamel_peer() { return nullptr; }
+std::unique_ptr<Peer> make_moodycamel_peer() {
+    return nullptr;
+}
 #endif
 
 }  // namespace shuttle::bench

@@ -46,7 +46,7 @@ bool write_long(const char* path, long value) {
 // ---- POSIX mq ------------------------------------------------------------------------------
 
 class PosixMqEndpoint : public Endpoint {
-public:
+  public:
     explicit PosixMqEndpoint(const std::string& name) {
         queue_ = mq_open(name.c_str(), O_RDWR);
         if (queue_ == mqd_t(-1)) fail("mq_open");
@@ -65,12 +65,12 @@ public:
         }
     }
 
-private:
+  private:
     mqd_t queue_;
 };
 
 class PosixMqChannel : public Channel {
-public:
+  public:
     explicit PosixMqChannel(const RunSpec& spec) : name_("/shuttle-bench-" + unique_suffix()) {
         mq_attr attributes{};
         attributes.mq_maxmsg = static_cast<long>(spec.capacity);
@@ -84,12 +84,12 @@ public:
         return std::make_unique<PosixMqEndpoint>(name_);
     }
 
-private:
+  private:
     std::string name_;
 };
 
 class PosixMqPeer : public ChannelPeer {
-public:
+  public:
     static constexpr long wanted_depth = 1024, wanted_size = 65536;
     PosixMqPeer()
         : msg_max_(read_long("/proc/sys/fs/mqueue/msg_max")),
@@ -127,8 +127,9 @@ public:
         // The kernel charges maxmsg x (msgsize + ~88 B of bookkeeping) to the user's budget.
         auto needed = spec.capacity * (spec.payload + 88) * (spec.kind == Kind::ping_pong ? 2 : 1);
         if (bytes.rlim_cur != RLIM_INFINITY && needed > bytes.rlim_cur) {
-            return fmt::format("needs ~{} B > RLIMIT_MSGQUEUE {} B (no CAP_SYS_RESOURCE to raise it)",
-                               needed, bytes.rlim_cur);
+            return fmt::format(
+                "needs ~{} B > RLIMIT_MSGQUEUE {} B (no CAP_SYS_RESOURCE to raise it)", needed,
+                bytes.rlim_cur);
         }
         if (static_cast<long>(spec.payload) > size_limit_) {
             return fmt::format("{} B > msgsize_max {} (not root: respected)", spec.payload,
@@ -147,7 +148,8 @@ public:
                 "msgsize_max {} -> {} for this run (restored at exit), so the queue depth is the "
                 "scenario's capacity; RLIMIT_MSGQUEUE {}: runs needing more are skipped",
                 msg_max_, depth_limit_, msgsize_max_, size_limit_,
-                raised_bytes_ ? "raised to unlimited" : "could not be raised (no CAP_SYS_RESOURCE)"));
+                raised_bytes_ ? "raised to unlimited"
+                              : "could not be raised (no CAP_SYS_RESOURCE)"));
         } else {
             notes.push_back(fmt::format(
                 "posix-mq: limits respected (msg_max {}, msgsize_max {}); runs beyond them are "
@@ -157,7 +159,7 @@ public:
         return notes;
     }
 
-private:
+  private:
     long msg_max_, msgsize_max_;
     long depth_limit_, size_limit_;
     bool raised_depth_ = false, raised_size_ = false, raised_bytes_ = false;
@@ -166,7 +168,7 @@ private:
 // ---- a process-shared mutex for the stream transports --------------------------------------
 
 class SharedMutex {
-public:
+  public:
     SharedMutex() {
         pthread_mutexattr_t attributes;
         pthread_mutexattr_init(&attributes);
@@ -177,7 +179,7 @@ public:
     void lock() { pthread_mutex_lock(&*mutex_); }
     void unlock() { pthread_mutex_unlock(&*mutex_); }
 
-private:
+  private:
     Shared<pthread_mutex_t> mutex_;
 };
 
@@ -222,17 +224,17 @@ void read_all(int fd, void* buffer, std::size_t size) {
 
 class PipeChannel;
 class PipeEndpoint : public Endpoint {
-public:
+  public:
     explicit PipeEndpoint(PipeChannel& channel) : channel_(channel) {}
     void put(const std::byte* message, std::size_t size) override;
     std::size_t get(std::byte* buffer, std::size_t size) override;
 
-private:
+  private:
     PipeChannel& channel_;
 };
 
 class PipeChannel : public Channel {
-public:
+  public:
     explicit PipeChannel(const RunSpec& spec) : spec_(spec) {
         if (pipe2(fds_, O_CLOEXEC) != 0) fail("pipe2");
         long wanted = static_cast<long>(spec.capacity * (spec.payload + 4));
@@ -249,7 +251,7 @@ public:
         return std::make_unique<PipeEndpoint>(*this);
     }
 
-private:
+  private:
     friend class PipeEndpoint;
     RunSpec spec_;
     int fds_[2];
@@ -279,22 +281,23 @@ std::size_t PipeEndpoint::get(std::byte* buffer, std::size_t size) {
 }
 
 class PipePeer : public ChannelPeer {
-public:
+  public:
     std::string name() const override { return "pipe"; }
     std::unique_ptr<Channel> create(const RunSpec& spec) override {
         return std::make_unique<PipeChannel>(spec);
     }
     std::vector<std::string> notes() const override {
-        return {"pipe: pipe(2) with a 4-byte length prefix, F_SETPIPE_SZ ~ capacity x message "
-                "(4 KiB .. pipe-max-size); a process-shared mutex around readers when C > 1 and "
-                "around writers when P > 1 and a message exceeds PIPE_BUF"};
+        return {
+            "pipe: pipe(2) with a 4-byte length prefix, F_SETPIPE_SZ ~ capacity x message "
+            "(4 KiB .. pipe-max-size); a process-shared mutex around readers when C > 1 and "
+            "around writers when P > 1 and a message exceeds PIPE_BUF"};
     }
 };
 
 // ---- socketpair(AF_UNIX, SOCK_SEQPACKET): one record per message, no prefix, no lock -------
 
 class SocketEndpoint : public Endpoint {
-public:
+  public:
     SocketEndpoint(int send_fd, int receive_fd) : send_(send_fd), receive_(receive_fd) {}
     void put(const std::byte* message, std::size_t size) override {
         while (send(send_, message, size, MSG_NOSIGNAL) < 0) {
@@ -309,17 +312,17 @@ public:
         }
     }
 
-private:
+  private:
     int send_, receive_;
 };
 
 class SocketChannel : public Channel {
-public:
+  public:
     explicit SocketChannel(const RunSpec& spec) {
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds_) != 0) fail("socketpair");
         // Room for `capacity` messages, within the kernel's limits (wmem_max).
-        int bytes = static_cast<int>(std::min<std::size_t>(spec.capacity * (spec.payload + 64) * 2,
-                                                           std::size_t{1} << 24));
+        int bytes = static_cast<int>(
+            std::min<std::size_t>(spec.capacity * (spec.payload + 64) * 2, std::size_t{1} << 24));
         bytes = std::max(bytes, static_cast<int>(spec.payload * 2 + 4096));
         setsockopt(fds_[0], SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
     }
@@ -331,26 +334,33 @@ public:
         return std::make_unique<SocketEndpoint>(fds_[0], fds_[1]);
     }
 
-private:
+  private:
     int fds_[2];
 };
 
 class SocketPeer : public ChannelPeer {
-public:
+  public:
     std::string name() const override { return "socketpair"; }
     std::unique_ptr<Channel> create(const RunSpec& spec) override {
         return std::make_unique<SocketChannel>(spec);
     }
     std::vector<std::string> notes() const override {
-        return {"socketpair: AF_UNIX SOCK_SEQPACKET (one record per message, atomic for many "
-                "senders and receivers), SO_SNDBUF ~ capacity x message within wmem_max"};
+        return {
+            "socketpair: AF_UNIX SOCK_SEQPACKET (one record per message, atomic for many "
+            "senders and receivers), SO_SNDBUF ~ capacity x message within wmem_max"};
     }
 };
 
 }  // namespace
 
-std::unique_ptr<Peer> make_posix_mq_peer() { return std::make_unique<PosixMqPeer>(); }
-std::unique_ptr<Peer> make_pipe_peer() { return std::make_unique<PipePeer>(); }
-std::unique_ptr<Peer> make_socketpair_peer() { return std::make_unique<SocketPeer>(); }
+std::unique_ptr<Peer> make_posix_mq_peer() {
+    return std::make_unique<PosixMqPeer>();
+}
+std::unique_ptr<Peer> make_pipe_peer() {
+    return std::make_unique<PipePeer>();
+}
+std::unique_ptr<Peer> make_socketpair_peer() {
+    return std::make_unique<SocketPeer>();
+}
 
 }  // namespace shuttle::bench

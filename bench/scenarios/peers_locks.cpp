@@ -14,7 +14,7 @@ std::unique_ptr<Peer> make_boost_mutex_peer();
 namespace {
 
 class PthreadMutex : public SharedLock {
-public:
+  public:
     PthreadMutex() {
         pthread_mutexattr_t attributes;
         pthread_mutexattr_init(&attributes);
@@ -25,20 +25,18 @@ public:
     void lock() override { pthread_mutex_lock(&*mutex_); }
     void unlock() override { pthread_mutex_unlock(&*mutex_); }
 
-private:
+  private:
     Shared<pthread_mutex_t> mutex_;
 };
 
 class PthreadMutexPeer : public LockPeer {
-public:
+  public:
     std::string name() const override { return "pthread-mutex"; }
-    std::unique_ptr<SharedLock> create_lock() override {
-        return std::make_unique<PthreadMutex>();
-    }
+    std::unique_ptr<SharedLock> create_lock() override { return std::make_unique<PthreadMutex>(); }
 };
 
 class Semaphore : public SharedLock {
-public:
+  public:
     Semaphore() { sem_init(&*semaphore_, 1, 1); }
     ~Semaphore() override { sem_destroy(&*semaphore_); }
     void lock() override {
@@ -47,12 +45,12 @@ public:
     }
     void unlock() override { sem_post(&*semaphore_); }
 
-private:
+  private:
     Shared<sem_t> semaphore_;
 };
 
 class SemaphorePeer : public LockPeer {
-public:
+  public:
     std::string name() const override { return "posix-sem"; }
     std::unique_ptr<SharedLock> create_lock() override { return std::make_unique<Semaphore>(); }
 };

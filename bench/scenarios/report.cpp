@@ -24,7 +24,7 @@ std::string size_text(std::size_t bytes) {
 
 /// A table whose columns fmt aligns (each column as wide as its widest cell).
 class Table {
-public:
+  public:
     explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
     void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
     void print(std::FILE* out) const {
@@ -69,7 +69,7 @@ public:
         return text;
     }
 
-private:
+  private:
     std::vector<std::vector<std::string>> rows_;
 };
 
@@ -119,11 +119,13 @@ std::vector<Section> sections_of(const Report& report, const std::string& scenar
         std::vector<std::string> peers;
         for (const auto* row : rows) {
             std::pair<std::size_t, std::size_t> group{row->spec.capacity, row->spec.payload};
-            if (std::find(groups.begin(), groups.end(), group) == groups.end()) groups.push_back(group);
+            if (std::find(groups.begin(), groups.end(), group) == groups.end())
+                groups.push_back(group);
             if (std::find(widths.begin(), widths.end(), row->spec.producers) == widths.end()) {
                 widths.push_back(row->spec.producers);
             }
-            if (std::find(peers.begin(), peers.end(), row->peer) == peers.end()) peers.push_back(row->peer);
+            if (std::find(peers.begin(), peers.end(), row->peer) == peers.end())
+                peers.push_back(row->peer);
         }
         std::sort(widths.begin(), widths.end());
         for (auto [capacity, payload] : groups) {
@@ -152,14 +154,17 @@ std::vector<Section> sections_of(const Report& report, const std::string& scenar
                     cells.push_back(row->ok() && reference && reference->ok()
                                         ? ratio_text(reference->rate_median(), row->rate_median())
                                         : "-");
-                    if (row->ok()) cpu += (cpu.empty() ? "" : " ") + fmt::format("{:.2f}", row->cpu_per_million());
+                    if (row->ok())
+                        cpu += (cpu.empty() ? "" : " ") +
+                               fmt::format("{:.2f}", row->cpu_per_million());
                 }
                 cells.push_back(cpu.empty() ? "-" : cpu);
                 table.add(cells);
             }
-            sections.push_back({fmt::format("sweep: capacity {}, {} messages, items/s (median of {})",
-                                            capacity, size_text(payload), report.repetitions),
-                                std::move(table)});
+            sections.push_back(
+                {fmt::format("sweep: capacity {}, {} messages, items/s (median of {})", capacity,
+                             size_text(payload), report.repetitions),
+                 std::move(table)});
         }
         return sections;
     }
@@ -170,8 +175,8 @@ std::vector<Section> sections_of(const Report& report, const std::string& scenar
         header.insert(header.end(), {"p50 us", "p99 us", fmt::format("peer/{} p50", ref),
                                      "CPU s/M round trips", "status"});
     } else {
-        header.insert(header.end(), {"items/s", "min-max", "MB/s", "CPU s/M items", ref_header,
-                                     "status"});
+        header.insert(header.end(),
+                      {"items/s", "min-max", "MB/s", "CPU s/M items", ref_header, "status"});
     }
     Table table(header);
     for (const auto* row : rows) {
@@ -190,7 +195,8 @@ std::vector<Section> sections_of(const Report& report, const std::string& scenar
             cells.push_back(fmt::format("{}-{}", human(row->rate_min()), human(row->rate_max())));
             cells.push_back(fmt::format("{:.1f}", row->megabytes_per_second()));
             cells.push_back(fmt::format("{:.2f}", row->cpu_per_million()));
-            cells.push_back(compare ? ratio_text(reference->rate_median(), row->rate_median()) : "-");
+            cells.push_back(compare ? ratio_text(reference->rate_median(), row->rate_median())
+                                    : "-");
         }
         cells.push_back(row->status());
         table.add(cells);
@@ -224,7 +230,9 @@ bool Row::failed() const {
     if (skipped) return false;
     return std::any_of(runs.begin(), runs.end(), [](const Measurement& m) { return !m.ok; });
 }
-bool Row::ok() const { return !skipped && !runs.empty() && !failed(); }
+bool Row::ok() const {
+    return !skipped && !runs.empty() && !failed();
+}
 
 std::string Row::status() const {
     if (skipped) return "skipped: " + *skipped;
@@ -246,10 +254,14 @@ std::vector<double> collect(const std::vector<Measurement>& runs, F f) {
     }
     return values;
 }
-double rate(const Measurement& m) { return m.seconds > 0 ? double(m.items) / m.seconds : 0; }
+double rate(const Measurement& m) {
+    return m.seconds > 0 ? double(m.items) / m.seconds : 0;
+}
 }  // namespace
 
-double Row::rate_median() const { return median_of(collect(runs, rate)); }
+double Row::rate_median() const {
+    return median_of(collect(runs, rate));
+}
 double Row::rate_min() const {
     auto values = collect(runs, rate);
     return values.empty() ? 0 : *std::min_element(values.begin(), values.end());
@@ -258,17 +270,24 @@ double Row::rate_max() const {
     auto values = collect(runs, rate);
     return values.empty() ? 0 : *std::max_element(values.begin(), values.end());
 }
-double Row::megabytes_per_second() const { return rate_median() * double(spec.payload) / 1e6; }
+double Row::megabytes_per_second() const {
+    return rate_median() * double(spec.payload) / 1e6;
+}
 double Row::cpu_per_million() const {
     return median_of(collect(runs, [](const Measurement& m) {
         return m.items ? m.cpu_seconds / double(m.items) * 1e6 : 0;
     }));
 }
-double Row::p50_us() const { return median_of(collect(runs, [](auto& m) { return m.p50_us; })); }
-double Row::p99_us() const { return median_of(collect(runs, [](auto& m) { return m.p99_us; })); }
+double Row::p50_us() const {
+    return median_of(collect(runs, [](auto& m) { return m.p50_us; }));
+}
+double Row::p99_us() const {
+    return median_of(collect(runs, [](auto& m) { return m.p99_us; }));
+}
 
 int Report::failures() const {
-    return static_cast<int>(std::count_if(rows.begin(), rows.end(), [](const Row& r) { return r.failed(); }));
+    return static_cast<int>(
+        std::count_if(rows.begin(), rows.end(), [](const Row& r) { return r.failed(); }));
 }
 
 void Report::print_scenario(std::FILE* out, const std::string& scenario) const {
@@ -283,10 +302,11 @@ void Report::write_markdown(const std::string& path,
                             const std::vector<std::string>& scenarios) const {
     std::ofstream out(path);
     out << fmt::format("# shuttle scenario run — {} — {}\n\n", date, machine);
-    out << fmt::format("Ratios: `{0}/peer` = {0}'s items/s divided by the peer's (above 1: {0} is "
-                       "faster); for latency `peer/{0} p50` (above 1: {0} is faster). Peers marked "
-                       "* are threads in one process (in-process ceilings), not processes.\n\n",
-                       reference);
+    out << fmt::format(
+        "Ratios: `{0}/peer` = {0}'s items/s divided by the peer's (above 1: {0} is "
+        "faster); for latency `peer/{0} p50` (above 1: {0} is faster). Peers marked "
+        "* are threads in one process (in-process ceilings), not processes.\n\n",
+        reference);
     for (const auto& scenario : scenarios) {
         for (const auto& section : sections_of(*this, scenario)) {
             out << "### " << section.title << "\n\n" << section.table.markdown() << "\n";
@@ -311,14 +331,13 @@ void Report::write_csv(const std::string& path) const {
                                                      : reference->rate_median() / row.rate_median();
         }
         std::string status = row.ok() ? "ok" : row.failed() ? "failed" : "skipped";
-        out << fmt::format("{},{},{},{},{},{},{},{},{},{},{:.0f},{:.0f},{:.0f},{:.2f},{:.4f},{:.3f},"
-                           "{:.3f},{:.3f}\n",
-                           row.spec.scenario, kind_name(row.spec.kind), row.spec.producers,
-                           row.spec.consumers, row.spec.capacity, row.spec.payload,
-                           row.spec.items_per_producer, row.peer, status, row.runs.size(),
-                           row.rate_median(), row.rate_min(), row.rate_max(),
-                           row.megabytes_per_second(), row.cpu_per_million(), row.p50_us(),
-                           row.p99_us(), ratio);
+        out << fmt::format(
+            "{},{},{},{},{},{},{},{},{},{},{:.0f},{:.0f},{:.0f},{:.2f},{:.4f},{:.3f},"
+            "{:.3f},{:.3f}\n",
+            row.spec.scenario, kind_name(row.spec.kind), row.spec.producers, row.spec.consumers,
+            row.spec.capacity, row.spec.payload, row.spec.items_per_producer, row.peer, status,
+            row.runs.size(), row.rate_median(), row.rate_min(), row.rate_max(),
+            row.megabytes_per_second(), row.cpu_per_million(), row.p50_us(), row.p99_us(), ratio);
     }
 }
 
@@ -340,9 +359,8 @@ void Report::write_json(const std::string& path) const {
                              {"peer", row.peer},
                              {"status", row.status()}};
         if (row.ok()) {
-            entry["items_per_s"] = {{"median", row.rate_median()},
-                                    {"min", row.rate_min()},
-                                    {"max", row.rate_max()}};
+            entry["items_per_s"] = {
+                {"median", row.rate_median()}, {"min", row.rate_min()}, {"max", row.rate_max()}};
             entry["mb_per_s"] = row.megabytes_per_second();
             entry["cpu_s_per_million"] = row.cpu_per_million();
             if (row.spec.kind == Kind::ping_pong) {

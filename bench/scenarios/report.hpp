@@ -18,14 +18,14 @@ struct Row {
     std::vector<Measurement> runs;       // one per repetition
 
     // Summary (valid when status() == "ok").
-    std::string status() const;          // "ok", "skipped: ...", "FAILED: ..."
+    std::string status() const;  // "ok", "skipped: ...", "FAILED: ..."
     bool ok() const;
     bool failed() const;
-    double rate_median() const;          // items/s
+    double rate_median() const;  // items/s
     double rate_min() const;
     double rate_max() const;
     double megabytes_per_second() const;
-    double cpu_per_million() const;      // CPU seconds per million items (median)
+    double cpu_per_million() const;  // CPU seconds per million items (median)
     double p50_us() const;
     double p99_us() const;
 };

@@ -24,10 +24,14 @@ inline bool payload_is_compiled_in(std::size_t payload) {
 template <template <class> class ChannelOf, class... Args>
 std::unique_ptr<Channel> make_sized(const RunSpec& spec, Args&&... args) {
     switch (spec.payload) {
-        case 8: return std::make_unique<ChannelOf<Message<8>>>(spec, args...);
-        case 64: return std::make_unique<ChannelOf<Message<64>>>(spec, args...);
-        case 1024: return std::make_unique<ChannelOf<Message<1024>>>(spec, args...);
-        case 65536: return std::make_unique<ChannelOf<Message<65536>>>(spec, args...);
+        case 8:
+            return std::make_unique<ChannelOf<Message<8>>>(spec, args...);
+        case 64:
+            return std::make_unique<ChannelOf<Message<64>>>(spec, args...);
+        case 1024:
+            return std::make_unique<ChannelOf<Message<1024>>>(spec, args...);
+        case 65536:
+            return std::make_unique<ChannelOf<Message<65536>>>(spec, args...);
     }
     throw std::invalid_argument("payload size not compiled in (8, 64, 1024, 65536)");
 }

@@ -28,22 +28,22 @@ struct RunSpec {
     Kind kind = Kind::queue;
     int producers = 1;
     int consumers = 1;
-    std::size_t capacity = 10;        // items (queues); a hint for byte-buffered kernels
-    std::size_t payload = 8;          // bytes per message, >= 8
+    std::size_t capacity = 10;                // items (queues); a hint for byte-buffered kernels
+    std::size_t payload = 8;                  // bytes per message, >= 8
     std::uint64_t items_per_producer = 1000;  // tickets: the stock; ping_pong: round trips
-    double timeout_seconds = 60;      // a run that takes longer is killed and reported failed
-    std::string label() const;        // "3x2 cap 10 8 B"
+    double timeout_seconds = 60;  // a run that takes longer is killed and reported failed
+    std::string label() const;    // "3x2 cap 10 8 B"
 };
 
 /// What one run measured. ok == false: `error` says why and no figure is reported.
 struct Measurement {
     bool ok = false;
     std::string error;
-    std::uint64_t items = 0;      // items received (tickets sold, round trips made)
-    double seconds = 0;           // start barrier .. last item received
-    double cpu_seconds = 0;       // user + system of every process (or thread) of the run
+    std::uint64_t items = 0;        // items received (tickets sold, round trips made)
+    double seconds = 0;             // start barrier .. last item received
+    double cpu_seconds = 0;         // user + system of every process (or thread) of the run
     double p50_us = 0, p99_us = 0;  // ping_pong only
-    std::string note;             // e.g. "task_done emulated"
+    std::string note;               // e.g. "task_done emulated"
 };
 
 // ---- message layout ------------------------------------------------------------------------
@@ -54,8 +54,12 @@ inline constexpr std::uint64_t sentinel_header = ~std::uint64_t{0};
 inline std::uint64_t make_header(std::uint64_t producer, std::uint64_t sequence) {
     return producer << 40 | sequence;
 }
-inline std::uint64_t header_producer(std::uint64_t header) { return header >> 40; }
-inline std::uint64_t header_sequence(std::uint64_t header) { return header & ((1ull << 40) - 1); }
+inline std::uint64_t header_producer(std::uint64_t header) {
+    return header >> 40;
+}
+inline std::uint64_t header_sequence(std::uint64_t header) {
+    return header & ((1ull << 40) - 1);
+}
 /// splitmix64 finaliser: the checksum is the sum of mix(header) over every item received.
 inline std::uint64_t mix(std::uint64_t x) {
     x += 0x9e3779b97f4a7c15ull;
@@ -82,7 +86,7 @@ enum class Role { producer, consumer };
 
 /// One process's (or thread's) end of a channel. put/get block; failures throw.
 class Endpoint {
-public:
+  public:
     virtual ~Endpoint() = default;
     virtual void put(const std::byte* message, std::size_t size) = 0;
     /// Receives one message into `buffer` (at least the run's payload size); returns its length.
@@ -98,7 +102,7 @@ public:
 /// where the transport has names, else through what they inherited). Destroying it in the
 /// parent removes what it created.
 class Channel {
-public:
+  public:
     virtual ~Channel() = default;
     virtual std::unique_ptr<Endpoint> attach(Role role, int index) = 0;
     /// Ends the run after every producer finished: by default one sentinel per consumer, sent
@@ -111,7 +115,7 @@ public:
 
 /// A peer: a transport measured side by side with the others.
 class Peer {
-public:
+  public:
     virtual ~Peer() = default;
     virtual std::string name() const = 0;
     /// Why this peer cannot run `spec` here (not installed, kernel limit, kind unsupported).
@@ -123,7 +127,7 @@ public:
 
 /// A peer whose runs the generic harness drives through Channel/Endpoint.
 class ChannelPeer : public Peer {
-public:
+  public:
     virtual std::unique_ptr<Channel> create(const RunSpec& spec) = 0;
     /// Threads in this process instead of forked processes (the in-process ceilings).
     virtual bool in_process() const { return false; }
@@ -136,14 +140,14 @@ public:
 /// A lock peer for notes-tickets: lock()/unlock() on an object the parent placed in shared
 /// memory before fork().
 class SharedLock {
-public:
+  public:
     virtual ~SharedLock() = default;
     virtual void attach() {}
     virtual void lock() = 0;
     virtual void unlock() = 0;
 };
 class LockPeer : public Peer {
-public:
+  public:
     virtual std::unique_ptr<SharedLock> create_lock() = 0;
     std::optional<std::string> skip_reason(const RunSpec& spec) const override;
     Measurement run(const RunSpec& spec) override;
