@@ -192,6 +192,7 @@ void consume(Channel& channel, Control& control, const RunSpec& spec, int index)
     std::vector<std::uint64_t> next_sequence(spec.producers, 0);
     std::uint64_t count = 0, checksum = 0, errors = 0, last = ticks();
     const bool publish_progress = channel.sentinel_may_overtake();
+    const bool ordered = channel.per_producer_order();
     arrive_and_wait(control);
     for (;;) {
         std::size_t size = endpoint->get(buffer.data(), buffer.size());
@@ -205,7 +206,8 @@ void consume(Channel& channel, Control& control, const RunSpec& spec, int index)
         auto sequence = header_sequence(header);
         if (size != spec.payload || !trailer_matches(buffer.data(), size) ||
             producer >= static_cast<std::uint64_t>(spec.producers) ||
-            sequence < next_sequence[producer] || sequence >= spec.items_per_producer) {
+            (ordered && sequence < next_sequence[producer]) ||
+            sequence >= spec.items_per_producer) {
             ++errors;
         } else {
             next_sequence[producer] = sequence + 1;

@@ -111,6 +111,9 @@ class Channel {
     /// True if a sentinel can overtake data still in flight (no order across senders): the
     /// harness then sends the sentinels only once the consumers have received every item.
     virtual bool sentinel_may_overtake() const { return false; }
+    /// False if the transport does not keep one producer's items in order for each consumer
+    /// (the consumers then check count, checksum and message integrity only).
+    virtual bool per_producer_order() const { return true; }
 };
 
 /// A peer: a transport measured side by side with the others.
