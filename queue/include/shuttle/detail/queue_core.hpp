@@ -75,10 +75,13 @@ inline constexpr uint64_t polling_mask = ~parked_mask;
 
 /// The queue's control block at the start of the segment body. Hot cursors on their own lines.
 struct QueueControl {
-    alignas(cache_line) std::atomic<uint64_t> tail{0};        // next put ticket | closed_bit
-    alignas(cache_line) std::atomic<uint64_t> head{0};        // next get ticket
-    WaitSide consumers;                                       // waiting for an item
-    WaitSide producers;                                       // waiting for room
+    alignas(cache_line) std::atomic<uint64_t> tail{0};  // next put ticket | closed_bit
+    alignas(cache_line) std::atomic<uint64_t> head{0};  // next get ticket
+    WaitSide consumers;                                 // waiting for an item
+    WaitSide producers;                                 // waiting for room
+    // Set after the tail's closed bit: consumers that find the ring empty read this read-mostly
+    // line instead of the producers' tail, which would otherwise bounce on every empty poll.
+    alignas(cache_line) std::atomic<uint32_t> closed{0};
     alignas(cache_line) std::atomic<uint64_t> unfinished{0};  // JoinableQueue task count
     std::atomic<uint32_t> join_word{0};
     std::atomic<uint32_t> joiners{0};
@@ -122,6 +125,9 @@ class QueueCore {
                                 ? segment_.info().max_message_size
                                 : segment_.info().element_size),
           stride_(slot_stride_for(payload_capacity_)),
+          capacity_mask_(std::has_single_bit(capacity_) && capacity_ > 1 ? capacity_ - 1 : 0),
+          capacity_shift_(static_cast<uint32_t>(std::countr_zero(capacity_))),
+          joinable_(segment_.info().flags & queue_flag_joinable),
           participants_(std::make_unique<ThreadParticipants>(
               Registry(segment_), [control = control_](uint32_t index, ProcessIdentity) {
                   forget_participant(*control, index);
@@ -143,7 +149,7 @@ class QueueCore {
     uint64_t capacity() const noexcept { return capacity_; }
     uint64_t payload_capacity() const noexcept { return payload_capacity_; }
     const Segment& segment() const noexcept { return segment_; }
-    bool joinable() const noexcept { return segment_.info().flags & queue_flag_joinable; }
+    bool joinable() const noexcept { return joinable_; }
 
     // ---- non-blocking attempts -------------------------------------------------------------
     // `write(void* payload) -> uint64_t length` fills a claimed slot; it must not throw.
@@ -156,7 +162,7 @@ class QueueCore {
         for (;;) {
             if (tail & closed_bit) return errc::closed;
             SlotHeader& slot = slot_at(tail);
-            const uint64_t lap = tail / capacity_;
+            const uint64_t lap = lap_of(tail);
             const int64_t diff =
                 static_cast<int64_t>(slot.turn.load(std::memory_order_acquire) - 2 * lap);
             if (diff == 0) {
@@ -192,7 +198,7 @@ class QueueCore {
         uint64_t head = control_->head.load(std::memory_order_relaxed);
         for (;;) {
             SlotHeader& slot = slot_at(head);
-            const uint64_t lap = head / capacity_;
+            const uint64_t lap = lap_of(head);
             const int64_t diff =
                 static_cast<int64_t>(slot.turn.load(std::memory_order_acquire) - (2 * lap + 1));
             if (diff == 0) {
@@ -213,9 +219,9 @@ class QueueCore {
                 // Not yet written on this lap: empty, or a producer is still writing it.
                 const uint64_t now = control_->head.load(std::memory_order_relaxed);
                 if (now == head) {
+                    if (control_->closed.load(std::memory_order_acquire) == 0) return errc::empty;
                     const uint64_t tail = control_->tail.load(std::memory_order_acquire);
-                    if ((tail & closed_bit) && (tail & ~closed_bit) <= head) return errc::closed;
-                    return errc::empty;
+                    return (tail & ~closed_bit) <= head ? errc::closed : errc::empty;
                 }
                 head = now;
             } else {
@@ -243,6 +249,7 @@ class QueueCore {
     // ---- shutdown and accounting -------------------------------------------------------------
     void close() noexcept {
         control_->tail.fetch_or(closed_bit, std::memory_order_seq_cst);
+        control_->closed.store(1, std::memory_order_seq_cst);
         wake_everyone();
     }
 
@@ -326,7 +333,14 @@ class QueueCore {
     const Registry& registry() const noexcept { return participants_->registry(); }
 
     SlotHeader& slot_at(uint64_t ticket) const noexcept {
-        return *reinterpret_cast<SlotHeader*>(slots_ + (ticket % capacity_) * stride_);
+        return *reinterpret_cast<SlotHeader*>(slots_ + index_of(ticket) * stride_);
+    }
+    // Tickets map to (slot, lap); a power-of-two capacity avoids the 64-bit division.
+    uint64_t index_of(uint64_t ticket) const noexcept {
+        return capacity_mask_ ? ticket & capacity_mask_ : ticket % capacity_;
+    }
+    uint64_t lap_of(uint64_t ticket) const noexcept {
+        return capacity_mask_ ? ticket >> capacity_shift_ : ticket / capacity_;
     }
     static std::byte* payload_of(SlotHeader& slot) noexcept {
         return reinterpret_cast<std::byte*>(&slot) + slot_header_size;
@@ -480,6 +494,9 @@ class QueueCore {
     uint64_t capacity_;
     uint64_t payload_capacity_;
     uint64_t stride_;
+    uint64_t capacity_mask_;  // capacity - 1 when a power of two (> 1), else 0
+    uint32_t capacity_shift_;
+    bool joinable_;
     std::unique_ptr<ThreadParticipants> participants_;
 };
 

@@ -33,8 +33,8 @@ class ThreadParticipants {
     /// The calling thread's entry index; claims one on first use. errc::registry_full if every
     /// entry is taken. Thread-safe; non-blocking.
     result<uint32_t> current() {
-        CacheEntry& front = cache().front();
-        if (front.owner == id_ && front.generation == fork_generation()) return front.index;
+        const CacheEntry& last = last_used();
+        if (last.owner == id_ && last.generation == fork_generation()) return last.index;
         return current_slow();
     }
 
@@ -58,18 +58,24 @@ class ThreadParticipants {
         static std::atomic<uint64_t> counter{1};
         return counter.fetch_add(1, std::memory_order_relaxed);
     }
+    /// The entry this thread used last (a constant-initialised thread_local: no guard on the
+    /// fast path), backed by the list of every entry this thread holds.
+    static CacheEntry& last_used() {
+        thread_local constinit CacheEntry last{};
+        return last;
+    }
     static std::vector<CacheEntry>& cache() {
-        thread_local std::vector<CacheEntry> entries(1);
+        thread_local std::vector<CacheEntry> entries;
         return entries;
     }
 
     result<uint32_t> current_slow() {
         std::vector<CacheEntry>& entries = cache();
         const uint64_t generation = fork_generation();
-        for (std::size_t i = 1; i < entries.size(); ++i) {
-            if (entries[i].owner == id_ && entries[i].generation == generation) {
-                std::swap(entries[0], entries[i]);  // most recently used first
-                return entries[0].index;
+        for (const CacheEntry& entry : entries) {
+            if (entry.owner == id_ && entry.generation == generation) {
+                last_used() = entry;
+                return entry.index;
             }
         }
         auto claim = registry_.claim();
@@ -80,8 +86,8 @@ class ThreadParticipants {
             if (!held_.empty() && held_.front().generation != generation) held_.clear();
             held_.push_back({claim->index, generation});
         }
-        entries.push_back(entries[0]);
-        entries[0] = CacheEntry{id_, generation, claim->index};
+        entries.push_back(CacheEntry{id_, generation, claim->index});
+        last_used() = entries.back();
         return claim->index;
     }
 
@@ -101,6 +107,7 @@ inline void ThreadParticipants::release_current() {
             std::lock_guard lock(mutex_);
             std::erase_if(held_, [&](const Held& held) { return held.index == entry.index; });
             entry = CacheEntry{};
+            if (last_used().owner == id_) last_used() = CacheEntry{};
             return;
         }
     }
