@@ -147,6 +147,13 @@ Liveness process_liveness(ProcessIdentity identity, uint64_t pid_namespace) noex
     return Liveness::alive;
 }
 
+bool process_stopped(pid_t pid) noexcept {
+    char state = 0;
+    uint64_t start_time = 0;
+    if (!read_process_stat(pid, state, start_time)) return false;
+    return state == 'T' || state == 't';
+}
+
 uint64_t fork_generation() noexcept {
     return fork_generation_counter.load(std::memory_order_relaxed);
 }
@@ -274,7 +281,12 @@ bool wait_pidfd_until(int pidfd, steady_clock::time_point deadline) noexcept {
 namespace {
 std::atomic<const char*> armed_kill_point{nullptr};
 std::atomic<uint64_t> kill_point_skip{0};
+std::atomic<void (*)(const char*)> kill_point_hook{nullptr};
 }  // namespace
+
+void set_kill_point_hook(void (*hook)(const char* point)) noexcept {
+    kill_point_hook.store(hook, std::memory_order_release);
+}
 
 void arm_kill_point(const char* point, uint64_t skip) noexcept {
     kill_point_skip.store(skip, std::memory_order_relaxed);
@@ -284,7 +296,9 @@ void arm_kill_point(const char* point, uint64_t skip) noexcept {
 void kill_point_hit(const char* point) noexcept {
     const char* armed = armed_kill_point.load(std::memory_order_acquire);
     if (armed == nullptr || std::strcmp(armed, point) != 0) return;
-    if (kill_point_skip.fetch_sub(1, std::memory_order_relaxed) == 0) ::kill(::getpid(), SIGKILL);
+    if (kill_point_skip.fetch_sub(1, std::memory_order_relaxed) != 0) return;
+    if (auto hook = kill_point_hook.load(std::memory_order_acquire)) hook(point);
+    ::kill(::getpid(), SIGKILL);
 }
 
 }  // namespace shuttle::detail

@@ -25,6 +25,7 @@
 #include <stop_token>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "shuttle/detail/queue_core.hpp"
 #include "shuttle/error.hpp"
@@ -111,6 +112,24 @@ class QueueHandle {
         const_cast<Segment&>(core_.segment()).set_inheritable(inheritable);
     }
 
+    // ---- crash recovery (docs/recovery.md) -----------------------------------------------------
+    // A process killed mid-put or mid-get leaves its slot claimed; survivors blocked in put,
+    // get or join repair it themselves within milliseconds of the death (only on proven death:
+    // never because a process is slow or stopped). These calls inspect or force that work.
+
+    /// Repairs now what killed processes left (slots, task counts, waiter bits). Non-blocking:
+    /// false if another live process is recovering at this moment. Thread- and process-safe.
+    bool recover() noexcept { return core_.recover(); }
+    /// Items lost with killed processes since creation (each also in lost_items() while it is
+    /// among the last 32). Non-blocking.
+    std::uint64_t lost_count() const noexcept { return core_.lost_count(); }
+    /// The journal of the last 32 lost items, oldest first: ticket, operation, pid, length and,
+    /// for an item its consumer was killed holding, its first 192 bytes. Non-blocking.
+    std::vector<LostItem> lost_items() const { return core_.lost_items(); }
+    /// Live processes that hold a slot mid-operation now: what a stuck survivor waits on (a
+    /// stopped process is alive: the queue waits for it). Non-blocking; reads /proc.
+    std::vector<Stall> stalls() const { return core_.stalls(); }
+
     // ---- JoinableQueue only ------------------------------------------------------------------
 
     /// Marks one item taken by get() as processed. errc::task_done_overflow (nothing changes)
@@ -131,10 +150,13 @@ class QueueHandle {
                       const std::stop_token& stop = {}) requires Joinable {
         return core_.join_until(deadline, stop);
     }
-    /// Items put but not yet task_done()'d.
+    /// Items put but not yet task_done()'d (nor settled for a killed process).
     std::size_t unfinished_tasks() const noexcept requires Joinable {
         return core_.unfinished_tasks();
     }
+    /// Tasks settled because the process holding them was killed: items it took and never
+    /// task_done()'d, and items lost mid-put or mid-get. Non-blocking.
+    std::uint64_t settled_tasks() const noexcept requires Joinable { return core_.settled_tasks(); }
 
   protected:
     explicit QueueHandle(Segment segment) : core_(std::move(segment)) {}
@@ -307,8 +329,33 @@ class BasicByteQueue : public detail::QueueHandle<Joinable> {
         return BasicByteQueue(
             detail::check_queue_flags(Segment::open_fd(fd, expectation(options)), flags));
     }
+    /// open(), or create() if there is no such queue (also when racing another creator).
+    /// Throws Error(capacity_mismatch) if it exists with another capacity or message size.
+    static BasicByteQueue open_or_create(std::string_view name, std::size_t capacity,
+                                         std::size_t max_message_size,
+                                         const QueueOptions& options = {}) {
+        for (;;) {
+            try {
+                BasicByteQueue queue = open(name, options);
+                if (queue.capacity() != capacity || queue.max_message_size() != max_message_size) {
+                    throw Error(errc::capacity_mismatch,
+                                "byte queue exists with another capacity or message size");
+                }
+                return queue;
+            } catch (const Error& error) {
+                if (error.condition() != errc::not_found) throw;
+            }
+            try {
+                return create(name, capacity, max_message_size, options);
+            } catch (const Error& error) {
+                if (error.condition() != errc::already_exists) throw;
+            }
+        }
+    }
+    /// Removes a name; attached processes keep working. False if there was no such name.
     static bool remove(std::string_view name) { return Segment::remove(name); }
 
+    /// The largest message a put accepts (fixed at creation). Non-blocking.
     std::size_t max_message_size() const noexcept { return core_.payload_capacity(); }
 
     /// Puts one whole message. errc::too_large (nothing changes) if it exceeds
@@ -336,6 +383,18 @@ class BasicByteQueue : public detail::QueueHandle<Joinable> {
         if (message.size() > max_message_size()) return errc::too_large;
         return core_.put_until(writer(message), deadline, stop);
     }
+    template <class Rep, class Period>
+    status put_for(std::string_view message, std::chrono::duration<Rep, Period> timeout,
+                   const std::stop_token& stop = {}) {
+        return put_until(bytes_of(message), deadline_after(timeout), stop);
+    }
+    status put_until(std::string_view message, steady_clock::time_point deadline,
+                     const std::stop_token& stop = {}) {
+        return put_until(bytes_of(message), deadline, stop);
+    }
+    /// Python's put_nowait(): throws Full, Closed or Error(too_large).
+    void put_nowait(std::span<const std::byte> message) { try_put(message).value(); }
+    void put_nowait(std::string_view message) { try_put(message).value(); }
 
     /// Takes one message into `buffer`, returning its length. errc::buffer_too_small if it does
     /// not fit: nothing is consumed (retry with a buffer of max_message_size()).
@@ -362,8 +421,15 @@ class BasicByteQueue : public detail::QueueHandle<Joinable> {
         return static_cast<std::size_t>(length);
     }
 
+    /// Python's get_nowait(): the message's length in `buffer`; throws Empty, Closed or
+    /// Error(buffer_too_small) (nothing consumed).
+    std::size_t get_nowait(std::span<std::byte> buffer) { return try_get(buffer).value(); }
+
   private:
     explicit BasicByteQueue(Segment segment) : Base(std::move(segment)) {}
+    static std::span<const std::byte> bytes_of(std::string_view message) noexcept {
+        return std::as_bytes(std::span(message.data(), message.size()));
+    }
 
     static SegmentInfo info(std::size_t capacity, std::size_t max_message_size,
                             const QueueOptions& options) {

@@ -29,6 +29,8 @@
 #include <stop_token>
 #include <string_view>
 
+#include "shuttle/detail/queue_layout.hpp"
+#include "shuttle/detail/queue_recovery.hpp"
 #include "shuttle/detail/thread_participants.hpp"
 #include "shuttle/error.hpp"
 #include "shuttle/registry.hpp"
@@ -51,105 +53,52 @@ struct QueueOptions {
 
 namespace detail {
 
-inline constexpr uint64_t closed_bit = uint64_t{1} << 63;
-inline constexpr uint32_t max_queue_participants = 32;
-inline constexpr uint64_t max_queue_capacity = uint64_t{1} << 32;
-inline constexpr uint64_t max_queue_bytes = uint64_t{1} << 40;
-inline constexpr uint64_t queue_flag_joinable = 1;
-inline constexpr uint64_t queue_flag_variable_length = 2;
-
-/// Who waits on one side (consumers for an item, producers for room): bit i of the low half
-/// means registry entry i is parked, bit i of the high half that it is polling. One word, so a
-/// waker moves a waiter from parked to polling in one CAS.
-struct alignas(cache_line) WaitSide {
-    std::atomic<uint64_t> state{0};
-};
-inline constexpr uint64_t parked_bit(uint32_t index) {
-    return uint64_t{1} << index;
-}
-inline constexpr uint64_t polling_bit(uint32_t index) {
-    return uint64_t{1} << (index + 32);
-}
-inline constexpr uint64_t parked_mask = 0xffffffffull;
-inline constexpr uint64_t polling_mask = ~parked_mask;
-
-/// The queue's control block at the start of the segment body. Hot cursors on their own lines.
-struct QueueControl {
-    alignas(cache_line) std::atomic<uint64_t> tail{0};  // next put ticket | closed_bit
-    alignas(cache_line) std::atomic<uint64_t> head{0};  // next get ticket
-    WaitSide consumers;                                 // waiting for an item
-    WaitSide producers;                                 // waiting for room
-    // Set after the tail's closed bit: consumers that find the ring empty read this read-mostly
-    // line instead of the producers' tail, which would otherwise bounce on every empty poll.
-    alignas(cache_line) std::atomic<uint32_t> closed{0};
-    alignas(cache_line) std::atomic<uint64_t> unfinished{0};  // JoinableQueue task count
-    std::atomic<uint32_t> join_word{0};
-    std::atomic<uint32_t> joiners{0};
-};
-static_assert(std::atomic<uint64_t>::is_always_lock_free, "queue cursors must be lock-free");
-static_assert(sizeof(QueueControl) % cache_line == 0, "slots start on a cache line");
-
-struct alignas(16) SlotHeader {
-    std::atomic<uint64_t> turn;
-    uint64_t length;
-};
-inline constexpr std::size_t slot_header_size = sizeof(SlotHeader);
-
-inline uint64_t slot_stride_for(uint64_t payload_size) {
-    return (slot_header_size + payload_size + cache_line - 1) / cache_line * cache_line;
-}
-
-/// Body size for a queue segment; nullopt when a value is out of range.
-inline std::optional<uint64_t> queue_body_size(const SegmentInfo& info) {
-    const uint64_t payload =
-        (info.flags & queue_flag_variable_length) ? info.max_message_size : info.element_size;
-    if (info.capacity == 0 || info.capacity > max_queue_capacity) return std::nullopt;
-    if (payload > max_queue_bytes || info.registry_capacity == 0 ||
-        info.registry_capacity > max_queue_participants) {
-        return std::nullopt;
-    }
-    const uint64_t stride = slot_stride_for(payload);
-    if (info.capacity > (max_queue_bytes - sizeof(QueueControl)) / stride) return std::nullopt;
-    return sizeof(QueueControl) + info.capacity * stride;
-}
-
 /// The ring and its waiting, independent of the element type.
 class QueueCore {
   public:
     explicit QueueCore(Segment segment)
         : segment_(std::move(segment)),
-          control_(reinterpret_cast<QueueControl*>(segment_.body())),
-          slots_(segment_.body() + sizeof(QueueControl)),
-          capacity_(segment_.info().capacity),
-          payload_capacity_((segment_.info().flags & queue_flag_variable_length)
-                                ? segment_.info().max_message_size
-                                : segment_.info().element_size),
-          stride_(slot_stride_for(payload_capacity_)),
-          capacity_mask_(std::has_single_bit(capacity_) && capacity_ > 1 ? capacity_ - 1 : 0),
-          capacity_shift_(static_cast<uint32_t>(std::countr_zero(capacity_))),
-          joinable_(segment_.info().flags & queue_flag_joinable),
+          ring_(ring_of(segment_)),
+          recovery_(std::make_unique<QueueRecovery>(ring_, Registry(segment_))),
           participants_(std::make_unique<ThreadParticipants>(
-              Registry(segment_), [control = control_](uint32_t index, ProcessIdentity) {
-                  forget_participant(*control, index);
+              Registry(segment_),
+              [recovery = recovery_.get()](uint32_t index, ProcessIdentity previous) {
+                  recovery->adopt(index, previous);
               })) {}
+    QueueCore(QueueCore&&) noexcept = default;
+    /// Releases this handle's registry entries while its segment is still mapped.
+    QueueCore& operator=(QueueCore&& other) noexcept {
+        if (this != &other) {
+            participants_.reset();
+            segment_ = std::move(other.segment_);
+            ring_ = other.ring_;
+            recovery_ = std::move(other.recovery_);
+            participants_ = std::move(other.participants_);
+        }
+        return *this;
+    }
+    ~QueueCore() { participants_.reset(); }
 
     /// Lays out a fresh (zeroed) segment body.
     static void initialise(Segment& segment) {
         new (segment.body()) QueueControl();
-        const SegmentInfo& info = segment.info();
-        const uint64_t payload =
-            (info.flags & queue_flag_variable_length) ? info.max_message_size : info.element_size;
-        const uint64_t stride = slot_stride_for(payload);
-        std::byte* slots = segment.body() + sizeof(QueueControl);
-        for (uint64_t i = 0; i < info.capacity; ++i) {
-            new (slots + i * stride) SlotHeader{};  // turn 0: free for lap 0
+        const Ring ring = ring_of(segment);
+        for (uint64_t i = 0; i < journal_capacity; ++i) {
+            new (ring.journal + i) LostRecord{};
+        }
+        for (uint64_t i = 0; i < ring.capacity; ++i) {
+            new (ring.slots + i * ring.stride) SlotHeader{};  // turn 0: free for lap 0
+        }
+        RegistryEntry* entries = segment.registry();
+        for (uint32_t i = 0; i < segment.info().registry_capacity; ++i) {
+            entries[i].announced.store(announce_none, std::memory_order_relaxed);
         }
     }
 
-    uint64_t capacity() const noexcept { return capacity_; }
-    uint64_t payload_capacity() const noexcept { return payload_capacity_; }
+    uint64_t capacity() const noexcept { return ring_.capacity; }
+    uint64_t payload_capacity() const noexcept { return ring_.payload_capacity; }
     const Segment& segment() const noexcept { return segment_; }
-    bool joinable() const noexcept { return joinable_; }
+    bool joinable() const noexcept { return ring_.joinable; }
 
     // ---- non-blocking attempts -------------------------------------------------------------
     // `write(void* payload) -> uint64_t length` fills a claimed slot; it must not throw.
@@ -158,32 +107,35 @@ class QueueCore {
         auto me = participants_->current();
         if (!me) return me.error();
         RegistryEntry& entry = registry().entry(*me);
-        uint64_t tail = control_->tail.load(std::memory_order_relaxed);
+        QueueControl& control = *ring_.control;
+        uint64_t tail = control.tail.load(std::memory_order_relaxed);
         for (;;) {
             if (tail & closed_bit) return errc::closed;
-            SlotHeader& slot = slot_at(tail);
-            const uint64_t lap = lap_of(tail);
-            const int64_t diff =
-                static_cast<int64_t>(slot.turn.load(std::memory_order_acquire) - 2 * lap);
+            SlotHeader& slot = ring_.slot_at(tail);
+            const uint64_t lap = ring_.lap_of(tail);
+            const uint64_t turn = slot.turn.load(std::memory_order_acquire);
+            const int64_t diff = static_cast<int64_t>(turn - 2 * lap);
             if (diff == 0) {
-                // Announce before claiming (crash recovery reads it; see DESIGN §6).
-                entry.announced.store(tail, std::memory_order_relaxed);
-                if (control_->tail.compare_exchange_weak(tail, tail + 1, std::memory_order_seq_cst,
-                                                         std::memory_order_relaxed)) {
+                // Announce before claiming: crash recovery reads it (DESIGN §6).
+                if constexpr (queue_recovery)
+                    entry.announced.store(tail, std::memory_order_relaxed);
+                SHUTTLE_KILL_POINT("queue.put.announced");
+                if (control.tail.compare_exchange_weak(tail, tail + 1, std::memory_order_seq_cst,
+                                                       std::memory_order_relaxed)) {
                     SHUTTLE_KILL_POINT("queue.put.claimed");
-                    if (joinable()) control_->unfinished.fetch_add(1, std::memory_order_relaxed);
-                    slot.length = write(payload_of(slot));
+                    slot.length = write(Ring::payload_of(slot));
                     slot.turn.store(2 * lap + 1, std::memory_order_release);
-                    notify(control_->consumers);
+                    SHUTTLE_KILL_POINT("queue.put.published");
+                    notify(control.consumers);
                     return errc::ok;
                 }
-            } else if (diff < 0) {
+            } else if (diff < 0 || (turn & poison_bit)) {
                 // The slot still holds the previous lap's item: full (unless tail moved on).
-                const uint64_t now = control_->tail.load(std::memory_order_relaxed);
+                const uint64_t now = control.tail.load(std::memory_order_relaxed);
                 if (now == tail) return errc::full;
                 tail = now;
             } else {
-                tail = control_->tail.load(std::memory_order_relaxed);
+                tail = control.tail.load(std::memory_order_relaxed);
             }
         }
     }
@@ -195,37 +147,64 @@ class QueueCore {
         auto me = participants_->current();
         if (!me) return me.error();
         RegistryEntry& entry = registry().entry(*me);
-        uint64_t head = control_->head.load(std::memory_order_relaxed);
+        QueueControl& control = *ring_.control;
+        uint64_t head = control.head.load(std::memory_order_relaxed);
         for (;;) {
-            SlotHeader& slot = slot_at(head);
-            const uint64_t lap = lap_of(head);
-            const int64_t diff =
-                static_cast<int64_t>(slot.turn.load(std::memory_order_acquire) - (2 * lap + 1));
+            SlotHeader& slot = ring_.slot_at(head);
+            const uint64_t lap = ring_.lap_of(head);
+            const uint64_t turn = slot.turn.load(std::memory_order_acquire);
+            const int64_t diff = static_cast<int64_t>(turn - (2 * lap + 1));
             if (diff == 0) {
                 // The slot is full and stays so until claimed: its length is stable. Read it
                 // once and bound it: the segment is untrusted input.
-                const uint64_t length = std::min<uint64_t>(slot.length, payload_capacity_);
+                const uint64_t length = std::min<uint64_t>(slot.length, ring_.payload_capacity);
                 if (!fits(length)) return errc::buffer_too_small;
-                entry.announced.store(head | closed_bit, std::memory_order_relaxed);
-                if (control_->head.compare_exchange_weak(head, head + 1, std::memory_order_seq_cst,
-                                                         std::memory_order_relaxed)) {
+                uint64_t taken = 0;
+                if constexpr (queue_recovery) {
+                    taken = entry.words[entry_taken].load(std::memory_order_relaxed);
+                    entry.announced.store(head | announce_get | ((taken & 1) ? announce_parity : 0),
+                                          std::memory_order_relaxed);
+                }
+                SHUTTLE_KILL_POINT("queue.get.announced");
+                if (control.head.compare_exchange_weak(head, head + 1, std::memory_order_seq_cst,
+                                                       std::memory_order_relaxed)) {
                     SHUTTLE_KILL_POINT("queue.get.claimed");
-                    read(static_cast<const void*>(payload_of(slot)), length);
+                    read(static_cast<const void*>(Ring::payload_of(slot)), length);
+                    if (queue_recovery && ring_.joinable) {
+                        // Counted before the release: a consumer killed from here on has taken
+                        // the task, and settling its entry covers it.
+                        entry.words[entry_taken].store(taken + 1, std::memory_order_relaxed);
+                        SHUTTLE_KILL_POINT("queue.get.counted");
+                    }
                     slot.turn.store(2 * lap + 2, std::memory_order_release);
-                    notify(control_->producers);
+                    SHUTTLE_KILL_POINT("queue.get.released");
+                    notify(control.producers);
                     return errc::ok;
                 }
             } else if (diff < 0) {
-                // Not yet written on this lap: empty, or a producer is still writing it.
-                const uint64_t now = control_->head.load(std::memory_order_relaxed);
+                // Not yet written on this lap (empty, or a producer is still writing it), or
+                // a lost put to discard.
+                if (queue_recovery && turn == ((2 * lap + 1) | poison_bit)) {
+                    entry.announced.store(head | announce_get, std::memory_order_relaxed);
+                    if (control.head.compare_exchange_weak(
+                            head, head + 1, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+                        SHUTTLE_KILL_POINT("queue.get.discarding");
+                        slot.turn.store(2 * lap + 2, std::memory_order_release);
+                        control.recovery.discarded.fetch_add(1, std::memory_order_relaxed);
+                        notify(control.producers);
+                        head = head + 1;
+                    }
+                    continue;
+                }
+                const uint64_t now = control.head.load(std::memory_order_relaxed);
                 if (now == head) {
-                    if (control_->closed.load(std::memory_order_acquire) == 0) return errc::empty;
-                    const uint64_t tail = control_->tail.load(std::memory_order_acquire);
+                    if (control.closed.load(std::memory_order_acquire) == 0) return errc::empty;
+                    const uint64_t tail = control.tail.load(std::memory_order_acquire);
                     return (tail & ~closed_bit) <= head ? errc::closed : errc::empty;
                 }
                 head = now;
             } else {
-                head = control_->head.load(std::memory_order_relaxed);
+                head = control.head.load(std::memory_order_relaxed);
             }
         }
     }
@@ -234,27 +213,27 @@ class QueueCore {
     template <class Write>
     errc put_until(Write&& write, steady_clock::time_point deadline, const std::stop_token& stop) {
         return block_until(
-            control_->producers, errc::full, [&] { return try_put(write); },
-            [&] { return size() < capacity_; }, deadline, stop);
+            ring_.control->producers, errc::full, [&] { return try_put(write); },
+            [&] { return size() < ring_.capacity; }, deadline, stop);
     }
 
     template <class Fits, class Read>
     errc get_until(Fits&& fits, Read&& read, steady_clock::time_point deadline,
                    const std::stop_token& stop) {
         return block_until(
-            control_->consumers, errc::empty, [&] { return try_get(fits, read); },
+            ring_.control->consumers, errc::empty, [&] { return try_get(fits, read); },
             [&] { return size() > 0; }, deadline, stop);
     }
 
     // ---- shutdown and accounting -------------------------------------------------------------
     void close() noexcept {
-        control_->tail.fetch_or(closed_bit, std::memory_order_seq_cst);
-        control_->closed.store(1, std::memory_order_seq_cst);
+        ring_.control->tail.fetch_or(closed_bit, std::memory_order_seq_cst);
+        ring_.control->closed.store(1, std::memory_order_seq_cst);
         wake_everyone();
     }
 
     bool closed() const noexcept {
-        return control_->tail.load(std::memory_order_acquire) & closed_bit;
+        return ring_.control->tail.load(std::memory_order_acquire) & closed_bit;
     }
 
     /// Closes, then (immediate) discards what is queued, settling task accounting for each
@@ -274,120 +253,136 @@ class QueueCore {
     }
 
     status task_done() noexcept {
-        uint64_t count = control_->unfinished.load(std::memory_order_relaxed);
+        auto me = participants_->current();
+        if (!me) return me.error();
+        QueueControl& control = *ring_.control;
+        uint64_t done = control.done.load(std::memory_order_relaxed);
+        uint64_t remaining = 0;
         do {
-            if (count == 0) return errc::task_done_overflow;
-        } while (!control_->unfinished.compare_exchange_weak(count, count - 1,
-                                                             std::memory_order_seq_cst));
-        if (count == 1) {
-            control_->join_word.fetch_add(1, std::memory_order_seq_cst);
-            if (control_->joiners.load(std::memory_order_seq_cst) != 0) {
-                wake_all(control_->join_word);
-            }
+            const uint64_t accounted =
+                done + control.recovery.settled.load(std::memory_order_acquire);
+            const uint64_t tickets = ring_.put_tickets();
+            if (accounted >= tickets) return errc::task_done_overflow;
+            remaining = tickets - accounted - 1;
+        } while (!control.done.compare_exchange_weak(done, done + 1, std::memory_order_seq_cst));
+        if constexpr (queue_recovery) {
+            SHUTTLE_KILL_POINT("queue.task_done.done");
+            std::atomic<uint64_t>& mine = registry().entry(*me).words[entry_done];
+            mine.store(mine.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        }
+        if (remaining == 0) {
+            control.join_word.fetch_add(1, std::memory_order_seq_cst);
+            if (control.joiners.load(std::memory_order_seq_cst) != 0) wake_all(control.join_word);
         }
         return errc::ok;
     }
 
     status join_until(steady_clock::time_point deadline, const std::stop_token& stop) {
+        QueueControl& control = *ring_.control;
         for (;;) {
-            if (control_->unfinished.load(std::memory_order_seq_cst) == 0) return errc::ok;
-            control_->joiners.fetch_add(1, std::memory_order_seq_cst);
-            const uint32_t word = control_->join_word.load(std::memory_order_seq_cst);
-            if (control_->unfinished.load(std::memory_order_seq_cst) == 0) {
-                control_->joiners.fetch_sub(1, std::memory_order_relaxed);
+            if (unfinished_tasks() == 0) return errc::ok;
+            control.joiners.fetch_add(1, std::memory_order_seq_cst);
+            const uint32_t word = control.join_word.load(std::memory_order_seq_cst);
+            if (unfinished_tasks() == 0) {
+                control.joiners.fetch_sub(1, std::memory_order_relaxed);
                 return errc::ok;
             }
             const auto now = steady_clock::now();
             if (now >= deadline) {
-                control_->joiners.fetch_sub(1, std::memory_order_relaxed);
+                control.joiners.fetch_sub(1, std::memory_order_relaxed);
                 return errc::timeout;
             }
-            // Backstop: a task_done() in a process killed before its wake costs 100 ms at most.
-            const auto slice = std::min(deadline, now + std::chrono::milliseconds(100));
-            const wake_reason reason = wait_on(control_->join_word, word, slice, stop);
-            control_->joiners.fetch_sub(1, std::memory_order_relaxed);
+            // Backstop: tasks of a killed consumer are settled by recovery, which joiners run
+            // every few milliseconds while the count does not move.
+            const auto slice = std::min(deadline, now + std::chrono::milliseconds(5));
+            const wake_reason reason = wait_on(control.join_word, word, slice, stop);
+            control.joiners.fetch_sub(1, std::memory_order_relaxed);
             if (reason == wake_reason::cancelled) return errc::cancelled;
+            if (reason == wake_reason::timeout) maybe_recover();
         }
     }
 
     uint64_t unfinished_tasks() const noexcept {
-        return control_->unfinished.load(std::memory_order_acquire);
+        const QueueControl& control = *ring_.control;
+        const uint64_t settled = control.recovery.settled.load(std::memory_order_acquire);
+        const uint64_t done = control.done.load(std::memory_order_acquire);
+        const uint64_t tickets = ring_.put_tickets();
+        return tickets > done + settled ? tickets - done - settled : 0;
     }
 
     /// Threads (any process) blocked waiting for an item / for room: polling or parked.
     uint32_t waiting(bool consumers) const noexcept {
-        const uint64_t state = (consumers ? control_->consumers : control_->producers)
+        const uint64_t state = (consumers ? ring_.control->consumers : ring_.control->producers)
                                    .state.load(std::memory_order_acquire);
         return static_cast<uint32_t>(std::popcount((state | (state >> 32)) & parked_mask));
     }
 
     /// Items in the queue (approximate while others put or get).
     uint64_t size() const noexcept {
-        const uint64_t head = control_->head.load(std::memory_order_acquire);
-        const uint64_t tail = control_->tail.load(std::memory_order_acquire) & ~closed_bit;
+        const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
+        const uint64_t tail = ring_.put_tickets();
         if (tail <= head) return 0;
-        return std::min<uint64_t>(tail - head, capacity_);
+        return std::min<uint64_t>(tail - head, ring_.capacity);
     }
+
+    // ---- crash recovery ---------------------------------------------------------------------
+    bool recover() noexcept {
+        if constexpr (!queue_recovery) return false;
+        return recovery_->recover();
+    }
+    uint64_t lost_count() const noexcept { return recovery_->lost_count(); }
+    std::vector<LostItem> lost_items() const { return recovery_->lost_items(); }
+    uint64_t settled_tasks() const noexcept { return recovery_->settled_tasks(); }
+    uint64_t discarded_puts() const noexcept {
+        return ring_.control->recovery.discarded.load(std::memory_order_relaxed);
+    }
+    std::vector<Stall> stalls() const { return recovery_->stalls(); }
 
   private:
+    static Ring ring_of(const Segment& segment) noexcept {
+        const SegmentInfo& info = segment.info();
+        Ring ring;
+        ring.control = reinterpret_cast<QueueControl*>(segment.body());
+        ring.journal = reinterpret_cast<LostRecord*>(segment.body() + sizeof(QueueControl));
+        ring.slots = segment.body() + slots_offset;
+        ring.capacity = info.capacity;
+        ring.payload_capacity =
+            (info.flags & queue_flag_variable_length) ? info.max_message_size : info.element_size;
+        ring.stride = slot_stride_for(ring.payload_capacity);
+        ring.capacity_mask =
+            std::has_single_bit(ring.capacity) && ring.capacity > 1 ? ring.capacity - 1 : 0;
+        ring.capacity_shift = static_cast<uint32_t>(std::countr_zero(ring.capacity));
+        ring.joinable = info.flags & queue_flag_joinable;
+        return ring;
+    }
+
     const Registry& registry() const noexcept { return participants_->registry(); }
 
-    SlotHeader& slot_at(uint64_t ticket) const noexcept {
-        return *reinterpret_cast<SlotHeader*>(slots_ + index_of(ticket) * stride_);
-    }
-    // Tickets map to (slot, lap); a power-of-two capacity avoids the 64-bit division.
-    uint64_t index_of(uint64_t ticket) const noexcept {
-        return capacity_mask_ ? ticket & capacity_mask_ : ticket % capacity_;
-    }
-    uint64_t lap_of(uint64_t ticket) const noexcept {
-        return capacity_mask_ ? ticket >> capacity_shift_ : ticket / capacity_;
-    }
-    static std::byte* payload_of(SlotHeader& slot) noexcept {
-        return reinterpret_cast<std::byte*>(&slot) + slot_header_size;
+    /// Recovery, at most once a millisecond per handle: waiters that cannot make progress
+    /// although the other side did (a slot claimed and not finished) and joiners call it.
+    void maybe_recover() noexcept {
+        if constexpr (queue_recovery)
+            recovery_->recover_at_most_every(std::chrono::milliseconds(1));
     }
 
     /// After a put (or get): wake one parked consumer (producer) unless one is polling.
     void notify(WaitSide& side) noexcept {
         const uint64_t state = side.state.load(std::memory_order_relaxed);
         if ((state & parked_mask) == 0 || (state & polling_mask) != 0) return;
-        wake_one(side);
-    }
-
-    /// Moves one parked waiter to polling and wakes it.
-    void wake_one(WaitSide& side) noexcept {
-        uint64_t state = side.state.load(std::memory_order_relaxed);
-        while ((state & parked_mask) != 0) {
-            const uint32_t index = static_cast<uint32_t>(std::countr_zero(state & parked_mask));
-            const uint64_t next = (state & ~parked_bit(index)) | polling_bit(index);
-            if (side.state.compare_exchange_weak(state, next, std::memory_order_acq_rel)) {
-                wake_participant(index);
-                return;
-            }
-        }
-    }
-
-    void wake_participant(uint32_t index) noexcept {
-        RegistryEntry& entry = registry().entry(index);
-        entry.wake_word.fetch_add(1, std::memory_order_release);
-        wake(entry.wake_word, 1);
+        wake_one_waiter(side, registry());
     }
 
     void wake_everyone() noexcept {
-        for (WaitSide* side : {&control_->consumers, &control_->producers}) {
-            while ((side->state.load(std::memory_order_acquire) & parked_mask) != 0) {
-                wake_one(*side);
+        for (WaitSide* side : {&ring_.control->consumers, &ring_.control->producers}) {
+            // Bounded: a corrupt word must not loop us forever.
+            for (uint32_t i = 0; i < max_queue_participants &&
+                                 (side->state.load(std::memory_order_acquire) & parked_mask) != 0;
+                 ++i) {
+                wake_one_waiter(*side, registry());
             }
         }
-        control_->join_word.fetch_add(1, std::memory_order_seq_cst);
-        wake_all(control_->join_word);
-    }
-
-    /// A (re)claimed registry entry must not inherit a dead holder's waiter bits.
-    static void forget_participant(QueueControl& control, uint32_t index) noexcept {
-        for (WaitSide* side : {&control.consumers, &control.producers}) {
-            side->state.fetch_and(~(parked_bit(index) | polling_bit(index)),
-                                  std::memory_order_acq_rel);
-        }
+        ring_.control->join_word.fetch_add(1, std::memory_order_seq_cst);
+        wake_all(ring_.control->join_word);
     }
 
     /// Clears the bits of waiters whose process died (after an unexplained backstop timeout:
@@ -398,6 +393,7 @@ class QueueCore {
         while (suspects != 0) {
             const uint32_t index = static_cast<uint32_t>(std::countr_zero(suspects));
             suspects &= suspects - 1;
+            if (index >= registry().capacity()) continue;
             if (registry().liveness(index) == Liveness::dead) {
                 side.state.fetch_and(~(parked_bit(index) | polling_bit(index)),
                                      std::memory_order_acq_rel);
@@ -426,7 +422,7 @@ class QueueCore {
             side.state.fetch_and(~polling_bit(index), std::memory_order_acq_rel);
         const uint64_t after = before & ~polling_bit(index);
         if ((after & polling_mask) == 0 && (after & parked_mask) != 0 && work_available()) {
-            wake_one(side);
+            wake_one_waiter(side, registry());
         }
     }
 
@@ -460,6 +456,9 @@ class QueueCore {
                         published = true;
                     }
                     if (timed && steady_clock::now() >= deadline) return finish(errc::timeout);
+                    // The other side made progress we cannot take: a slot claimed and not
+                    // finished, perhaps by a process that was killed.
+                    if (work_available()) maybe_recover();
                 }
             }
             // Park: trade the polling bit for the parked bit, then re-check before sleeping.
@@ -478,8 +477,12 @@ class QueueCore {
                 return finish(rc != would_block ? rc : errc::timeout);
             }
             // Backstop: the first slice is short (covers a wake racing with parking), later
-            // ones long (cover a waker that died), so an idle waiter costs ~nothing.
-            const auto slice = std::min(deadline, now + first_slice);
+            // ones long (cover a waker that died), so an idle waiter costs ~nothing. A waiter
+            // stalled behind an unfinished slot keeps short slices, so recovery runs promptly.
+            const bool stalled = queue_recovery && work_available();
+            if (stalled) maybe_recover();
+            const auto slice =
+                std::min(deadline, now + (stalled ? std::chrono::milliseconds(1) : first_slice));
             first_slice = std::chrono::milliseconds(100);
             const wake_reason reason = wait_on(entry.wake_word, word, slice, stop);
             const bool nobody_woke_us = unpark(side, index);
@@ -489,14 +492,8 @@ class QueueCore {
     }
 
     Segment segment_;
-    QueueControl* control_;
-    std::byte* slots_;
-    uint64_t capacity_;
-    uint64_t payload_capacity_;
-    uint64_t stride_;
-    uint64_t capacity_mask_;  // capacity - 1 when a power of two (> 1), else 0
-    uint32_t capacity_shift_;
-    bool joinable_;
+    Ring ring_;
+    std::unique_ptr<QueueRecovery> recovery_;
     std::unique_ptr<ThreadParticipants> participants_;
 };
 

@@ -63,6 +63,9 @@ enum class Liveness { alive, dead, unknown };
 /// another pid namespace is "unknown": its pid means nothing here. A stopped process is alive.
 Liveness process_liveness(ProcessIdentity identity, uint64_t pid_namespace) noexcept;
 
+/// Whether process `pid` is stopped (SIGSTOP) or traced: alive, but making no progress.
+bool process_stopped(pid_t pid) noexcept;
+
 /// Incremented in every child right after fork(): handles compare it to notice they were
 /// inherited and must re-register.
 uint64_t fork_generation() noexcept;
@@ -112,6 +115,9 @@ bool wait_pidfd_until(int pidfd, steady_clock::time_point deadline) noexcept;
 /// to nothing unless SHUTTLE_ENABLE_KILL_POINTS is defined (test builds only).
 void arm_kill_point(const char* point, uint64_t skip = 0) noexcept;
 void kill_point_hit(const char* point) noexcept;
+/// Test-only: `hook(point)` runs in the dying process just before a kill point's SIGKILL (a
+/// torture test counts which windows fired and when).
+void set_kill_point_hook(void (*hook)(const char* point)) noexcept;
 
 }  // namespace shuttle::detail
 

@@ -1,0 +1,170 @@
+// The queue's part of the shared-memory protocol: the control block, the slots and the journal
+// of items lost with killed processes, as they lie in the segment body. Offsets and indices only.
+//
+//   body:  QueueControl | LostRecord[journal_capacity] | slot 0 | slot 1 | ... | slot capacity-1
+//
+// Slot turns. Ticket t uses slot t % capacity on lap L = t / capacity. The slot's turn says:
+//   2L                 free for the put of lap L
+//   2L+1               holds lap L's item
+//   2L+1 | poison_bit  lap L's put was lost (its producer was killed after claiming the slot);
+//                      a consumer claims it like an item and discards it
+//   2L+2               free for lap L+1
+// Turns step by two per lap, so a single slot (capacity 1) is never ambiguous.
+//
+// Registry entries (one per thread using the queue) carry, for crash recovery:
+//   announced  the ticket the thread is about to claim, written *before* the claim CAS and kept
+//              until its next claim: a get ticket has announce_get set and, in a JoinableQueue,
+//              announce_parity = the parity of `taken` before this get
+//   words[0]   taken: items this thread got from a JoinableQueue (written by the owner only)
+//   words[1]   done: task_done() calls this thread made (written by the owner only)
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "shuttle/segment.hpp"
+
+namespace shuttle::detail {
+
+inline constexpr uint64_t closed_bit = uint64_t{1} << 63;
+inline constexpr uint32_t max_queue_participants = 32;
+inline constexpr uint64_t max_queue_capacity = uint64_t{1} << 32;
+inline constexpr uint64_t max_queue_bytes = uint64_t{1} << 40;
+inline constexpr uint64_t queue_flag_joinable = 1;
+inline constexpr uint64_t queue_flag_variable_length = 2;
+
+inline constexpr uint64_t poison_bit = uint64_t{1} << 63;
+inline constexpr uint64_t announce_get = uint64_t{1} << 63;
+inline constexpr uint64_t announce_parity = uint64_t{1} << 62;
+inline constexpr uint64_t announce_ticket_mask = announce_parity - 1;
+inline constexpr uint64_t announce_none = ~uint64_t{0};  // never a ticket: tickets stay < 2^62
+inline constexpr std::size_t entry_taken = 0;            // RegistryEntry::words index
+inline constexpr std::size_t entry_done = 1;
+
+/// Who waits on one side (consumers for an item, producers for room): bit i of the low half
+/// means registry entry i is parked, bit i of the high half that it is polling. One word, so a
+/// waker moves a waiter from parked to polling in one CAS.
+struct alignas(cache_line) WaitSide {
+    std::atomic<uint64_t> state{0};
+};
+inline constexpr uint64_t parked_bit(uint32_t index) {
+    return uint64_t{1} << index;
+}
+inline constexpr uint64_t polling_bit(uint32_t index) {
+    return uint64_t{1} << (index + 32);
+}
+inline constexpr uint64_t parked_mask = 0xffffffffull;
+inline constexpr uint64_t polling_mask = ~parked_mask;
+
+/// Crash recovery's shared state. Only the holder of `holder` (one process at a time; a dead
+/// holder's claim is taken over) repairs slots, writes the journal or settles tasks.
+struct alignas(cache_line) RecoveryControl {
+    std::atomic<uint64_t> holder{0};             // ProcessIdentity recovering now, 0 if nobody
+    std::atomic<uint64_t> holder_namespace{0};   // its pid namespace (written after `holder`)
+    std::atomic<uint64_t> lost{0};               // records committed to the journal, ever
+    std::atomic<uint64_t> settled{0};            // tasks settled for killed processes
+    std::atomic<uint64_t> settling_identity{0};  // a settlement in progress: whose tasks ...
+    std::atomic<uint64_t> settling_target{0};    // ... and `settled` once it is committed
+    std::atomic<uint64_t> settling_adopted{0};   // ... and the entry taken over from it
+    std::atomic<uint64_t> discarded{0};          // lost puts consumers skipped (diagnostic)
+};
+
+/// The queue's control block at the start of the segment body. Hot cursors on their own lines.
+struct QueueControl {
+    alignas(cache_line) std::atomic<uint64_t> tail{0};  // next put ticket | closed_bit
+    alignas(cache_line) std::atomic<uint64_t> head{0};  // next get ticket
+    WaitSide consumers;                                 // waiting for an item
+    WaitSide producers;                                 // waiting for room
+    // Set after the tail's closed bit: consumers that find the ring empty read this read-mostly
+    // line instead of the producers' tail, which would otherwise bounce on every empty poll.
+    alignas(cache_line) std::atomic<uint32_t> closed{0};
+    // JoinableQueue: unfinished tasks = put tickets (tail) - done - recovery.settled.
+    alignas(cache_line) std::atomic<uint64_t> done{0};
+    std::atomic<uint32_t> join_word{0};
+    std::atomic<uint32_t> joiners{0};
+    RecoveryControl recovery;
+};
+static_assert(std::atomic<uint64_t>::is_always_lock_free, "queue cursors must be lock-free");
+static_assert(sizeof(QueueControl) % cache_line == 0, "the journal starts on a cache line");
+
+enum class LostOperation : uint32_t {
+    put = 1,  // the producer was killed after claiming its slot, before publishing the item
+    get = 2,  // the consumer was killed after claiming the item, before releasing its slot
+};
+
+/// One journal record: an item lost with a killed process. The journal keeps the last
+/// journal_capacity records (older ones are overwritten; `lost` keeps counting).
+struct alignas(cache_line) LostRecord {
+    static constexpr std::size_t contents_capacity = 192;
+    std::atomic<uint64_t> sequence;  // loss number + 1 once the record is complete, 0 while written
+    uint64_t ticket;
+    uint64_t stuck_turn;      // the slot's turn the repair replaced (tells whether it happened)
+    uint64_t settled_target;  // recovery.settled once this repair is committed
+    int64_t repaired_at_ns;   // steady_clock (CLOCK_MONOTONIC: comparable across processes)
+    uint64_t length;          // the item's length (get: what was in the slot; put: 0)
+    uint32_t operation;       // LostOperation
+    int32_t pid;              // the killed process
+    std::byte contents[contents_capacity];  // the item's first bytes (get only)
+};
+static_assert(sizeof(LostRecord) == 256, "journal records are 256 bytes");
+inline constexpr uint64_t journal_capacity = 32;
+
+struct alignas(16) SlotHeader {
+    std::atomic<uint64_t> turn;
+    uint64_t length;
+};
+inline constexpr std::size_t slot_header_size = sizeof(SlotHeader);
+inline constexpr uint64_t slots_offset =
+    sizeof(QueueControl) + journal_capacity * sizeof(LostRecord);
+
+inline uint64_t slot_stride_for(uint64_t payload_size) {
+    return (slot_header_size + payload_size + cache_line - 1) / cache_line * cache_line;
+}
+
+/// Body size for a queue segment; nullopt when a value is out of range.
+inline std::optional<uint64_t> queue_body_size(const SegmentInfo& info) {
+    const uint64_t payload =
+        (info.flags & queue_flag_variable_length) ? info.max_message_size : info.element_size;
+    if (info.capacity == 0 || info.capacity > max_queue_capacity) return std::nullopt;
+    if (payload > max_queue_bytes || info.registry_capacity == 0 ||
+        info.registry_capacity > max_queue_participants) {
+        return std::nullopt;
+    }
+    const uint64_t stride = slot_stride_for(payload);
+    if (info.capacity > (max_queue_bytes - slots_offset) / stride) return std::nullopt;
+    return slots_offset + info.capacity * stride;
+}
+
+/// The ring's geometry, read once from the validated header and kept in the handle.
+struct Ring {
+    QueueControl* control = nullptr;
+    LostRecord* journal = nullptr;
+    std::byte* slots = nullptr;
+    uint64_t capacity = 0;
+    uint64_t payload_capacity = 0;
+    uint64_t stride = 0;
+    uint64_t capacity_mask = 0;  // capacity - 1 when a power of two (> 1), else 0
+    uint32_t capacity_shift = 0;
+    bool joinable = false;
+
+    SlotHeader& slot_at(uint64_t ticket) const noexcept {
+        return *reinterpret_cast<SlotHeader*>(slots + index_of(ticket) * stride);
+    }
+    // Tickets map to (slot, lap); a power-of-two capacity avoids the 64-bit division.
+    uint64_t index_of(uint64_t ticket) const noexcept {
+        return capacity_mask ? ticket & capacity_mask : ticket % capacity;
+    }
+    uint64_t lap_of(uint64_t ticket) const noexcept {
+        return capacity_mask ? ticket >> capacity_shift : ticket / capacity;
+    }
+    static std::byte* payload_of(SlotHeader& slot) noexcept {
+        return reinterpret_cast<std::byte*>(&slot) + slot_header_size;
+    }
+    uint64_t put_tickets() const noexcept {
+        return control->tail.load(std::memory_order_acquire) & ~closed_bit;
+    }
+};
+
+}  // namespace shuttle::detail

@@ -1,0 +1,420 @@
+// Crash recovery for the queue ring (docs/recovery.md has the contract and its proof sketch).
+//
+// A process can be killed at any instruction. What it may leave behind:
+//   * a put slot claimed but not published (turn 2L with tail past it): consumers would wait
+//     for it forever. Repair: journal the loss, then poison the slot (one CAS on its turn);
+//     the next consumer discards it.
+//   * a get slot claimed but not released (turn 2L+1 with head past it): producers would find
+//     the ring full forever. Repair: journal the item (its contents are still there), then
+//     release the slot (one CAS).
+//   * JoinableQueue tasks it took and never task_done()'d: settled, so join() returns.
+//   * waiter bits and registry entries: cleared and reclaimed.
+// Repairs happen only on proven death: the slot's ticket was announced (before the claim) by a
+// registry entry whose process is dead, and by no live one. One process repairs at a time (the
+// recovery lock, taken over from a dead holder); every repair writes its journal record before
+// its commit CAS, and the next lock holder finishes a repair or settlement whose recoverer was
+// killed half-way (fix_up), so nothing is lost from the accounting or counted twice.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "shuttle/detail/os.hpp"
+#include "shuttle/detail/queue_layout.hpp"
+#include "shuttle/registry.hpp"
+#include "shuttle/wait.hpp"
+
+namespace shuttle {
+
+/// An item lost because the process putting or getting it was killed mid-operation.
+struct LostItem {
+    uint64_t ticket = 0;  // its position in the queue's order of puts
+    detail::LostOperation operation = detail::LostOperation::put;
+    pid_t pid = 0;  // the killed process
+    uint64_t length = 0;
+    /// Its first bytes, when they were still in the queue (a lost get; at most 192 bytes).
+    std::vector<std::byte> contents;
+    steady_clock::time_point repaired_at{};
+};
+
+/// A slot a live process holds mid-operation (what a stuck survivor is waiting on: a stopped
+/// process cannot be told from a slow one).
+struct Stall {
+    pid_t pid = 0;
+    uint64_t ticket = 0;
+    bool putting = false;  // true: claimed for a put, not yet published; false: a get
+    bool stopped = false;  // the process is stopped (SIGSTOP) or traced
+};
+
+namespace detail {
+
+#if defined(SHUTTLE_QUEUE_UNPROTECTED)
+inline constexpr bool queue_recovery = false;  // for the cost comparison and the hang test only
+#else
+inline constexpr bool queue_recovery = true;
+#endif
+
+/// Moves one parked waiter of `side` to polling and wakes it. Indices found in the shared word
+/// are bounded by the registry's size (the segment is untrusted input).
+inline void wake_one_waiter(WaitSide& side, const Registry& registry) noexcept {
+    const uint64_t valid =
+        registry.capacity() >= 32 ? parked_mask : (uint64_t{1} << registry.capacity()) - 1;
+    uint64_t state = side.state.load(std::memory_order_relaxed);
+    while ((state & parked_mask & valid) != 0) {
+        const uint32_t index = static_cast<uint32_t>(std::countr_zero(state & parked_mask & valid));
+        const uint64_t next = (state & ~parked_bit(index)) | polling_bit(index);
+        if (side.state.compare_exchange_weak(state, next, std::memory_order_acq_rel)) {
+            RegistryEntry& entry = registry.entry(index);
+            entry.wake_word.fetch_add(1, std::memory_order_release);
+            wake(entry.wake_word, 1);
+            return;
+        }
+    }
+}
+
+/// Clears a registry entry's waiter bits on both sides.
+inline void forget_waiter(QueueControl& control, uint32_t index) noexcept {
+    for (WaitSide* side : {&control.consumers, &control.producers}) {
+        side->state.fetch_and(~(parked_bit(index) | polling_bit(index)), std::memory_order_acq_rel);
+    }
+}
+
+class QueueRecovery {
+  public:
+    QueueRecovery(const Ring& ring, const Registry& registry) : ring_(ring), registry_(registry) {}
+
+    /// Repairs what killed processes left behind. Non-blocking: returns false at once if another
+    /// live process is recovering (it will do the work). Thread- and process-safe.
+    bool recover() noexcept {
+        if (!try_lock()) return false;
+        fix_up();
+        const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
+        const uint64_t tail = ring_.put_tickets();
+        for (uint32_t index = 0; index < registry_.capacity(); ++index) {
+            const uint64_t announced = entry(index).announced.load(std::memory_order_acquire);
+            if (classify(announced, head, tail) == Stuck::none) continue;
+            if (registry_.liveness(index) != Liveness::dead) continue;
+            if (announced_by_live_other(announced, index)) continue;
+            repair(index, announced, head, tail);
+        }
+        if (ring_.joinable) {
+            // Tasks taken by killed processes and never task_done()'d.
+            for (uint32_t index = 0; index < registry_.capacity(); ++index) {
+                RegistryEntry& candidate = entry(index);
+                const uint64_t identity = candidate.identity.load(std::memory_order_acquire);
+                if (identity == 0 || outstanding(candidate) == 0) continue;
+                if (registry_.liveness(index) != Liveness::dead) continue;
+                settle(identity, registry_.capacity());
+            }
+        }
+        unlock();
+        return true;
+    }
+
+    /// recover(), unless this handle ran it less than `interval` ago (cheap to call often).
+    void recover_at_most_every(steady_clock::duration interval) noexcept {
+        const int64_t now = steady_clock::now().time_since_epoch().count();
+        int64_t last = last_recovery_.load(std::memory_order_relaxed);
+        if (now - last < interval.count()) return;
+        if (!last_recovery_.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
+        recover();
+    }
+
+    /// Runs when this process claims registry entry `index` (free, or taken over from the dead
+    /// `previous`), before first use: repairs what the entry's last holder left, settles its
+    /// tasks, and clears its words. Blocks while another live process recovers (briefly).
+    void adopt(uint32_t index, ProcessIdentity previous) noexcept {
+        if constexpr (!queue_recovery) {
+            forget_waiter(*ring_.control, index);
+            return;
+        }
+        lock();
+        fix_up();
+        RegistryEntry& adopted = entry(index);
+        const uint64_t announced = adopted.announced.load(std::memory_order_acquire);
+        const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
+        const uint64_t tail = ring_.put_tickets();
+        if (classify(announced, head, tail) != Stuck::none &&
+            !announced_by_live_other(announced, index)) {
+            repair(index, announced, head, tail);
+        }
+        if (previous != 0) {
+            settle(previous, index);
+        } else {
+            reset_entry(index);
+        }
+        unlock();
+    }
+
+    /// Live processes holding a slot mid-operation right now. Non-blocking; reads /proc.
+    std::vector<Stall> stalls() const {
+        std::vector<Stall> found;
+        const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
+        const uint64_t tail = ring_.put_tickets();
+        for (uint32_t index = 0; index < registry_.capacity(); ++index) {
+            const uint64_t announced = entry(index).announced.load(std::memory_order_acquire);
+            const Stuck stuck = classify(announced, head, tail);
+            if (stuck == Stuck::none || registry_.liveness(index) == Liveness::dead) continue;
+            const ProcessIdentity identity = entry(index).identity.load(std::memory_order_acquire);
+            found.push_back(Stall{identity_pid(identity), announced & announce_ticket_mask,
+                                  stuck == Stuck::put, process_stopped(identity_pid(identity))});
+        }
+        return found;
+    }
+
+    uint64_t lost_count() const noexcept {
+        return ring_.control->recovery.lost.load(std::memory_order_acquire);
+    }
+    uint64_t settled_tasks() const noexcept {
+        return ring_.control->recovery.settled.load(std::memory_order_acquire);
+    }
+
+    /// The journal's records, oldest first (the last journal_capacity losses).
+    std::vector<LostItem> lost_items() const {
+        std::vector<LostItem> items;
+        const uint64_t lost = lost_count();
+        for (uint64_t number = lost > journal_capacity ? lost - journal_capacity : 0; number < lost;
+             ++number) {
+            const LostRecord& record = ring_.journal[number % journal_capacity];
+            if (record.sequence.load(std::memory_order_acquire) != number + 1) continue;
+            LostItem item;
+            item.ticket = record.ticket;
+            item.operation = static_cast<LostOperation>(record.operation);
+            item.pid = record.pid;
+            item.length = record.length;
+            const auto kept = std::min<uint64_t>(record.length, LostRecord::contents_capacity);
+            if (item.operation == LostOperation::get) {
+                item.contents.assign(record.contents, record.contents + kept);
+            }
+            item.repaired_at =
+                steady_clock::time_point(std::chrono::nanoseconds(record.repaired_at_ns));
+            std::atomic_thread_fence(std::memory_order_acquire);
+            // Overwritten while we read (a seqlock): skip it.
+            if (record.sequence.load(std::memory_order_relaxed) != number + 1) continue;
+            items.push_back(std::move(item));
+        }
+        return items;
+    }
+
+  private:
+    enum class Stuck { none, put, get_item, get_poison };
+
+    RegistryEntry& entry(uint32_t index) const noexcept { return registry_.entry(index); }
+
+    /// What the announced ticket's slot says: claimed by its announcer's kind of operation and
+    /// not finished (stuck, if the claimer is dead), or nothing to do.
+    Stuck classify(uint64_t announced, uint64_t head, uint64_t tail) const noexcept {
+        if (announced == announce_none) return Stuck::none;
+        const uint64_t ticket = announced & announce_ticket_mask;
+        const uint64_t lap = ring_.lap_of(ticket);
+        const uint64_t turn = ring_.slot_at(ticket).turn.load(std::memory_order_acquire);
+        if (announced & announce_get) {
+            if (ticket >= head) return Stuck::none;  // never claimed
+            if (turn == 2 * lap + 1) return Stuck::get_item;
+            if (turn == ((2 * lap + 1) | poison_bit)) return Stuck::get_poison;
+            return Stuck::none;
+        }
+        if (ticket >= tail || turn != 2 * lap) return Stuck::none;
+        return Stuck::put;
+    }
+
+    /// Whether a live (or unknowable) entry other than `self` announced the same ticket and
+    /// operation: it may be the one that claimed it.
+    bool announced_by_live_other(uint64_t announced, uint32_t self) const noexcept {
+        const uint64_t key = announced & ~announce_parity;
+        for (uint32_t index = 0; index < registry_.capacity(); ++index) {
+            if (index == self) continue;
+            const uint64_t other = entry(index).announced.load(std::memory_order_acquire);
+            if ((other & ~announce_parity) != key) continue;
+            if (registry_.liveness(index) != Liveness::dead) return true;
+        }
+        return false;
+    }
+
+    static int64_t outstanding(const RegistryEntry& holder) noexcept {
+        return static_cast<int64_t>(holder.words[entry_taken].load(std::memory_order_acquire) -
+                                    holder.words[entry_done].load(std::memory_order_acquire));
+    }
+
+    /// Repairs the slot `announced` names, claimed by the dead holder of entry `index`.
+    void repair(uint32_t index, uint64_t announced, uint64_t head, uint64_t tail) noexcept {
+        const Stuck stuck = classify(announced, head, tail);
+        const uint64_t ticket = announced & announce_ticket_mask;
+        const uint64_t lap = ring_.lap_of(ticket);
+        SlotHeader& slot = ring_.slot_at(ticket);
+        RecoveryControl& recovery = ring_.control->recovery;
+        const pid_t pid = identity_pid(entry(index).identity.load(std::memory_order_acquire));
+        if (stuck == Stuck::get_poison) {  // a lost put its consumer died discarding: just release
+            uint64_t expected = (2 * lap + 1) | poison_bit;
+            slot.turn.compare_exchange_strong(expected, 2 * lap + 2, std::memory_order_acq_rel);
+            wake_one_waiter(ring_.control->producers, registry_);
+            return;
+        }
+        const uint64_t number = recovery.lost.load(std::memory_order_acquire);
+        LostRecord& record = ring_.journal[number % journal_capacity];
+        record.sequence.store(0, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_release);
+        record.ticket = ticket;
+        record.pid = pid;
+        record.repaired_at_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    steady_clock::now().time_since_epoch())
+                                    .count();
+        uint64_t settles = 0;
+        uint64_t expected = 0;
+        uint64_t replacement = 0;
+        if (stuck == Stuck::put) {
+            record.operation = static_cast<uint32_t>(LostOperation::put);
+            record.length = 0;
+            settles = ring_.joinable ? 1 : 0;  // its put ticket counts as a task nobody will do
+            expected = 2 * lap;
+            replacement = (2 * lap + 1) | poison_bit;
+        } else {
+            record.operation = static_cast<uint32_t>(LostOperation::get);
+            const uint64_t length = std::min<uint64_t>(slot.length, ring_.payload_capacity);
+            record.length = length;
+            std::memcpy(record.contents, Ring::payload_of(slot),
+                        std::min<uint64_t>(length, LostRecord::contents_capacity));
+            // Did the dead consumer count this task as taken (so settling its entry covers it)?
+            const bool counted = ring_.joinable &&
+                                 ((entry(index).words[entry_taken].load(std::memory_order_acquire) &
+                                   1) != ((announced & announce_parity) ? 1u : 0u));
+            settles = ring_.joinable && !counted ? 1 : 0;
+            expected = 2 * lap + 1;
+            replacement = 2 * lap + 2;
+        }
+        record.stuck_turn = expected;
+        record.settled_target = recovery.settled.load(std::memory_order_acquire) + settles;
+        record.sequence.store(number + 1, std::memory_order_release);
+        SHUTTLE_KILL_POINT("queue.repair.journaled");
+        if (!slot.turn.compare_exchange_strong(expected, replacement, std::memory_order_acq_rel)) {
+            record.sequence.store(0, std::memory_order_release);  // nothing to repair after all
+            return;
+        }
+        SHUTTLE_KILL_POINT("queue.repair.committed");
+        commit(record, number);
+        wake_one_waiter(stuck == Stuck::put ? ring_.control->consumers : ring_.control->producers,
+                        registry_);
+    }
+
+    void commit(const LostRecord& record, uint64_t number) noexcept {
+        RecoveryControl& recovery = ring_.control->recovery;
+        if (recovery.settled.load(std::memory_order_acquire) < record.settled_target) {
+            recovery.settled.store(record.settled_target, std::memory_order_release);
+            wake_joiners();
+        }
+        recovery.lost.store(number + 1, std::memory_order_release);
+    }
+
+    /// Settles the tasks of dead process `identity` (all its entries, plus entry `adopted` that
+    /// this process just took over from it), then frees its entries.
+    void settle(ProcessIdentity identity, uint32_t adopted) noexcept {
+        RecoveryControl& recovery = ring_.control->recovery;
+        int64_t sum = 0;
+        for (uint32_t index = 0; index < registry_.capacity(); ++index) {
+            if (index == adopted ||
+                entry(index).identity.load(std::memory_order_acquire) == identity) {
+                sum += outstanding(entry(index));
+            }
+        }
+        uint64_t amount = sum > 0 ? static_cast<uint64_t>(sum) : 0;
+        const uint64_t settled = recovery.settled.load(std::memory_order_acquire);
+        const uint64_t accounted = ring_.control->done.load(std::memory_order_acquire) + settled;
+        const uint64_t tickets = ring_.put_tickets();
+        amount = std::min(amount, tickets > accounted ? tickets - accounted : 0);
+        recovery.settling_target.store(settled + amount, std::memory_order_relaxed);
+        recovery.settling_adopted.store(adopted, std::memory_order_relaxed);
+        recovery.settling_identity.store(identity, std::memory_order_release);
+        SHUTTLE_KILL_POINT("queue.settle.recorded");
+        if (amount != 0) recovery.settled.store(settled + amount, std::memory_order_release);
+        finish_settlement(identity, adopted);
+        if (amount != 0) wake_joiners();
+    }
+
+    /// The part of a committed settlement that clears what it settled (idempotent).
+    void finish_settlement(ProcessIdentity identity, uint32_t adopted) noexcept {
+        for (uint32_t index = 0; index < registry_.capacity(); ++index) {
+            RegistryEntry& holder = entry(index);
+            uint64_t current = holder.identity.load(std::memory_order_acquire);
+            if (index != adopted && current != identity) continue;
+            reset_entry(index);
+            if (index != adopted) holder.identity.compare_exchange_strong(current, 0);
+        }
+        ring_.control->recovery.settling_identity.store(0, std::memory_order_release);
+    }
+
+    void reset_entry(uint32_t index) noexcept {
+        RegistryEntry& holder = entry(index);
+        holder.announced.store(announce_none, std::memory_order_relaxed);
+        holder.words[entry_taken].store(0, std::memory_order_relaxed);
+        holder.words[entry_done].store(0, std::memory_order_relaxed);
+        forget_waiter(*ring_.control, index);
+    }
+
+    /// Finishes what a recoverer killed half-way left: a journaled repair whose CAS happened
+    /// but was not committed, or a settlement recorded but not finished. Lock held.
+    void fix_up() noexcept {
+        RecoveryControl& recovery = ring_.control->recovery;
+        const uint64_t number = recovery.lost.load(std::memory_order_acquire);
+        const LostRecord& record = ring_.journal[number % journal_capacity];
+        if (record.sequence.load(std::memory_order_acquire) == number + 1 &&
+            ring_.slot_at(record.ticket).turn.load(std::memory_order_acquire) !=
+                record.stuck_turn) {
+            commit(record, number);
+        }
+        const uint64_t identity = recovery.settling_identity.load(std::memory_order_acquire);
+        if (identity != 0) {
+            if (recovery.settled.load(std::memory_order_acquire) >=
+                recovery.settling_target.load(std::memory_order_relaxed)) {
+                finish_settlement(identity, static_cast<uint32_t>(recovery.settling_adopted.load(
+                                                std::memory_order_relaxed)));
+            } else {
+                recovery.settling_identity.store(0, std::memory_order_release);  // redo later
+            }
+        }
+    }
+
+    void wake_joiners() noexcept {
+        ring_.control->join_word.fetch_add(1, std::memory_order_seq_cst);
+        wake_all(ring_.control->join_word);
+    }
+
+    // ---- the recovery lock: one process at a time, taken over from a dead holder -------------
+    bool try_lock() noexcept {
+        RecoveryControl& recovery = ring_.control->recovery;
+        const ProcessIdentity self = current_process_identity();
+        uint64_t holder = 0;
+        if (!recovery.holder.compare_exchange_strong(holder, self, std::memory_order_acq_rel)) {
+            if (holder == self) return false;  // another thread of this process
+            const uint64_t pid_namespace =
+                recovery.holder_namespace.load(std::memory_order_acquire);
+            // Namespace 0: the holder has not written it yet, so it is alive.
+            if (pid_namespace == 0 || process_liveness(holder, pid_namespace) != Liveness::dead) {
+                return false;
+            }
+            if (!recovery.holder.compare_exchange_strong(holder, self, std::memory_order_acq_rel)) {
+                return false;
+            }
+        }
+        recovery.holder_namespace.store(current_pid_namespace(), std::memory_order_release);
+        return true;
+    }
+    void lock() noexcept {
+        while (!try_lock()) yield_processor();
+    }
+    void unlock() noexcept {
+        RecoveryControl& recovery = ring_.control->recovery;
+        recovery.holder_namespace.store(0, std::memory_order_relaxed);
+        recovery.holder.store(0, std::memory_order_release);
+    }
+
+    Ring ring_;
+    Registry registry_;
+    std::atomic<int64_t> last_recovery_{0};  // steady_clock ticks of this handle's last recover()
+};
+
+}  // namespace detail
+}  // namespace shuttle

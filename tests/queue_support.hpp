@@ -1,0 +1,203 @@
+// The queue test suites' shared vocabulary: one item type, adapters that give Queue<Item> and
+// ByteQueue one interface, every configuration (typed/byte x plain/joinable x named/anonymous x
+// capacity), and a fixture whose children attach the way the configuration says.
+#pragma once
+
+#include <signal.h>
+
+#include <cstdlib>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "counters_segment.hpp"
+#include "shuttle/queue.hpp"
+#include "support.hpp"
+
+namespace shuttle {
+namespace {
+
+using namespace std::chrono_literals;
+using test::NameGuard;
+using test::run_child;
+using test::unique_name;
+
+/// What every test sends: producer id + sequence number.
+struct Item {
+    uint64_t producer;
+    uint64_t sequence;
+    friend bool operator==(const Item&, const Item&) = default;
+};
+
+inline bool sanitized() {
+    return std::getenv("SHUTTLE_SANITIZED") != nullptr;
+}
+
+// ---- adapters: one interface over Queue<Item> and ByteQueue -----------------------------------
+
+template <class Q>
+constexpr bool is_byte_queue = std::is_same_v<Q, ByteQueue> || std::is_same_v<Q, JoinableByteQueue>;
+
+constexpr std::size_t max_message = 96;
+
+/// Byte messages vary in length (16..95 bytes) and carry a pattern derived from the item.
+std::vector<std::byte> encode(const Item& item) {
+    std::vector<std::byte> message(16 + (item.sequence * 7 + item.producer) % 80);
+    std::memcpy(message.data(), &item, sizeof item);
+    for (std::size_t i = 16; i < message.size(); ++i) {
+        message[i] = static_cast<std::byte>(item.sequence + i);
+    }
+    return message;
+}
+
+std::optional<Item> decode(std::span<const std::byte> message) {
+    Item item;
+    if (message.size() < 16) return std::nullopt;
+    std::memcpy(&item, message.data(), sizeof item);
+    if (message.size() != 16 + (item.sequence * 7 + item.producer) % 80) return std::nullopt;
+    for (std::size_t i = 16; i < message.size(); ++i) {
+        if (message[i] != static_cast<std::byte>(item.sequence + i)) return std::nullopt;
+    }
+    return item;
+}
+
+template <class Q>
+status put_until(Q& queue, const Item& item, steady_clock::time_point deadline) {
+    if constexpr (is_byte_queue<Q>) {
+        return queue.put_until(encode(item), deadline);
+    } else {
+        return queue.put_until(item, deadline);
+    }
+}
+
+template <class Q>
+status try_put(Q& queue, const Item& item) {
+    if constexpr (is_byte_queue<Q>) {
+        return queue.try_put(encode(item));
+    } else {
+        return queue.try_put(item);
+    }
+}
+
+template <class Q>
+status put(Q& queue, const Item& item) {
+    return put_until(queue, item, no_deadline);
+}
+
+template <class Q>
+result<Item> get_until(Q& queue, steady_clock::time_point deadline) {
+    if constexpr (is_byte_queue<Q>) {
+        std::array<std::byte, max_message> buffer;
+        auto length = queue.get_until(buffer, deadline);
+        if (!length) return length.error();
+        auto item = decode(std::span(buffer.data(), *length));
+        if (!item) throw std::runtime_error("corrupt message");
+        return *item;
+    } else {
+        return queue.get_until(deadline);
+    }
+}
+
+template <class Q>
+result<Item> try_get(Q& queue) {
+    if constexpr (is_byte_queue<Q>) {
+        std::array<std::byte, max_message> buffer;
+        auto length = queue.try_get(buffer);
+        if (!length) return length.error();
+        return *decode(std::span(buffer.data(), *length));
+    } else {
+        return queue.try_get();
+    }
+}
+
+template <class Q>
+result<Item> get(Q& queue) {
+    return get_until(queue, no_deadline);
+}
+
+template <class Q, bool Named, std::size_t Capacity>
+struct Config {
+    using Queue = Q;
+    static constexpr bool named = Named;
+    static constexpr std::size_t capacity = Capacity;
+    static constexpr bool joinable =
+        std::is_same_v<Q, JoinableQueue<Item>> || std::is_same_v<Q, JoinableByteQueue>;
+
+    static Q make(const std::string& name, QueueOptions options = {}) {
+        if constexpr (is_byte_queue<Q>) {
+            return named ? Q::create(name, capacity, max_message, options)
+                         : Q::anonymous(capacity, max_message, options);
+        } else {
+            return named ? Q::create(name, capacity, options) : Q::anonymous(capacity, options);
+        }
+    }
+    /// The handle a forked child uses: attached by name if named, else the inherited one.
+    static Q& in_child(Q& inherited, const std::string& name, std::optional<Q>& storage) {
+        if constexpr (named) {
+            storage.emplace(Q::open(name));
+            return *storage;
+        } else {
+            (void)name;
+            return inherited;
+        }
+    }
+};
+
+template <class C>
+class QueueTest : public ::testing::Test {
+  protected:
+    using Q = typename C::Queue;
+    NameGuard name_{unique_name("q")};
+    Q queue_ = C::make(*name_);
+    /// Scratch shared memory for children to report through.
+    Segment shared_ =
+        Segment::create_anonymous(test::counters_info(1 << 12), test::counters_body_size, {});
+    std::atomic<uint64_t>* flags_ = test::counters(shared_);
+
+    /// Runs `body(queue)` in a child with the child's own handle.
+    template <class F>
+    Process spawn_user(F body) {
+        Process process(
+            [this, body] {
+                std::optional<Q> storage;
+                Q& queue = C::in_child(queue_, *name_, storage);
+                return body(queue);
+            },
+            ProcessOptions{.daemon = true});
+        process.start();
+        return process;
+    }
+
+    void wait_until(auto condition, std::chrono::milliseconds limit = 10000ms) {
+        auto deadline = steady_clock::now() + limit;
+        while (!condition()) {
+            ASSERT_LT(steady_clock::now(), deadline) << "condition never became true";
+            std::this_thread::yield();
+        }
+    }
+};
+
+using Configurations = ::testing::Types<
+    Config<Queue<Item>, false, 1>, Config<Queue<Item>, false, 10>, Config<Queue<Item>, false, 1024>,
+    Config<Queue<Item>, true, 1>, Config<Queue<Item>, true, 10>, Config<Queue<Item>, true, 1024>,
+    Config<JoinableQueue<Item>, false, 1>, Config<JoinableQueue<Item>, false, 10>,
+    Config<JoinableQueue<Item>, false, 1024>, Config<JoinableQueue<Item>, true, 1>,
+    Config<JoinableQueue<Item>, true, 10>, Config<JoinableQueue<Item>, true, 1024>,
+    Config<ByteQueue, false, 1>, Config<ByteQueue, false, 10>, Config<ByteQueue, false, 1024>,
+    Config<ByteQueue, true, 1>, Config<ByteQueue, true, 10>, Config<ByteQueue, true, 1024>,
+    Config<JoinableByteQueue, false, 1>, Config<JoinableByteQueue, false, 10>,
+    Config<JoinableByteQueue, false, 1024>, Config<JoinableByteQueue, true, 1>,
+    Config<JoinableByteQueue, true, 10>, Config<JoinableByteQueue, true, 1024>>;
+
+class ConfigNames {
+  public:
+    template <class C>
+    static std::string GetName(int) {
+        std::string kind = is_byte_queue<typename C::Queue> ? "Byte" : "Typed";
+        if (C::joinable) kind += "Joinable";
+        return kind + (C::named ? "Named" : "Anonymous") + std::to_string(C::capacity);
+    }
+};
+
+}  // namespace
+}  // namespace shuttle
