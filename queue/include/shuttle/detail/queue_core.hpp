@@ -129,6 +129,11 @@ class QueueCore {
                     notify(control.consumers);
                     return errc::ok;
                 }
+                // Lost the race for this ticket: withdraw the announcement, so recovery does
+                // not wait for us on a slot someone else claimed.
+                if constexpr (queue_recovery) {
+                    entry.announced.store(announce_none, std::memory_order_relaxed);
+                }
             } else if (diff < 0 || (turn & poison_bit)) {
                 // The slot still holds the previous lap's item: full (unless tail moved on).
                 const uint64_t now = control.tail.load(std::memory_order_relaxed);
@@ -181,6 +186,9 @@ class QueueCore {
                     notify(control.producers);
                     return errc::ok;
                 }
+                if constexpr (queue_recovery) {
+                    entry.announced.store(announce_none, std::memory_order_relaxed);
+                }
             } else if (diff < 0) {
                 // Not yet written on this lap (empty, or a producer is still writing it), or
                 // a lost put to discard.
@@ -193,6 +201,8 @@ class QueueCore {
                         control.recovery.discarded.fetch_add(1, std::memory_order_relaxed);
                         notify(control.producers);
                         head = head + 1;
+                    } else {
+                        entry.announced.store(announce_none, std::memory_order_relaxed);
                     }
                     continue;
                 }
@@ -258,18 +268,33 @@ class QueueCore {
         QueueControl& control = *ring_.control;
         uint64_t done = control.done.load(std::memory_order_relaxed);
         uint64_t remaining = 0;
+        RegistryEntry& entry = registry().entry(*me);
+        // This thread's own count of finished tasks (what settling it after a death uses).
+        auto count_mine = [&entry] {
+            if constexpr (queue_recovery) {
+                std::atomic<uint64_t>& mine = entry.words[entry_done];
+                mine.store(mine.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            }
+        };
         do {
             const uint64_t accounted =
                 done + control.recovery.settled.load(std::memory_order_acquire);
             const uint64_t tickets = ring_.put_tickets();
-            if (accounted >= tickets) return errc::task_done_overflow;
+            if (accounted >= tickets) {
+                // Refused. If this thread has a task it took and has not finished, the queue
+                // settled one too many (a consumer killed inside task_done): this one is
+                // finished all the same, in this thread's own count too.
+                if (queue_recovery &&
+                    entry.words[entry_done].load(std::memory_order_relaxed) <
+                        entry.words[entry_taken].load(std::memory_order_relaxed)) {
+                    count_mine();
+                }
+                return errc::task_done_overflow;
+            }
             remaining = tickets - accounted - 1;
         } while (!control.done.compare_exchange_weak(done, done + 1, std::memory_order_seq_cst));
-        if constexpr (queue_recovery) {
-            SHUTTLE_KILL_POINT("queue.task_done.done");
-            std::atomic<uint64_t>& mine = registry().entry(*me).words[entry_done];
-            mine.store(mine.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        }
+        SHUTTLE_KILL_POINT("queue.task_done.done");
+        count_mine();
         if (remaining == 0) {
             control.join_word.fetch_add(1, std::memory_order_seq_cst);
             if (control.joiners.load(std::memory_order_seq_cst) != 0) wake_all(control.join_word);

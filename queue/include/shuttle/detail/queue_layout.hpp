@@ -67,7 +67,7 @@ struct alignas(cache_line) RecoveryControl {
     std::atomic<uint64_t> settled{0};            // tasks settled for killed processes
     std::atomic<uint64_t> settling_identity{0};  // a settlement in progress: whose tasks ...
     std::atomic<uint64_t> settling_target{0};    // ... and `settled` once it is committed
-    std::atomic<uint64_t> settling_adopted{0};   // ... and the entry taken over from it
+    std::atomic<uint64_t> settling_entries{0};   // ... and which registry entries (bits)
     std::atomic<uint64_t> discarded{0};          // lost puts consumers skipped (diagnostic)
 };
 

@@ -132,22 +132,32 @@ class QueueRecovery {
             forget_waiter(*ring_.control, index);
             return;
         }
-        lock();
-        fix_up();
-        RegistryEntry& adopted = entry(index);
-        const uint64_t announced = adopted.announced.load(std::memory_order_acquire);
-        const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
-        const uint64_t tail = ring_.put_tickets();
-        if (classify(announced, head, tail) != Stuck::none &&
-            !announced_by_live_other(announced, index)) {
-            repair(index, announced, head, tail);
+        for (;;) {
+            lock();
+            fix_up();
+            RegistryEntry& adopted = entry(index);
+            const uint64_t announced = adopted.announced.load(std::memory_order_acquire);
+            const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
+            const uint64_t tail = ring_.put_tickets();
+            if (classify(announced, head, tail) != Stuck::none) {
+                // A live process announced the same ticket: it owns the slot (and will finish
+                // it), or it is about to withdraw a failed claim. Wait until we can tell: the
+                // announcement is all that says the slot may be stuck.
+                if (announced_by_live_other(announced, index)) {
+                    unlock();
+                    yield_processor();
+                    continue;
+                }
+                repair(index, announced, head, tail);
+            }
+            if (previous != 0) {
+                settle(previous, index);
+            } else {
+                reset_entry(index, false);
+            }
+            unlock();
+            return;
         }
-        if (previous != 0) {
-            settle(previous, index);
-        } else {
-            reset_entry(index);
-        }
-        unlock();
     }
 
     /// Live processes holding a slot mid-operation right now. Non-blocking; reads /proc.
@@ -235,6 +245,12 @@ class QueueRecovery {
         return false;
     }
 
+    /// Whether the consumer that announced get `announced` counted it as taken before dying.
+    bool counted(uint32_t index, uint64_t announced) const noexcept {
+        return ring_.joinable && ((entry(index).words[entry_taken].load(std::memory_order_acquire) &
+                                   1) != ((announced & announce_parity) ? 1u : 0u));
+    }
+
     static int64_t outstanding(const RegistryEntry& holder) noexcept {
         return static_cast<int64_t>(holder.words[entry_taken].load(std::memory_order_acquire) -
                                     holder.words[entry_done].load(std::memory_order_acquire));
@@ -243,6 +259,7 @@ class QueueRecovery {
     /// Repairs the slot `announced` names, claimed by the dead holder of entry `index`.
     void repair(uint32_t index, uint64_t announced, uint64_t head, uint64_t tail) noexcept {
         const Stuck stuck = classify(announced, head, tail);
+        if (stuck == Stuck::none) return;  // finished since we looked: its owner was alive
         const uint64_t ticket = announced & announce_ticket_mask;
         const uint64_t lap = ring_.lap_of(ticket);
         SlotHeader& slot = ring_.slot_at(ticket);
@@ -279,10 +296,7 @@ class QueueRecovery {
             std::memcpy(record.contents, Ring::payload_of(slot),
                         std::min<uint64_t>(length, LostRecord::contents_capacity));
             // Did the dead consumer count this task as taken (so settling its entry covers it)?
-            const bool counted = ring_.joinable &&
-                                 ((entry(index).words[entry_taken].load(std::memory_order_acquire) &
-                                   1) != ((announced & announce_parity) ? 1u : 0u));
-            settles = ring_.joinable && !counted ? 1 : 0;
+            settles = ring_.joinable && !counted(index, announced) ? 1 : 0;
             expected = 2 * lap + 1;
             replacement = 2 * lap + 2;
         }
@@ -314,10 +328,21 @@ class QueueRecovery {
     void settle(ProcessIdentity identity, uint32_t adopted) noexcept {
         RecoveryControl& recovery = ring_.control->recovery;
         int64_t sum = 0;
+        uint64_t included = 0;  // the entries this settlement covers (and will clear)
+        const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
+        const uint64_t tail = ring_.put_tickets();
         for (uint32_t index = 0; index < registry_.capacity(); ++index) {
             if (index == adopted ||
                 entry(index).identity.load(std::memory_order_acquire) == identity) {
+                included |= uint64_t{1} << index;
                 sum += outstanding(entry(index));
+                // A stuck get it counted is settled by that slot's repair instead (the
+                // announcement is kept as "not counted" when the entry is cleared).
+                const uint64_t announced = entry(index).announced.load(std::memory_order_acquire);
+                if (classify(announced, head, tail) == Stuck::get_item &&
+                    counted(index, announced)) {
+                    --sum;
+                }
             }
         }
         uint64_t amount = sum > 0 ? static_cast<uint64_t>(sum) : 0;
@@ -326,29 +351,37 @@ class QueueRecovery {
         const uint64_t tickets = ring_.put_tickets();
         amount = std::min(amount, tickets > accounted ? tickets - accounted : 0);
         recovery.settling_target.store(settled + amount, std::memory_order_relaxed);
-        recovery.settling_adopted.store(adopted, std::memory_order_relaxed);
+        recovery.settling_entries.store(included, std::memory_order_relaxed);
         recovery.settling_identity.store(identity, std::memory_order_release);
         SHUTTLE_KILL_POINT("queue.settle.recorded");
         if (amount != 0) recovery.settled.store(settled + amount, std::memory_order_release);
-        finish_settlement(identity, adopted);
+        finish_settlement(identity, included);
         if (amount != 0) wake_joiners();
     }
 
-    /// The part of a committed settlement that clears what it settled (idempotent).
-    void finish_settlement(ProcessIdentity identity, uint32_t adopted) noexcept {
+    /// The part of a committed settlement that clears the entries it settled (idempotent),
+    /// and frees those the dead process still holds. An entry taken over meanwhile by a
+    /// newcomer is cleared too: the newcomer is waiting for this lock before its first use.
+    void finish_settlement(ProcessIdentity identity, uint64_t included) noexcept {
         for (uint32_t index = 0; index < registry_.capacity(); ++index) {
-            RegistryEntry& holder = entry(index);
-            uint64_t current = holder.identity.load(std::memory_order_acquire);
-            if (index != adopted && current != identity) continue;
-            reset_entry(index);
-            if (index != adopted) holder.identity.compare_exchange_strong(current, 0);
+            if (!(included & (uint64_t{1} << index))) continue;
+            reset_entry(index, true);
+            uint64_t holder = identity;
+            entry(index).identity.compare_exchange_strong(holder, 0);
         }
         ring_.control->recovery.settling_identity.store(0, std::memory_order_release);
     }
 
-    void reset_entry(uint32_t index) noexcept {
+    /// Clears an entry's words. `keep_stuck`: an announcement whose slot is still stuck stays
+    /// (recovery repairs it later; it is all that says so), as "not counted" (taken becomes 0).
+    void reset_entry(uint32_t index, bool keep_stuck) noexcept {
         RegistryEntry& holder = entry(index);
-        holder.announced.store(announce_none, std::memory_order_relaxed);
+        const uint64_t announced = holder.announced.load(std::memory_order_acquire);
+        const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
+        const Stuck stuck = classify(announced, head, ring_.put_tickets());
+        holder.announced.store(
+            keep_stuck && stuck != Stuck::none ? announced & ~announce_parity : announce_none,
+            std::memory_order_relaxed);
         holder.words[entry_taken].store(0, std::memory_order_relaxed);
         holder.words[entry_done].store(0, std::memory_order_relaxed);
         forget_waiter(*ring_.control, index);
@@ -369,8 +402,8 @@ class QueueRecovery {
         if (identity != 0) {
             if (recovery.settled.load(std::memory_order_acquire) >=
                 recovery.settling_target.load(std::memory_order_relaxed)) {
-                finish_settlement(identity, static_cast<uint32_t>(recovery.settling_adopted.load(
-                                                std::memory_order_relaxed)));
+                finish_settlement(identity,
+                                  recovery.settling_entries.load(std::memory_order_relaxed));
             } else {
                 recovery.settling_identity.store(0, std::memory_order_release);  // redo later
             }

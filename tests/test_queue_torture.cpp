@@ -1,0 +1,83 @@
+// The torture test: hundreds of SIGKILLs (random, and at every put/get/task_done window) on
+// producers and consumers of one queue, over named/anonymous x capacity 10/1024 x typed/byte x
+// plain/joinable. No survivor may hang; every accepted item is received exactly once, or is
+// journaled as lost, or died in the hands of a killed consumer; per-producer order holds.
+#include <fmt/format.h>
+
+#include "torture.hpp"
+
+namespace shuttle {
+namespace {
+
+using TortureConfigurations = ::testing::Types<
+    Config<Queue<Item>, false, 10>, Config<Queue<Item>, false, 1024>, Config<Queue<Item>, true, 10>,
+    Config<Queue<Item>, true, 1024>, Config<JoinableQueue<Item>, false, 10>,
+    Config<JoinableQueue<Item>, false, 1024>, Config<JoinableQueue<Item>, true, 10>,
+    Config<JoinableQueue<Item>, true, 1024>, Config<ByteQueue, false, 10>,
+    Config<ByteQueue, false, 1024>, Config<ByteQueue, true, 10>, Config<ByteQueue, true, 1024>,
+    Config<JoinableByteQueue, false, 10>, Config<JoinableByteQueue, false, 1024>,
+    Config<JoinableByteQueue, true, 10>, Config<JoinableByteQueue, true, 1024>>;
+
+template <class C>
+class TortureTest : public QueueTest<C> {};
+TYPED_TEST_SUITE(TortureTest, TortureConfigurations, ConfigNames);
+
+TYPED_TEST(TortureTest, SurvivesHundredsOfKills) {
+    TortureOptions options;
+    if (std::getenv("SHUTTLE_TORTURE_LONG")) {  // the long mode, outside CI
+        options.minimum = std::chrono::milliseconds(std::atoi(std::getenv("SHUTTLE_TORTURE_LONG")));
+        options.maximum = options.minimum * 2;
+        options.required_fires = 200;
+    }
+    if (sanitized()) options.kill_every = 8ms;
+    if (std::getenv("SHUTTLE_TORTURE_KILL_EVERY_MS")) {
+        options.kill_every =
+            std::chrono::milliseconds(std::atoi(std::getenv("SHUTTLE_TORTURE_KILL_EVERY_MS")));
+    }
+    Torture<TypeParam> torture(this->queue_, *this->name_, options);
+    const TortureReport report = torture.run();
+
+    const auto percentile = [&](double p) {
+        const auto& v = report.repair_latency_ms;
+        return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<std::size_t>(p * v.size()))];
+    };
+    std::string fires;
+    for (std::size_t i = 0; i < kill_windows.size(); ++i) {
+        fires += fmt::format(" {}={}", kill_windows[i].point + 6, report.fires[i]);
+    }
+    const std::string summary = fmt::format(
+        "kills {} + self-kills {}; accepted {} received {} lost {} missing {} (unexplained {}, "
+        "consumer deaths {}); repair latency ms p50 {:.2f} p90 {:.2f} (n={}); task_done refused {};"
+        "{}",
+        report.kills, report.self_kills, report.accepted, report.received, report.lost,
+        report.missing, report.missing_unexplained, report.consumer_deaths, percentile(0.5),
+        percentile(0.9), report.repair_latency_ms.size(), report.task_done_refusals, fires);
+    std::printf("torture: %s\n", summary.c_str());
+    this->RecordProperty("summary", summary);
+
+    ASSERT_FALSE(report.hung) << summary << "; " << report.diagnosis;
+    EXPECT_TRUE(report.joined) << summary;
+    EXPECT_EQ(report.duplicated, 0u) << summary;
+    EXPECT_EQ(report.order_violations, 0u) << summary;
+    EXPECT_EQ(report.journaled_but_received, 0u) << summary;
+    // An item a consumer had taken (its get committed) dies with it, unjournaled: at most one per
+    // consumer death.
+    EXPECT_LE(report.missing_unexplained, report.consumer_deaths) << summary;
+    EXPECT_LE(report.lost, report.kills + report.self_kills) << summary;
+    EXPECT_GE(report.kills + report.self_kills, 200u) << summary;
+    for (std::size_t i = 0; i < kill_windows.size(); ++i) {
+        if (kill_windows[i].joinable && !TypeParam::joinable) continue;
+        EXPECT_GE(report.fires[i], static_cast<uint64_t>(options.required_fires))
+            << kill_windows[i].point << ": " << summary;
+    }
+    // A consumer killed inside task_done(), between its two steps, has that task settled a
+    // second time; the refused task_done() that follows absorbs it. A random kill landing in
+    // that window is rare: allow a few.
+    EXPECT_LE(report.task_done_refusals, report.fires[7] + 5) << summary;
+    if (!report.repair_latency_ms.empty()) {
+        EXPECT_LT(percentile(0.5), 50.0) << summary;
+    }
+}
+
+}  // namespace
+}  // namespace shuttle

@@ -1,0 +1,354 @@
+// The crash torture run (issue: "survive a killed participant"): producer and consumer processes
+// on one queue, a killer that SIGKILLs random participants every few milliseconds and starts
+// replacements, replacements that kill themselves at a deterministic window of put, get or
+// task_done (each window must fire often enough), then a final drain. Shared by the robust
+// suite (which must never hang) and the unprotected build's test (which must).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <random>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "queue_support.hpp"
+#include "shuttle/detail/os.hpp"
+
+namespace shuttle {
+namespace {
+
+/// The windows replacements die in. Those marked `required` must fire >= 20 times a run.
+struct KillWindow {
+    const char* point;
+    bool producer;  // armed in producers (else consumers)
+    bool joinable;  // only meaningful for a JoinableQueue
+    bool loses;     // a death here loses the item (journaled), and a survivor must repair it
+};
+inline constexpr std::array<KillWindow, 8> kill_windows{{
+    {"queue.put.announced", true, false, false},
+    {"queue.put.claimed", true, false, true},
+    {"queue.put.published", true, false, false},
+    {"queue.get.announced", false, false, false},
+    {"queue.get.claimed", false, false, true},
+    {"queue.get.counted", false, true, true},
+    {"queue.get.released", false, false, false},
+    {"queue.task_done.done", false, true, false},
+}};
+
+struct TortureOptions {
+    int producers = 3;
+    int consumers = 3;
+    int required_fires = 20;                   // per window
+    std::chrono::milliseconds minimum{800};    // run at least this long ...
+    std::chrono::milliseconds maximum{20000};  // ... and at most this, until every window fired
+    std::chrono::milliseconds kill_every{4};
+    std::chrono::milliseconds hang_limit{15000};  // the final drain and join must end by then
+};
+
+struct TortureReport {
+    bool hung = false;
+    uint64_t kills = 0;       // by the killer
+    uint64_t self_kills = 0;  // at kill points
+    uint64_t accepted = 0;    // puts that returned ok
+    uint64_t received = 0;
+    uint64_t duplicated = 0;
+    uint64_t missing = 0;              // accepted, never received
+    uint64_t missing_unexplained = 0;  // ... and not in the journal either
+    uint64_t journaled_but_received = 0;
+    uint64_t lost = 0;  // the queue's count
+    uint64_t order_violations = 0;
+    uint64_t consumer_deaths = 0;
+    uint64_t task_done_refusals = 0;
+    bool joined = true;
+    std::string diagnosis;  // what a hung run was stuck on
+    std::array<uint64_t, kill_windows.size()> fires{};
+    std::vector<double> repair_latency_ms;  // death at a losing window -> its journal record
+};
+
+/// Shared memory the participants report through.
+struct TortureLedger {
+    static constexpr uint32_t max_producers = 8192;
+    static constexpr uint32_t max_sequence = 2048;  // items one producer puts, at most
+    std::atomic<uint32_t> stop;
+    std::atomic<uint64_t> order_violations;
+    std::atomic<uint64_t> task_done_refusals;
+    std::array<std::atomic<uint64_t>, kill_windows.size()> fires;
+    std::array<std::atomic<uint64_t>, max_producers> accepted;  // puts that returned, per id
+    std::array<std::atomic<int64_t>, 1 << 16> death_ns;         // by pid % 2^16: kill-point time
+    std::atomic<uint8_t> receipts[max_producers][max_sequence];
+};
+
+inline TortureLedger* torture_ledger = nullptr;  // in each child: where the hook writes
+
+inline void record_kill_point(const char* point) {
+    for (std::size_t i = 0; i < kill_windows.size(); ++i) {
+        if (std::strcmp(kill_windows[i].point, point) == 0) {
+            torture_ledger->fires[i].fetch_add(1);
+        }
+    }
+    torture_ledger->death_ns[static_cast<uint32_t>(getpid()) & 0xffff].store(
+        steady_clock::now().time_since_epoch().count());
+}
+
+template <class C>
+class Torture {
+    using Q = typename C::Queue;
+
+  public:
+    Torture(Q& queue, const std::string& name, TortureOptions options)
+        : queue_(queue), name_(name), options_(options) {
+        ledger_segment_ = Segment::create_anonymous(
+            test::counters_info(1),
+            [](const SegmentInfo&) { return std::optional<uint64_t>(sizeof(TortureLedger)); }, {});
+        ledger_ = reinterpret_cast<TortureLedger*>(ledger_segment_.body());
+    }
+
+    TortureReport run() {
+        TortureReport report;
+        std::mt19937_64 random(12345);
+        for (int p = 0; p < options_.producers; ++p)
+            producers_.push_back(start_producer(random, false));
+        for (int c = 0; c < options_.consumers; ++c)
+            consumers_.push_back(start_consumer(random, false));
+        const auto started = steady_clock::now();
+        auto next_kill = started;
+        for (;;) {
+            const auto now = steady_clock::now();
+            if (now - started >= options_.maximum) break;
+            if (now - started >= options_.minimum && every_window_fired()) break;
+            if (now >= next_kill) {
+                next_kill = now + options_.kill_every;
+                auto& group = random() % 2 ? producers_ : consumers_;
+                Process& victim = group[random() % group.size()];
+                victim.kill();
+                ++report.kills;
+            }
+            replace_the_dead(random, report, true);
+            collect_journal();
+            std::this_thread::yield();
+        }
+        // The end: producers stop, consumers (replaced while any die) finish everything.
+        ledger_->stop.store(1);
+        const auto drain_deadline = steady_clock::now() + options_.hang_limit;
+        for (Process& producer : producers_) {
+            if (!producer.join_until(drain_deadline)) report.hung = true;
+        }
+        if constexpr (C::joinable) {
+            report.joined = false;
+            while (!report.hung) {
+                if (queue_.join_for(2ms) == errc::ok) {
+                    report.joined = true;
+                    break;
+                }
+                replace_the_dead(random, report, false, /*consumers only=*/true);
+                collect_journal();
+                if (steady_clock::now() > drain_deadline) report.hung = true;
+            }
+        }
+        while (!report.hung && queue_.size() != 0) {
+            replace_the_dead(random, report, false, true);
+            collect_journal();
+            std::this_thread::yield();
+            if (steady_clock::now() > drain_deadline) report.hung = true;
+        }
+        if (report.hung) {
+            std::string diagnosis =
+                fmt::format("size {} lost {}", queue_.size(), queue_.lost_count());
+            if constexpr (C::joinable) {
+                diagnosis += fmt::format(" unfinished {} settled {}", queue_.unfinished_tasks(),
+                                         queue_.settled_tasks());
+            }
+            for (const Stall& stall : queue_.stalls()) {
+                diagnosis += fmt::format(" stall(pid {} ticket {} put {})", stall.pid, stall.ticket,
+                                         stall.putting);
+            }
+            report.diagnosis = diagnosis;
+        }
+        queue_.close();
+        for (Process& consumer : consumers_) {
+            if (!consumer.join_until(drain_deadline)) report.hung = true;
+        }
+        for (Process& process : producers_) process.kill();
+        for (Process& process : consumers_) process.kill();
+        collect_journal();
+        tally(report);
+        return report;
+    }
+
+  private:
+    bool every_window_fired() const {
+        for (std::size_t i = 0; i < kill_windows.size(); ++i) {
+            if (kill_windows[i].joinable && !C::joinable) continue;
+            if (ledger_->fires[i].load() < static_cast<uint64_t>(options_.required_fires)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// A window for a replacement (or none: half of them run unarmed).
+    const KillWindow* choose_window(std::mt19937_64& random, bool producer) {
+        if (random() % 2 || std::getenv("SHUTTLE_TORTURE_UNARMED")) return nullptr;
+        std::vector<const KillWindow*> choices;
+        for (const KillWindow& window : kill_windows) {
+            const char* only = std::getenv("SHUTTLE_TORTURE_ONLY");
+            if (only && std::strcmp(only, window.point) != 0) continue;
+            if (window.producer == producer && (!window.joinable || C::joinable)) {
+                choices.push_back(&window);
+            }
+        }
+        if (choices.empty()) return nullptr;
+        return choices[random() % choices.size()];
+    }
+
+    Process start_producer(std::mt19937_64& random, bool armed) {
+        const uint32_t id = next_producer_++;
+        const KillWindow* window = armed ? choose_window(random, true) : nullptr;
+        const uint64_t skip = random() % 40;
+        Process process(
+            [this, id, window, skip] {
+                if (id >= TortureLedger::max_producers) return 0;
+                prepare_child(window, skip);
+                std::optional<Q> storage;
+                Q& q = C::in_child(queue_, name_, storage);
+                for (uint64_t sequence = 0; sequence < TortureLedger::max_sequence; ++sequence) {
+                    if (ledger_->stop.load()) break;
+                    if (!put(q, {id, sequence})) return 1;
+                    ledger_->accepted[id].store(sequence + 1);
+                }
+                return 0;
+            },
+            ProcessOptions{.daemon = true});
+        process.start();
+        return process;
+    }
+
+    Process start_consumer(std::mt19937_64& random, bool armed) {
+        const KillWindow* window = armed ? choose_window(random, false) : nullptr;
+        const uint64_t skip = random() % 40;
+        Process process(
+            [this, window, skip] {
+                prepare_child(window, skip);
+                std::optional<Q> storage;
+                Q& q = C::in_child(queue_, name_, storage);
+                std::map<uint64_t, uint64_t> last;  // per producer: the last sequence received
+                while (auto item = get(q)) {
+                    if (item->producer >= TortureLedger::max_producers ||
+                        item->sequence >= TortureLedger::max_sequence) {
+                        ledger_->order_violations.fetch_add(1);
+                        return 1;
+                    }
+                    auto [at, fresh] = last.try_emplace(item->producer, item->sequence);
+                    if (!fresh) {
+                        if (item->sequence <= at->second) ledger_->order_violations.fetch_add(1);
+                        at->second = item->sequence;
+                    }
+                    ledger_->receipts[item->producer][item->sequence].fetch_add(1);
+                    if constexpr (C::joinable) {
+                        if (!q.task_done()) ledger_->task_done_refusals.fetch_add(1);
+                    }
+                }
+                return 0;
+            },
+            ProcessOptions{.daemon = true});
+        process.start();
+        return process;
+    }
+
+    void prepare_child(const KillWindow* window, uint64_t skip) {
+        torture_ledger = ledger_;
+        detail::set_kill_point_hook(record_kill_point);
+        if (window) detail::arm_kill_point(window->point, skip);
+    }
+
+    /// Reaps participants that died (killed, or at their kill point) and starts replacements.
+    void replace_the_dead(std::mt19937_64& random, TortureReport& report, bool armed,
+                          bool consumers_only = false) {
+        if (!consumers_only) {
+            for (Process& producer : producers_) {
+                if (producer.is_alive()) continue;
+                producer.join();
+                producer = start_producer(random, armed);
+            }
+        }
+        for (Process& consumer : consumers_) {
+            if (consumer.is_alive()) continue;
+            consumer.join();
+            if (consumer.exitcode() != 0) ++report.consumer_deaths;
+            consumer = start_consumer(random, armed);
+        }
+    }
+
+    /// The journal keeps 32 records: read it often enough to see every one.
+    void collect_journal() {
+        for (const LostItem& item : queue_.lost_items()) {
+            journal_.try_emplace({item.pid, item.ticket}, item);
+        }
+    }
+
+    void tally(TortureReport& report) {
+        report.lost = queue_.lost_count();
+        report.order_violations = ledger_->order_violations.load();
+        report.task_done_refusals = ledger_->task_done_refusals.load();
+        for (std::size_t i = 0; i < kill_windows.size(); ++i) {
+            report.fires[i] = ledger_->fires[i].load();
+            report.self_kills += report.fires[i];
+        }
+        for (uint32_t id = 0; id < std::min(next_producer_, TortureLedger::max_producers); ++id) {
+            const uint64_t accepted = ledger_->accepted[id].load();
+            report.accepted += accepted;
+            for (uint64_t sequence = 0; sequence < TortureLedger::max_sequence; ++sequence) {
+                const uint8_t count = ledger_->receipts[id][sequence].load();
+                report.received += count;
+                if (count > 1) ++report.duplicated;
+                if (count == 0 && sequence < accepted) ++report.missing;
+            }
+        }
+        std::set<std::pair<uint64_t, uint64_t>> journaled;
+        for (const auto& [key, item] : journal_) {
+            if (item.operation != detail::LostOperation::get || item.contents.size() < 16) continue;
+            Item lost;
+            std::memcpy(&lost, item.contents.data(), sizeof lost);
+            if (lost.producer >= next_producer_ || lost.sequence >= TortureLedger::max_sequence) {
+                continue;
+            }
+            journaled.insert({lost.producer, lost.sequence});
+            if (ledger_->receipts[lost.producer][lost.sequence].load() != 0) {
+                ++report.journaled_but_received;
+            }
+        }
+        for (uint32_t id = 0; id < std::min(next_producer_, TortureLedger::max_producers); ++id) {
+            const uint64_t accepted = ledger_->accepted[id].load();
+            for (uint64_t sequence = 0; sequence < accepted; ++sequence) {
+                if (ledger_->receipts[id][sequence].load() == 0 &&
+                    !journaled.count({id, sequence})) {
+                    ++report.missing_unexplained;
+                }
+            }
+        }
+        for (const auto& [key, item] : journal_) {
+            const int64_t death =
+                ledger_->death_ns[static_cast<uint32_t>(item.pid) & 0xffff].load();
+            if (death == 0) continue;  // killed by the killer: the moment is not known exactly
+            const double latency = (item.repaired_at.time_since_epoch().count() - death) / 1e6;
+            // pids wrap in a long run: a time from another process with the same pid is noise.
+            if (latency >= 0 && latency < 1000) report.repair_latency_ms.push_back(latency);
+        }
+        std::sort(report.repair_latency_ms.begin(), report.repair_latency_ms.end());
+    }
+
+    Q& queue_;
+    std::string name_;
+    TortureOptions options_;
+    Segment ledger_segment_;
+    TortureLedger* ledger_ = nullptr;
+    std::vector<Process> producers_;
+    std::vector<Process> consumers_;
+    uint32_t next_producer_ = 0;
+    std::map<std::pair<pid_t, uint64_t>, LostItem> journal_;
+};
+
+}  // namespace
+}  // namespace shuttle
