@@ -494,6 +494,22 @@ result<std::size_t> Connection::message_length() {
     return recv_impl(sink, Mode::try_once, {});
 }
 
+PipeActivity Connection::activity() const noexcept {
+    PipeActivity now;
+    if (in_) {
+        now.incoming_receiver_parked = in_->reader_parked.load(std::memory_order_acquire) != 0;
+        now.incoming_sender_parked = in_->writer_parked.load(std::memory_order_acquire) != 0;
+        now.incoming_receive_lock_waiters =
+            in_->reader_lock.waiters.load(std::memory_order_acquire);
+    }
+    if (out_) {
+        now.outgoing_receiver_parked = out_->reader_parked.load(std::memory_order_acquire) != 0;
+        now.outgoing_sender_parked = out_->writer_parked.load(std::memory_order_acquire) != 0;
+        now.outgoing_send_lock_waiters = out_->writer_lock.waiters.load(std::memory_order_acquire);
+    }
+    return now;
+}
+
 bool Connection::poll() {
     require_readable();
     if (data_ready()) return true;

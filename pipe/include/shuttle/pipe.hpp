@@ -55,6 +55,20 @@ struct PipeOptions {
 /// No limit on the length of a received message.
 inline constexpr std::size_t no_max_length = std::numeric_limits<std::size_t>::max();
 
+/// What the processes on a pipe's two directions are doing at one instant, as seen from one end
+/// (Connection::activity()): for diagnostics, monitoring and tests. "Parked" means a side has
+/// committed to sleeping on its socket (it sets the flag, looks at the ring once more, then
+/// sleeps) until a doorbell or a hang-up; a process killed while parked leaves its flag set.
+struct PipeActivity {
+    bool incoming_receiver_parked = false;  // a receive on this end waits for data
+    bool incoming_sender_parked = false;    // the peer's send into this end waits for room
+    bool outgoing_receiver_parked = false;  // the peer's receive from this end waits for data
+    bool outgoing_sender_parked = false;    // a send on this end waits for room
+    /// Processes asleep waiting for a lock held by another copy of this end (receive / send).
+    uint32_t incoming_receive_lock_waiters = 0;
+    uint32_t outgoing_send_lock_waiters = 0;
+};
+
 /// One end of a pipe (Python's multiprocessing.connection.Connection).
 ///
 /// Movable, not copyable; valid in a fork()ed child. fork() copies an end: every copy counts as
@@ -192,6 +206,11 @@ class Connection {
     /// The descriptor a parked receive of this end sleeps on (readable on a doorbell, hang-up on
     /// EOF), -1 if this end does not receive. For diagnostics and wait(); do not read from it.
     int receive_descriptor() const noexcept { return in_fd_; }
+
+    /// A snapshot of who waits on this pipe (see PipeActivity); all false/0 on a closed end.
+    /// Non-blocking (a few loads of shared words, no system call), thread- and process-safe,
+    /// stale as soon as it returns: poll it, never use it to decide that a peer is gone.
+    PipeActivity activity() const noexcept;
 
   private:
     friend std::pair<Connection, Connection> Pipe(bool duplex, PipeOptions options);
