@@ -285,6 +285,46 @@ TEST(Pipe, BlockedSenderGetsBrokenPipeWhenTheReceiverIsKilled) {
     ASSERT_TRUE(join_or_fail(reader));
 }
 
+// A receiver killed without close(): the sender's first send a millisecond or more after the
+// death fails with broken pipe however few sends came since the sender last asked the kernel, and
+// a sender sending flat out learns within milliseconds (before the ring fills).
+TEST(Pipe, SendAfterTheReceiverIsKilledFailsPromptly) {
+    for (const bool flat_out : {false, true}) {
+        SCOPED_TRACE(flat_out ? "flat out" : "one send after the death");
+        auto [receiver, sender] = Pipe(false);
+        Process reader([&] {
+            sender.close();
+            for (;;) {
+                if (!receiver.recv()) return 1;  // reads until it is killed
+            }
+        });
+        reader.start();
+        receiver.close();
+        for (int i = 0; i < 5; ++i) ASSERT_TRUE(sender.send_for("alive", 10s));
+        reader.kill();
+        ASSERT_TRUE(join_or_fail(reader));  // reaped: the kernel has closed its descriptors
+        const auto dead_at = steady_clock::now();
+        if (!flat_out) {
+            // What is under test is the time since the sender last asked the kernel (before the
+            // death), not an ordering between processes: let 2 ms pass, then send once.
+            while (steady_clock::now() < dead_at + 2ms) std::this_thread::yield();
+            EXPECT_EQ(sender.send_for("after the death", 10s), errc::broken_pipe);
+        } else {
+            uint64_t accepted = 0;
+            status last;
+            while ((last = sender.send_for("flat out", 10s)) &&
+                   milliseconds_since(dead_at) < 5000) {
+                ++accepted;
+            }
+            EXPECT_EQ(last, errc::broken_pipe);
+            EXPECT_LT(milliseconds_since(dead_at), 10.0 * (sanitized() ? 5 : 1));
+            EXPECT_LT(accepted * 16, sender.capacity()) << "learnt only from the full ring";
+            RecordProperty("sends_accepted_after_death", std::to_string(accepted));
+        }
+        EXPECT_EQ(sender.try_send("again"), errc::broken_pipe);  // sticky
+    }
+}
+
 TEST(Pipe, RecvBytesIntoTooSmallLosesNothing) {
     auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
     EXPECT_EQ(run_child([&] {

@@ -108,9 +108,11 @@ class Connection {
     // ---- sending ---------------------------------------------------------------------------
     /// Sends one whole message (zero length allowed). Blocks while the ring has no room (and,
     /// for a message larger than the ring, until it has all been taken in by the receiver's
-    /// side). Returns errc::broken_pipe at once if every copy of the peer end is closed (a
-    /// peer that died is noticed within ~1 ms; a sender blocked on a full ring wakes on it).
-    /// Never raises SIGPIPE. Process-safe (see class comment).
+    /// side). Returns errc::broken_pipe at once if every copy of the peer end was closed with
+    /// close(); a peer that died (or exited without close()) is noticed by the first send at
+    /// least 1 ms (at most ~1.25 ms) after this end last asked the kernel, and a sender blocked
+    /// on a full ring wakes on the hang-up. Never raises SIGPIPE. Process-safe (see class
+    /// comment). If the caller dies inside, see the class comment.
     status send_bytes(std::span<const std::byte> message);
     status try_send_bytes(std::span<const std::byte> message);
     status send_bytes_for(std::span<const std::byte> message, steady_clock::duration timeout);
@@ -250,7 +252,7 @@ class Connection {
     uint64_t cached_write_ = 0;  // a lower bound of in_->write_cursor
     uint64_t cached_read_ = 0;   // a lower bound of out_->read_cursor
     uint64_t seen_peer_closes_ = 0;
-    uint32_t sends_since_check_ = 0;
+    uint64_t last_clock_read_ticks_ = 0;  // cheap_ticks() at the last clock read (pipe.cpp)
     steady_clock::time_point last_peer_check_{};
 };
 
