@@ -637,6 +637,92 @@ TEST(Pipe, CopiesOfOneEndReceiveConcurrentlyWithoutCorruption) {
     }
 }
 
+// A holder killed between taking the lock and recording its pid namespace leaves a lock whose
+// holder's namespace is unknown: it is first taken for alive, then judged as a process of this
+// namespace -- stepped over, not waited for forever.
+TEST(Pipe, LockHolderKilledBeforeRecordingItsNamespaceIsSteppedOver) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
+    Process holder([&] {
+        receiver.close();
+        return sender.send_bytes(pattern(64 * 1024, 14)) ? 0 : 1;  // holds until drained
+    });
+    holder.start();
+    ASSERT_TRUE(receiver.poll_for(10s));
+    Process dies_with_the_lock([&] {
+        receiver.close();
+        detail::arm_kill_point("pipe.lock.taken_before_namespace");
+        (void)sender.send("never sent");  // waits for the lock (slow path), takes it, dies
+        return 3;
+    });
+    dies_with_the_lock.start();
+    ASSERT_TRUE(wait_until_true([&] { return sender.activity().outgoing_send_lock_waiters > 0; }));
+    auto first = receiver.recv_bytes_for(10s);
+    ASSERT_TRUE(first) << make_error_code(first.error()).message();
+    ASSERT_TRUE(join_or_fail(holder));
+    ASSERT_TRUE(join_or_fail(dies_with_the_lock));
+    ASSERT_EQ(*dies_with_the_lock.exitcode(), -SIGKILL);
+    ASSERT_TRUE(sender.send_for("stepped over", 10s));
+    EXPECT_EQ(receiver.recv_for(10s).value(), "stepped over");
+}
+
+// A copy of the sending end held by a live process in another pid namespace (a container sharing
+// the pipe, with its own /proc) is never judged dead: its pid means nothing here. Without the
+// namespace recorded in the lock, this process would look up the holder's pid (1) in its own
+// namespace, find another process there and steal the lock from the living holder.
+TEST(Pipe, LockHolderInAnotherPidNamespaceIsNotJudgedDead) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
+    auto [word_receiver, word_sender] = Pipe(false);
+    const auto big = pattern(64 * 1024, 15);
+    Process outer([&] {
+        receiver.close();
+        word_receiver.close();
+        // A new pid namespace for the children, a private mount namespace for their /proc.
+        if (::unshare(CLONE_NEWPID | CLONE_NEWNS) != 0) {
+            (void)word_sender.send(std::string("skip: unshare: ") + std::strerror(errno));
+            return 0;
+        }
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+            (void)word_sender.send(std::string("skip: private mounts: ") + std::strerror(errno));
+            return 0;
+        }
+        Process inner([&] {
+            if (::mount("proc", "/proc", "proc", 0, nullptr) != 0) {
+                (void)word_sender.send(std::string("skip: mount /proc: ") + std::strerror(errno));
+                return 0;
+            }
+            if (::getpid() != 1) return 10;
+            if (!word_sender.send("holding")) return 11;
+            return sender.send_bytes(big) ? 0 : 12;  // holds the send lock until it is drained
+        });
+        inner.start();
+        if (!inner.join_for(60s)) {
+            inner.kill();
+            inner.join();
+            return 20;
+        }
+        return *inner.exitcode();
+    });
+    outer.start();
+    word_sender.close();
+    auto word = word_receiver.recv_for(20s);
+    ASSERT_TRUE(word) << make_error_code(word.error()).message();
+    if (word->starts_with("skip")) {
+        ASSERT_TRUE(join_or_fail(outer));
+        GTEST_SKIP() << *word;
+    }
+    ASSERT_EQ(*word, "holding");
+    ASSERT_TRUE(receiver.poll_for(10s));  // its first chunk is there: it holds the lock
+    // Long enough to spin, yield and judge the holder several times over.
+    EXPECT_EQ(sender.send_for("from the parent", 300ms), errc::timeout);
+    auto got = receiver.recv_bytes_for(10s);
+    ASSERT_TRUE(got) << make_error_code(got.error()).message();
+    EXPECT_TRUE(*got == big) << "the living holder's message was broken into";
+    ASSERT_TRUE(sender.send_for("from the parent", 10s));
+    EXPECT_EQ(receiver.recv_for(10s).value(), "from the parent");
+    ASSERT_TRUE(join_or_fail(outer));
+    EXPECT_EQ(*outer.exitcode(), 0);
+}
+
 // A timed send that runs out of time midway through a streamed message abandons it: the
 // receiver is told (cut_off) and the next message arrives normally.
 TEST(Pipe, TimedSendGivingUpMidwayIsReportedAsCutOff) {

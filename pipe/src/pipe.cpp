@@ -22,10 +22,13 @@ namespace shuttle {
 namespace detail {
 
 /// A lock over one side (the senders, or the receivers) of one direction, for copies of an end
-/// used by several processes at once. `owner` is the ProcessIdentity of the holder (0: free); a
-/// holder found dead is stepped over.
+/// used by several processes at once. `owner` is the ProcessIdentity of the holder (0: free);
+/// `owner_namespace` is the holder's pid namespace, stored right after `owner` is taken and
+/// cleared right before it is released (0: not known yet). A holder found dead is stepped over;
+/// a holder in another pid namespace is never judged (its pid means nothing here).
 struct alignas(cache_line) PipeLock {
     std::atomic<uint64_t> owner;
+    std::atomic<uint64_t> owner_namespace;
     std::atomic<uint32_t> released;  // futex word, bumped by a release when someone waits
     std::atomic<uint32_t> waiters;
     std::atomic<uint32_t> mid_message;  // sender lock only: the holder is inside a chunked message
@@ -143,24 +146,57 @@ enum class LockResult { acquired, taken_from_dead, busy, timeout };
                 "send, or recv and recv); give each thread its own end or serialise them");
 }
 
+/// Whether `holder`, seen holding `lock`, is proven dead; `judged_namespace` receives the
+/// namespace word it was judged by. While `holder` holds the lock that word is its namespace, or
+/// 0 in the instant between its CAS and its store of the namespace (forever if it died right
+/// there). So 0 is "unknown" (alive) at first sight; only the same holder still without a
+/// namespace after `lock_backstop` is judged as a process of this namespace.
+bool holder_dead(PipeLock& lock, uint64_t holder, uint64_t& judged_namespace,
+                 uint64_t& unnamed_holder, steady_clock::time_point& unnamed_since) noexcept {
+    judged_namespace = lock.owner_namespace.load(std::memory_order_acquire);
+    uint64_t holder_namespace = judged_namespace;
+    if (holder_namespace == 0) {
+        const auto now = steady_clock::now();
+        if (unnamed_holder != holder) {
+            unnamed_holder = holder;
+            unnamed_since = now;
+            return false;
+        }
+        if (now - unnamed_since < lock_backstop) return false;
+        holder_namespace = detail::current_pid_namespace();
+    }
+    return detail::process_liveness(holder, holder_namespace) == detail::Liveness::dead;
+}
+
 LockResult acquire_slow(PipeLock& lock, detail::ProcessIdentity me, bool try_once,
                         steady_clock::time_point deadline) {
     Backoff backoff;
+    uint64_t unnamed_holder = 0;
+    steady_clock::time_point unnamed_since{};
     for (;;) {
         uint64_t holder = 0;
         if (lock.owner.compare_exchange_strong(holder, me, std::memory_order_acquire,
-                                               std::memory_order_relaxed)) {
+                                               std::memory_order_acquire)) {
+            SHUTTLE_KILL_POINT("pipe.lock.taken_before_namespace");
+            lock.owner_namespace.store(detail::current_pid_namespace(), std::memory_order_release);
             return LockResult::acquired;
         }
         if (holder == me) concurrent_use();
         if (try_once) return LockResult::busy;
         if (deadline != no_deadline && steady_clock::now() >= deadline) return LockResult::timeout;
         if (backoff.step()) continue;
-        // Parking: first make sure the holder is not dead.
-        if (detail::process_liveness(holder, detail::current_pid_namespace()) ==
-            detail::Liveness::dead) {
-            if (lock.owner.compare_exchange_strong(holder, me, std::memory_order_acquire,
+        // Parking: first make sure the holder is not dead (the one holding it now).
+        holder = lock.owner.load(std::memory_order_acquire);
+        if (holder == 0) continue;
+        uint64_t judged_namespace = 0;
+        if (holder_dead(lock, holder, judged_namespace, unnamed_holder, unnamed_since)) {
+            // The namespace word must still be the one judged by: if the lock changed hands
+            // meanwhile (and came back to `holder`), judge again rather than steal.
+            if (lock.owner_namespace.load(std::memory_order_acquire) == judged_namespace &&
+                lock.owner.compare_exchange_strong(holder, me, std::memory_order_acq_rel,
                                                    std::memory_order_relaxed)) {
+                lock.owner_namespace.store(detail::current_pid_namespace(),
+                                           std::memory_order_release);
                 return LockResult::taken_from_dead;
             }
             continue;
@@ -180,6 +216,7 @@ inline LockResult acquire(PipeLock& lock, bool try_once, steady_clock::time_poin
     uint64_t expected = 0;
     if (lock.owner.compare_exchange_strong(expected, me, std::memory_order_acquire,
                                            std::memory_order_relaxed)) [[likely]] {
+        lock.owner_namespace.store(detail::current_pid_namespace(), std::memory_order_release);
         return LockResult::acquired;
     }
     if (expected == me) concurrent_use();
@@ -187,6 +224,7 @@ inline LockResult acquire(PipeLock& lock, bool try_once, steady_clock::time_poin
 }
 
 inline void release(PipeLock& lock) noexcept {
+    lock.owner_namespace.store(0, std::memory_order_relaxed);
     lock.owner.store(0, std::memory_order_release);
     if (lock.waiters.load(std::memory_order_relaxed) != 0) [[unlikely]] {
         lock.released.fetch_add(1, std::memory_order_release);
