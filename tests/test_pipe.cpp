@@ -325,6 +325,47 @@ TEST(Pipe, SendAfterTheReceiverIsKilledFailsPromptly) {
     }
 }
 
+// Writing a doorbell to a dead peer never raises SIGPIPE: a sender killed while parked on a full
+// ring leaves its "parked" flag set, so the receiver that drains the ring rings a socket whose
+// every peer copy is closed (EPIPE). The receiver runs with SIGPIPE's default action.
+TEST(Pipe, DoorbellToADeadPeerRaisesNoSigpipe) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
+    Process writer([&] {
+        receiver.close();
+        return sender.send_bytes(pattern(64 * 1024, 4)) ? 0 : 1;  // parks on the full ring
+    });
+    writer.start();
+    sender.close();
+    ASSERT_TRUE(wait_until_true([&] { return receiver.activity().incoming_sender_parked; }));
+    writer.kill();
+    ASSERT_TRUE(join_or_fail(writer));
+    ASSERT_TRUE(receiver.activity().incoming_sender_parked);  // left set by the dead sender
+    const int code = run_child([&] {
+        ::signal(SIGPIPE, SIG_DFL);
+        auto cut = receiver.recv_bytes_for(10s);  // consuming chunks rings the dead sender
+        if (cut || cut.error() != errc::cut_off) return 1;
+        return receiver.recv_for(10s).error() == errc::eof ? 0 : 2;
+    });
+    EXPECT_EQ(code, 0) << (code == -SIGPIPE ? "killed by SIGPIPE" : "wrong results");
+}
+
+// The doorbell itself, below the pipe: ringing a socket whose peer is closed reports the peer
+// gone and raises no SIGPIPE (MSG_NOSIGNAL), with SIGPIPE's default action in force.
+TEST(Pipe, DoorbellSocketToAClosedPeerRaisesNoSigpipe) {
+    const int code = run_child([] {
+        ::signal(SIGPIPE, SIG_DFL);
+        int sockets[2];
+        if (detail::open_socket_pair(sockets) != 0) return 1;
+        if (!detail::ring_socket(sockets[0])) return 2;  // peer open: delivered
+        detail::close_socket(sockets[1]);
+        if (detail::ring_socket(sockets[0])) return 3;  // peer closed: reported, no signal
+        if (!detail::socket_hung_up(sockets[0])) return 4;
+        detail::close_socket(sockets[0]);
+        return 0;
+    });
+    EXPECT_EQ(code, 0) << (code == -SIGPIPE ? "killed by SIGPIPE" : "wrong results");
+}
+
 TEST(Pipe, RecvBytesIntoTooSmallLosesNothing) {
     auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
     EXPECT_EQ(run_child([&] {
@@ -635,6 +676,67 @@ TEST(Pipe, CopiesOfOneEndReceiveConcurrentlyWithoutCorruption) {
         ASSERT_TRUE(join_or_fail(child));
         EXPECT_EQ(*child.exitcode(), 0);
     }
+}
+
+// The send lock between copies of one end in three processes: while one copy streams a message
+// larger than the ring (holding the lock until the receiver takes it all), a try_send on another
+// copy reports full at once, a timed send times out, and a blocking send in a third process
+// sleeps on the lock and is woken when the holder is done. Each message arrives whole.
+TEST(Pipe, CopiesOfOneEndWaitForTheSendLockAndAreWokenOnRelease) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
+    const auto big = pattern(64 * 1024, 12);
+    Process holder([&] {
+        receiver.close();
+        return sender.send_bytes(big) ? 0 : 1;
+    });
+    holder.start();
+    ASSERT_TRUE(receiver.poll_for(10s));  // its first chunk is there: the holder has the lock
+    EXPECT_EQ(sender.try_send("no wait"), errc::full);
+    auto start = steady_clock::now();
+    EXPECT_EQ(sender.send_for("short wait", 20ms), errc::timeout);
+    EXPECT_GE(milliseconds_since(start), 20.0);
+    Process waiter([&] {
+        receiver.close();
+        return sender.send("from the waiter") ? 0 : 1;
+    });
+    waiter.start();
+    ASSERT_TRUE(wait_until_true([&] { return sender.activity().outgoing_send_lock_waiters > 0; }))
+        << "the waiter never slept on the lock";
+    sender.close();
+    auto first = receiver.recv_bytes_for(10s);
+    ASSERT_TRUE(first) << make_error_code(first.error()).message();
+    EXPECT_TRUE(*first == big);
+    EXPECT_EQ(receiver.recv_for(10s).value(), "from the waiter");
+    ASSERT_TRUE(join_or_fail(holder));
+    ASSERT_TRUE(join_or_fail(waiter));
+    EXPECT_EQ(*holder.exitcode(), 0);
+    EXPECT_EQ(*waiter.exitcode(), 0);
+    EXPECT_EQ(receiver.recv_for(10s).error(), errc::eof);
+}
+
+// A copy of the sending end killed in the middle of a streamed message, holding the send lock:
+// another copy steps over the dead holder, voids the remains (abort frame), and its own message
+// arrives whole after the receiver is told the dead one's was cut off.
+TEST(Pipe, SenderCopyStepsOverADeadLockHolder) {
+    auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 64 * 1024});
+    Process holder([&] {
+        receiver.close();
+        detail::arm_kill_point("pipe.send.chunk_published", 1);  // dies after the 2nd chunk
+        (void)sender.send_bytes(pattern(1 << 20, 13));
+        return 3;
+    });
+    holder.start();
+    ASSERT_TRUE(join_or_fail(holder));
+    ASSERT_EQ(*holder.exitcode(), -SIGKILL);
+    auto start = steady_clock::now();
+    ASSERT_TRUE(sender.send_for("after the dead holder", 10s));
+    RecordProperty("step_over_ms", std::to_string(milliseconds_since(start)));
+    sender.close();
+    auto cut = receiver.recv_bytes_for(10s);
+    ASSERT_FALSE(cut);
+    EXPECT_EQ(cut.error(), errc::cut_off);
+    EXPECT_EQ(receiver.recv_for(10s).value(), "after the dead holder");
+    EXPECT_EQ(receiver.recv_for(10s).error(), errc::eof);
 }
 
 // A holder killed between taking the lock and recording its pid namespace leaves a lock whose
