@@ -10,6 +10,10 @@
 #include <cstring>
 #include <new>
 
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
 #include "shuttle/detail/os.hpp"
 #include "shuttle/detail/pipe_socket.hpp"
 #include "shuttle/segment.hpp"
@@ -18,10 +22,13 @@ namespace shuttle {
 namespace detail {
 
 /// A lock over one side (the senders, or the receivers) of one direction, for copies of an end
-/// used by several processes at once. `owner` is the ProcessIdentity of the holder (0: free); a
-/// holder found dead is stepped over.
+/// used by several processes at once. `owner` is the ProcessIdentity of the holder (0: free);
+/// `owner_namespace` is the holder's pid namespace, stored right after `owner` is taken and
+/// cleared right before it is released (0: not known yet). A holder found dead is stepped over;
+/// a holder in another pid namespace is never judged (its pid means nothing here).
 struct alignas(cache_line) PipeLock {
     std::atomic<uint64_t> owner;
+    std::atomic<uint64_t> owner_namespace;
     std::atomic<uint32_t> released;  // futex word, bumped by a release when someone waits
     std::atomic<uint32_t> waiters;
     std::atomic<uint32_t> mid_message;  // sender lock only: the holder is inside a chunked message
@@ -88,6 +95,26 @@ uint64_t frame_size(FrameKind kind, uint64_t length) noexcept {
 }
 
 constexpr auto peer_check_interval = std::chrono::milliseconds(1);
+/// A waiting receiver's first question to the kernel (is the peer gone?) comes after this much
+/// spinning/yielding, then every peer_check_interval; a parked one wakes on the hang-up itself.
+constexpr auto first_peer_check_delay = std::chrono::microseconds(50);
+
+// A sender reads the clock at most once per `clock_read_ticks` of cheap_ticks(). On x86-64 that
+// is the time-stamp counter (~10 ns to read here, against ~25 ns for steady_clock::now()), which
+// ticks at >= 1 GHz on every CPU with an invariant TSC: 250k ticks are <= 0.25 ms, so a dead
+// peer is noticed by the first send <= 1.25 ms after the last check. Elsewhere every send reads
+// the clock.
+#if defined(__x86_64__)
+inline uint64_t cheap_ticks() noexcept {
+    return __rdtsc();
+}
+constexpr uint64_t clock_read_ticks = 250'000;
+#else
+inline uint64_t cheap_ticks() noexcept {
+    return 0;
+}
+constexpr uint64_t clock_read_ticks = 0;
+#endif
 constexpr auto park_backstop = std::chrono::milliseconds(100);
 constexpr auto lock_backstop = std::chrono::milliseconds(2);
 
@@ -122,24 +149,57 @@ enum class LockResult { acquired, taken_from_dead, busy, timeout };
                 "send, or recv and recv); give each thread its own end or serialise them");
 }
 
+/// Whether `holder`, seen holding `lock`, is proven dead; `judged_namespace` receives the
+/// namespace word it was judged by. While `holder` holds the lock that word is its namespace, or
+/// 0 in the instant between its CAS and its store of the namespace (forever if it died right
+/// there). So 0 is "unknown" (alive) at first sight; only the same holder still without a
+/// namespace after `lock_backstop` is judged as a process of this namespace.
+bool holder_dead(PipeLock& lock, uint64_t holder, uint64_t& judged_namespace,
+                 uint64_t& unnamed_holder, steady_clock::time_point& unnamed_since) noexcept {
+    judged_namespace = lock.owner_namespace.load(std::memory_order_acquire);
+    uint64_t holder_namespace = judged_namespace;
+    if (holder_namespace == 0) {
+        const auto now = steady_clock::now();
+        if (unnamed_holder != holder) {
+            unnamed_holder = holder;
+            unnamed_since = now;
+            return false;
+        }
+        if (now - unnamed_since < lock_backstop) return false;
+        holder_namespace = detail::current_pid_namespace();
+    }
+    return detail::process_liveness(holder, holder_namespace) == detail::Liveness::dead;
+}
+
 LockResult acquire_slow(PipeLock& lock, detail::ProcessIdentity me, bool try_once,
                         steady_clock::time_point deadline) {
     Backoff backoff;
+    uint64_t unnamed_holder = 0;
+    steady_clock::time_point unnamed_since{};
     for (;;) {
         uint64_t holder = 0;
         if (lock.owner.compare_exchange_strong(holder, me, std::memory_order_acquire,
-                                               std::memory_order_relaxed)) {
+                                               std::memory_order_acquire)) {
+            SHUTTLE_KILL_POINT("pipe.lock.taken_before_namespace");
+            lock.owner_namespace.store(detail::current_pid_namespace(), std::memory_order_release);
             return LockResult::acquired;
         }
         if (holder == me) concurrent_use();
         if (try_once) return LockResult::busy;
         if (deadline != no_deadline && steady_clock::now() >= deadline) return LockResult::timeout;
         if (backoff.step()) continue;
-        // Parking: first make sure the holder is not dead.
-        if (detail::process_liveness(holder, detail::current_pid_namespace()) ==
-            detail::Liveness::dead) {
-            if (lock.owner.compare_exchange_strong(holder, me, std::memory_order_acquire,
+        // Parking: first make sure the holder is not dead (the one holding it now).
+        holder = lock.owner.load(std::memory_order_acquire);
+        if (holder == 0) continue;
+        uint64_t judged_namespace = 0;
+        if (holder_dead(lock, holder, judged_namespace, unnamed_holder, unnamed_since)) {
+            // The namespace word must still be the one judged by: if the lock changed hands
+            // meanwhile (and came back to `holder`), judge again rather than steal.
+            if (lock.owner_namespace.load(std::memory_order_acquire) == judged_namespace &&
+                lock.owner.compare_exchange_strong(holder, me, std::memory_order_acq_rel,
                                                    std::memory_order_relaxed)) {
+                lock.owner_namespace.store(detail::current_pid_namespace(),
+                                           std::memory_order_release);
                 return LockResult::taken_from_dead;
             }
             continue;
@@ -159,6 +219,7 @@ inline LockResult acquire(PipeLock& lock, bool try_once, steady_clock::time_poin
     uint64_t expected = 0;
     if (lock.owner.compare_exchange_strong(expected, me, std::memory_order_acquire,
                                            std::memory_order_relaxed)) [[likely]] {
+        lock.owner_namespace.store(detail::current_pid_namespace(), std::memory_order_release);
         return LockResult::acquired;
     }
     if (expected == me) concurrent_use();
@@ -166,6 +227,7 @@ inline LockResult acquire(PipeLock& lock, bool try_once, steady_clock::time_poin
 }
 
 inline void release(PipeLock& lock) noexcept {
+    lock.owner_namespace.store(0, std::memory_order_relaxed);
     lock.owner.store(0, std::memory_order_release);
     if (lock.waiters.load(std::memory_order_relaxed) != 0) [[unlikely]] {
         lock.released.fetch_add(1, std::memory_order_release);
@@ -236,7 +298,7 @@ Connection& Connection::operator=(Connection&& other) noexcept {
     cached_write_ = other.cached_write_;
     cached_read_ = other.cached_read_;
     seen_peer_closes_ = other.seen_peer_closes_;
-    sends_since_check_ = other.sends_since_check_;
+    last_clock_read_ticks_ = other.last_clock_read_ticks_;
     last_peer_check_ = other.last_peer_check_;
     return *this;
 }
@@ -285,11 +347,16 @@ status Connection::wait_for_data(Mode mode, steady_clock::time_point deadline) {
         return in_peer_gone_;
     };
     // A hang-up is seen through a system call; the data the peer published before closing is
-    // visible after it: look again before reporting EOF.
-    if (peer_gone()) return data_ready() ? status{} : status{errc::eof};
-    if (mode == Mode::try_once) return errc::empty;
+    // visible after it: look again before reporting EOF. A try asks the kernel at once; a wait
+    // first spins a little without system calls (in a ping-pong the answer comes within a
+    // microsecond: a poll() per receive would double the round trip), then asks every 1 ms.
+    if (in_peer_gone_) return data_ready() ? status{} : status{errc::eof};
+    if (mode == Mode::try_once) {
+        if (peer_gone()) return data_ready() ? status{} : status{errc::eof};
+        return errc::empty;
+    }
     Backoff backoff;
-    auto next_peer_check = steady_clock::now() + peer_check_interval;
+    auto next_peer_check = steady_clock::now() + first_peer_check_delay;
     uint32_t polls = 0;
     while (backoff.step()) {
         if (data_ready()) return {};
@@ -494,6 +561,22 @@ result<std::size_t> Connection::message_length() {
     return recv_impl(sink, Mode::try_once, {});
 }
 
+PipeActivity Connection::activity() const noexcept {
+    PipeActivity now;
+    if (in_) {
+        now.incoming_receiver_parked = in_->reader_parked.load(std::memory_order_acquire) != 0;
+        now.incoming_sender_parked = in_->writer_parked.load(std::memory_order_acquire) != 0;
+        now.incoming_receive_lock_waiters =
+            in_->reader_lock.waiters.load(std::memory_order_acquire);
+    }
+    if (out_) {
+        now.outgoing_receiver_parked = out_->reader_parked.load(std::memory_order_acquire) != 0;
+        now.outgoing_sender_parked = out_->writer_parked.load(std::memory_order_acquire) != 0;
+        now.outgoing_send_lock_waiters = out_->writer_lock.waiters.load(std::memory_order_acquire);
+    }
+    return now;
+}
+
 bool Connection::poll() {
     require_readable();
     if (data_ready()) return true;
@@ -527,10 +610,20 @@ bool Connection::peer_closed_check() {
     const uint64_t closes = control_->closes[1 - side_].load(std::memory_order_relaxed);
     bool ask = closes != seen_peer_closes_;
     seen_peer_closes_ = closes;
-    if (!ask && (++sends_since_check_ & 15) == 0) {
-        const auto now = steady_clock::now();
-        ask = now - last_peer_check_ >= peer_check_interval;
-        if (ask) last_peer_check_ = now;
+    // A peer that died (or exited without close()) cannot bump the count: ask the kernel on the
+    // first send at least peer_check_interval after the last question, however few sends came
+    // in between. The tick counter is a cheap filter in front of the clock (it only bounds how
+    // often the clock is read); the clock alone decides when to ask.
+    if (!ask) {
+        const uint64_t ticks = cheap_ticks();
+        if (ticks - last_clock_read_ticks_ >= clock_read_ticks) {
+            last_clock_read_ticks_ = ticks;
+            const auto now = steady_clock::now();
+            if (now - last_peer_check_ >= peer_check_interval) {
+                last_peer_check_ = now;
+                ask = true;
+            }
+        }
     }
     if (ask && detail::socket_hung_up(out_fd_)) out_peer_gone_ = true;
     return out_peer_gone_;

@@ -55,6 +55,20 @@ struct PipeOptions {
 /// No limit on the length of a received message.
 inline constexpr std::size_t no_max_length = std::numeric_limits<std::size_t>::max();
 
+/// What the processes on a pipe's two directions are doing at one instant, as seen from one end
+/// (Connection::activity()): for diagnostics, monitoring and tests. "Parked" means a side has
+/// committed to sleeping on its socket (it sets the flag, looks at the ring once more, then
+/// sleeps) until a doorbell or a hang-up; a process killed while parked leaves its flag set.
+struct PipeActivity {
+    bool incoming_receiver_parked = false;  // a receive on this end waits for data
+    bool incoming_sender_parked = false;    // the peer's send into this end waits for room
+    bool outgoing_receiver_parked = false;  // the peer's receive from this end waits for data
+    bool outgoing_sender_parked = false;    // a send on this end waits for room
+    /// Processes asleep waiting for a lock held by another copy of this end (receive / send).
+    uint32_t incoming_receive_lock_waiters = 0;
+    uint32_t outgoing_send_lock_waiters = 0;
+};
+
 /// One end of a pipe (Python's multiprocessing.connection.Connection).
 ///
 /// Movable, not copyable; valid in a fork()ed child. fork() copies an end: every copy counts as
@@ -94,9 +108,11 @@ class Connection {
     // ---- sending ---------------------------------------------------------------------------
     /// Sends one whole message (zero length allowed). Blocks while the ring has no room (and,
     /// for a message larger than the ring, until it has all been taken in by the receiver's
-    /// side). Returns errc::broken_pipe at once if every copy of the peer end is closed (a
-    /// peer that died is noticed within ~1 ms; a sender blocked on a full ring wakes on it).
-    /// Never raises SIGPIPE. Process-safe (see class comment).
+    /// side). Returns errc::broken_pipe at once if every copy of the peer end was closed with
+    /// close(); a peer that died (or exited without close()) is noticed by the first send at
+    /// least 1 ms (at most ~1.25 ms) after this end last asked the kernel, and a sender blocked
+    /// on a full ring wakes on the hang-up. Never raises SIGPIPE. Process-safe (see class
+    /// comment). If the caller dies inside, see the class comment.
     status send_bytes(std::span<const std::byte> message);
     status try_send_bytes(std::span<const std::byte> message);
     status send_bytes_for(std::span<const std::byte> message, steady_clock::duration timeout);
@@ -193,6 +209,11 @@ class Connection {
     /// EOF), -1 if this end does not receive. For diagnostics and wait(); do not read from it.
     int receive_descriptor() const noexcept { return in_fd_; }
 
+    /// A snapshot of who waits on this pipe (see PipeActivity); all false/0 on a closed end.
+    /// Non-blocking (a few loads of shared words, no system call), thread- and process-safe,
+    /// stale as soon as it returns: poll it, never use it to decide that a peer is gone.
+    PipeActivity activity() const noexcept;
+
   private:
     friend std::pair<Connection, Connection> Pipe(bool duplex, PipeOptions options);
     friend std::vector<Connection*> wait(std::span<Connection* const> connections,
@@ -231,7 +252,7 @@ class Connection {
     uint64_t cached_write_ = 0;  // a lower bound of in_->write_cursor
     uint64_t cached_read_ = 0;   // a lower bound of out_->read_cursor
     uint64_t seen_peer_closes_ = 0;
-    uint32_t sends_since_check_ = 0;
+    uint64_t last_clock_read_ticks_ = 0;  // cheap_ticks() at the last clock read (pipe.cpp)
     steady_clock::time_point last_peer_check_{};
 };
 
