@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
     app.add_option("--budget", options.budget,
                    "seconds after which the producers of a run stop early (a slow peer then "
                    "moves fewer items; counts and checksums are of what was sent); 0: none "
-                   "(default 1; 0 with --quick)");
+                   "(default 0.5; 0 with --quick)");
     app.add_option("--idle-seconds", options.idle_seconds,
                    "how long the idle-cpu consumer stays blocked (default 1; 0.2 with --quick)");
     app.add_option("--csv", options.csv, "write one summary row per configuration and peer");
@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
     if (options.scenarios.empty()) options.scenarios = all_scenarios;
     if (options.repetitions == 0) options.repetitions = options.quick ? 1 : 3;
     if (options.items == 0) options.items = options.quick ? 1000 : 2000000;
-    if (options.budget < 0) options.budget = options.quick ? 0 : 1;
+    if (options.budget < 0) options.budget = options.quick ? 0 : 0.5;
     if (options.idle_seconds <= 0) options.idle_seconds = options.quick ? 0.2 : 1;
     if (options.timeout == 0) options.timeout = options.quick ? 20 : 180;
 
