@@ -3,10 +3,12 @@
 
 Run by bench/shuttle_scenarios (never by hand, though you may):
     python3 python_peer.py --kind queue --producers 3 --consumers 2 --capacity 10 \
-        --payload 8 --items 10000 --out result.txt
+        --payload 8 --items 10000 --seconds 1 --out result.txt
 Same method as the C++ harness: fork() children, release them from a start barrier, each item
 carries producer id + sequence, consumers check per-producer order, count and a checksum (the
 sum of the headers), the parent joins the producers and puts one sentinel (None) per consumer.
+A producer (sender, pinger) stops early once --seconds passed since the release (0: no limit);
+the checks then expect exactly what was sent.
 Writes key=value lines to --out: ok, items, seconds, p50_us, p99_us, error.
 """
 import argparse
@@ -32,11 +34,21 @@ def read_header(item, payload):
     return int.from_bytes(item[:8], "little"), ok
 
 
-def producer(queue, index, items, payload, barrier, results, joinable):
+def budget_end(seconds):
+    return time.monotonic() + seconds if seconds > 0 else float("inf")
+
+
+def producer(queue, index, items, payload, barrier, results, joinable, seconds):
     filler = bytes(max(payload - 16, 0))
     barrier.wait()
-    for sequence in range(items):
-        queue.put(make_item(index << 40 | sequence, payload, filler))
+    end = budget_end(seconds)
+    sent = 0
+    while sent < items:
+        if sent % 64 == 0 and time.monotonic() > end:
+            break
+        queue.put(make_item(index << 40 | sent, payload, filler))
+        sent += 1
+    results.put(("sent", index, sent))
     if joinable:
         queue.join()
         results.put(("joined", time.monotonic_ns()))
@@ -74,7 +86,8 @@ def run_queue(args, ctx, joinable):
                              args=(queue, args.producers, args.items, args.payload, barrier,
                                    results, joinable)) for _ in range(args.consumers)]
     producers = [ctx.Process(target=producer, daemon=True,
-                             args=(queue, i, args.items, args.payload, barrier, results, joinable))
+                             args=(queue, i, args.items, args.payload, barrier, results, joinable,
+                                   args.seconds))
                  for i in range(args.producers)]
     for process in consumers + producers:
         process.start()
@@ -88,10 +101,13 @@ def run_queue(args, ctx, joinable):
         queue.put(None)
     count = checksum = errors = 0
     end = start
-    expected_messages = len(consumers) + (len(producers) if joinable else 0)
+    expected_messages = len(consumers) + len(producers) * (2 if joinable else 1)
+    sent = [0] * args.producers
     for _ in range(expected_messages):
         message = results.get()
-        if message[0] == "joined":
+        if message[0] == "sent":
+            sent[message[1]] = message[2]
+        elif message[0] == "joined":
             end = max(end, message[1])
         else:
             count += message[1]
@@ -101,9 +117,8 @@ def run_queue(args, ctx, joinable):
                 end = max(end, message[4])
     for process in consumers:
         process.join()
-    n, p = args.items, args.producers
-    expected_checksum = (p * (n * (n - 1) // 2) + n * sum(i << 40 for i in range(p))) & MASK
-    return check(count, n * p, checksum & MASK, expected_checksum, errors, start, end)
+    expected_checksum = sum(n * (n - 1) // 2 + n * (i << 40) for i, n in enumerate(sent)) & MASK
+    return check(count, sum(sent), checksum & MASK, expected_checksum, errors, start, end)
 
 
 def check(count, expected, checksum, expected_checksum, errors, start, end):
@@ -116,13 +131,19 @@ def check(count, expected, checksum, expected_checksum, errors, start, end):
     return {"ok": 1, "items": count, "seconds": (end - start) / 1e9}
 
 
-def pipe_sender(connection, receiver_end, items, payload, barrier):
+def pipe_sender(connection, receiver_end, items, payload, barrier, seconds, results):
     receiver_end.close()
     filler = bytes(max(payload - 16, 0))
     barrier.wait()
-    for sequence in range(items):
-        header = struct.pack("<Q", sequence)
+    end = budget_end(seconds)
+    sent = 0
+    while sent < items:
+        if sent % 64 == 0 and time.monotonic() > end:
+            break
+        header = struct.pack("<Q", sent)
         connection.send_bytes(header + filler + header if payload >= 16 else header)
+        sent += 1
+    results.put(("sent", sent))
     connection.close()
 
 
@@ -142,7 +163,7 @@ def pipe_receiver(connection, sender_end, items, payload, barrier, results):
             errors += 1
         count += 1
         checksum += header
-    results.put((count, checksum & MASK, errors, last))
+    results.put(("received", count, checksum & MASK, errors, last))
 
 
 def run_pipe(args, ctx):
@@ -150,7 +171,8 @@ def run_pipe(args, ctx):
     results = ctx.Queue()
     barrier = ctx.Barrier(3)
     sender = ctx.Process(target=pipe_sender, daemon=True,
-                         args=(sender_end, receiver_end, args.items, args.payload, barrier))
+                         args=(sender_end, receiver_end, args.items, args.payload, barrier,
+                               args.seconds, results))
     receiver = ctx.Process(target=pipe_receiver, daemon=True,
                            args=(receiver_end, sender_end, args.items, args.payload, barrier,
                                  results))
@@ -162,10 +184,16 @@ def run_pipe(args, ctx):
     # this process runs again, which would otherwise measure zero seconds.
     start = time.monotonic_ns()
     barrier.wait()
-    count, checksum, errors, end = results.get()
+    n = count = checksum = errors = 0
+    end = start
+    for _ in range(2):
+        message = results.get()
+        if message[0] == "sent":
+            n = message[1]
+        else:
+            _, count, checksum, errors, end = message
     sender.join()
     receiver.join()
-    n = args.items
     return check(count, n, checksum, (n * (n - 1) // 2) & MASK, errors, start, max(end, start))
 
 
@@ -186,7 +214,10 @@ def run_ping_pong(args, ctx):
     message = bytes(args.payload)
     barrier.wait()
     samples = []
+    end = budget_end(args.seconds)
     for i in range(args.items + 100):
+        if i > 100 and time.monotonic() > end:
+            break
         t0 = time.monotonic_ns()
         mine.send_bytes(message)
         mine.recv_bytes()
@@ -242,6 +273,7 @@ def main():
     parser.add_argument("--capacity", type=int, default=10)
     parser.add_argument("--payload", type=int, default=8)
     parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=0)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     ctx = mp.get_context("fork")

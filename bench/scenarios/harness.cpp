@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 #include <sys/resource.h>
+#include <time.h>
 #if defined(__x86_64__)
 #include <x86intrin.h>
 #endif
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <thread>
 
 #include "shuttle/wait.hpp"
@@ -152,6 +154,9 @@ void Channel::stop_consumers(int consumers, std::size_t payload) {
 
 std::optional<std::string> ChannelPeer::skip_reason(const RunSpec& spec) const {
     if (spec.kind == Kind::tickets) return "not a lock";
+    if (spec.kind == Kind::idle && in_process()) {
+        return "threads in this process: not measured idle";
+    }
     return channel_skip_reason(spec);
 }
 
@@ -236,12 +241,17 @@ void produce(Channel& channel, Control& control, const RunSpec& spec, int index)
     const bool native = endpoint->native_task_accounting();
     std::vector<std::byte> message(spec.payload);
     arrive_and_wait(control);
-    for (std::uint64_t sequence = 0; sequence < spec.items_per_producer; ++sequence) {
-        write_header(message.data(), spec.payload, make_header(index, sequence));
+    std::uint64_t sent = 0;
+    for (; sent < spec.items_per_producer; ++sent) {
+        // A relaxed load of a line written once: the time budget costs no more than this.
+        if (control.stop.load(std::memory_order_relaxed) != 0) break;
+        write_header(message.data(), spec.payload, make_header(index, sent));
         if (joinable && !native) control.unfinished.fetch_add(1);
         endpoint->put(message.data(), spec.payload);
-        ++slot.count;
     }
+    slot.count = sent;
+    control.producers_done.fetch_add(1);
+    wake_all(control.producers_done);
     if (joinable) {
         if (native) {
             endpoint->join();
@@ -261,7 +271,8 @@ void produce(Channel& channel, Control& control, const RunSpec& spec, int index)
 /// wait until the consumers have every item, or until 2 s pass without progress (then the
 /// sentinels go anyway and the count check reports what was lost).
 void wait_until_received(Control& control, const RunSpec& spec) {
-    const std::uint64_t expected = spec.items_per_producer * spec.producers;
+    std::uint64_t expected = 0;
+    for (int p = 0; p < spec.producers; ++p) expected += control.producers[p].count;
     std::uint64_t seen = 0;
     auto stalled_since = std::chrono::steady_clock::now();
     for (;;) {
@@ -309,6 +320,26 @@ Measurement run_throughput(ChannelPeer& peer, const RunSpec& spec) {
         measurement.error = "workers did not reach the start barrier in time";
         return measurement;
     }
+    channel->started();
+    if (spec.budget_seconds > 0) {
+        // Producers stop early once the budget is spent (a slow peer then moves fewer items);
+        // the checks below expect exactly what each producer sent.
+        auto budget_end = std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              std::chrono::duration<double>(spec.budget_seconds));
+        for (;;) {
+            auto done = control->producers_done.load();
+            if (done >= static_cast<std::uint32_t>(spec.producers)) break;
+            auto now = std::chrono::steady_clock::now();
+            if (now >= budget_end) {
+                control->stop.store(1);
+                break;
+            }
+            wait_on(control->producers_done, done,
+                    deadline_after(std::min<std::chrono::steady_clock::duration>(
+                        budget_end - now, std::chrono::milliseconds(20))));
+        }
+    }
     bool in_time = producers.join_until(deadline);
     if (in_time) {
         // The sentinels go from their own process, so a stuck put cannot hang the runner.
@@ -345,12 +376,12 @@ Measurement run_throughput(ChannelPeer& peer, const RunSpec& spec) {
     if (spec.kind == Kind::joinable) {
         for (int i = 0; i < spec.producers; ++i) end = std::max(end, control->producers[i].last_ns);
     }
+    std::uint64_t expected = 0;
     for (int p = 0; p < spec.producers; ++p) {
-        for (std::uint64_t s = 0; s < spec.items_per_producer; ++s) {
-            expected_checksum += mix(make_header(p, s));
-        }
+        const std::uint64_t sent = control->producers[p].count;
+        expected += sent;
+        for (std::uint64_t s = 0; s < sent; ++s) expected_checksum += mix(make_header(p, s));
     }
-    const std::uint64_t expected = spec.items_per_producer * spec.producers;
     if (received != expected) {
         measurement.error = fmt::format("received {} of {} items", received, expected);
     } else if (checksum != expected_checksum) {
@@ -402,9 +433,15 @@ Measurement run_ping_pong(ChannelPeer& peer, const RunSpec& spec) {
             auto in = reply->attach(Role::consumer, 0);
             std::vector<std::byte> message(spec.payload), buffer(spec.payload + 64);
             arrive_and_wait(*control);
-            for (std::uint64_t i = 0; i < rounds; ++i) {
+            const std::int64_t budget_end =
+                spec.budget_seconds > 0
+                    ? now_ns() + static_cast<std::int64_t>(spec.budget_seconds * 1e9)
+                    : std::numeric_limits<std::int64_t>::max();
+            std::uint64_t i = 0;
+            for (; i < rounds; ++i) {
                 write_header(message.data(), spec.payload, make_header(0, i));
                 auto t0 = now_ns();
+                if (i > warm_up && t0 > budget_end) break;
                 out->put(message.data(), spec.payload);
                 auto size = in->get(buffer.data(), buffer.size());
                 samples[i] = now_ns() - t0;
@@ -412,6 +449,7 @@ Measurement run_ping_pong(ChannelPeer& peer, const RunSpec& spec) {
                     throw std::runtime_error("ping-pong: wrong reply");
                 }
             }
+            control->producers[0].count = i;
             write_header(message.data(), spec.payload, sentinel_header);
             out->put(message.data(), spec.payload);
         },
@@ -429,7 +467,9 @@ Measurement run_ping_pong(ChannelPeer& peer, const RunSpec& spec) {
         measurement.error = workers.failure();
         return measurement;
     }
-    std::vector<std::int64_t> measured(samples.get() + warm_up, samples.get() + rounds);
+    const std::uint64_t done = std::min<std::uint64_t>(control->producers[0].count, rounds);
+    std::vector<std::int64_t> measured(samples.get() + std::min(warm_up, done),
+                                       samples.get() + done);
     std::sort(measured.begin(), measured.end());
     std::int64_t total = 0;
     for (auto sample : measured) total += sample;
@@ -443,9 +483,92 @@ Measurement run_ping_pong(ChannelPeer& peer, const RunSpec& spec) {
     return measurement;
 }
 
+/// CPU time (user + system, ns resolution) of another process, from its CPU-time clock.
+std::optional<double> process_cpu_seconds(pid_t pid) {
+    clockid_t clock{};
+    if (clock_getcpuclockid(pid, &clock) != 0) return std::nullopt;
+    timespec time{};
+    if (clock_gettime(clock, &time) != 0) return std::nullopt;
+    return double(time.tv_sec) + double(time.tv_nsec) / 1e9;
+}
+
+/// idle-cpu: a consumer blocks in get() on an empty channel for spec.budget_seconds while a
+/// producer holds its end open and sends nothing; then the producer sends the stop (a
+/// sentinel, or EOF as it exits). The figure is the consumer's CPU time over the window,
+/// read from its CPU-time clock (the whole window, spin and yield phases included).
+Measurement run_idle(ChannelPeer& peer, const RunSpec& spec) {
+    Measurement measurement;
+    if (peer.in_process()) {
+        measurement.error = "in-process peers are not measured idle";
+        return measurement;
+    }
+    auto deadline = deadline_of(spec);
+    Shared<Control> control;
+    auto channel = peer.create(spec);
+    Workers consumer(false), producer(false);
+    consumer.start(
+        [&] {
+            auto endpoint = channel->attach(Role::consumer, 0);
+            std::vector<std::byte> buffer(spec.payload + 64);
+            arrive_and_wait(*control);
+            auto size = endpoint->get(buffer.data(), buffer.size());
+            if (size < 8 || read_header(buffer.data()) != sentinel_header) {
+                throw std::runtime_error("idle consumer got an item from an empty channel");
+            }
+        },
+        control->consumers[0]);
+    if (!wait_arrivals(*control, 1, deadline)) {
+        measurement.error = "the consumer did not reach the start barrier in time";
+        return measurement;
+    }
+    producer.start(
+        [&] {
+            auto endpoint = channel->attach(Role::producer, 0);
+            arrive_and_wait(*control);
+            while (control->stop.load() == 0) wait_on(control->stop, 0, deadline_after(1s));
+            std::vector<std::byte> message(spec.payload);
+            write_header(message.data(), spec.payload, sentinel_header);
+            endpoint->put(message.data(), spec.payload);
+        },
+        control->producers[0]);
+    channel->started();
+    if (!release_start(*control, 2, deadline)) {
+        measurement.error = "workers did not reach the start barrier in time";
+        return measurement;
+    }
+    const pid_t pid = consumer.pid(0);
+    auto before = process_cpu_seconds(pid);
+    auto t0 = now_ns();
+    std::this_thread::sleep_for(std::chrono::duration<double>(spec.budget_seconds));
+    auto after = process_cpu_seconds(pid);
+    auto t1 = now_ns();
+    control->stop.store(1);
+    wake_all(control->stop);
+    if (!producer.join_until(deadline) || !consumer.join_until(deadline)) {
+        measurement.error = fmt::format("timed out after {:.0f} s", spec.timeout_seconds);
+        return measurement;
+    }
+    for (auto* workers : {&producer, &consumer}) {
+        if (!workers->failure().empty()) {
+            measurement.error = workers->failure();
+            return measurement;
+        }
+    }
+    if (!before || !after) {
+        measurement.error = "could not read the consumer's CPU clock";
+        return measurement;
+    }
+    measurement.ok = true;
+    measurement.items = 1;
+    measurement.seconds = double(t1 - t0) / 1e9;
+    measurement.cpu_seconds = *after - *before;
+    return measurement;
+}
+
 }  // namespace
 
 Measurement ChannelPeer::run(const RunSpec& spec) {
+    if (spec.kind == Kind::idle) return run_idle(*this, spec);
     if (spec.kind == Kind::ping_pong) return run_ping_pong(*this, spec);
     return run_throughput(*this, spec);
 }
@@ -531,6 +654,8 @@ const char* kind_name(Kind kind) {
             return "ping-pong";
         case Kind::tickets:
             return "tickets";
+        case Kind::idle:
+            return "idle";
     }
     return "?";
 }
@@ -545,6 +670,8 @@ std::string RunSpec::label() const {
             return fmt::format("{} buyers, stock {}", producers, items_per_producer);
         case Kind::pipe:
             return fmt::format("1->1 {}", size);
+        case Kind::idle:
+            return fmt::format("1 consumer blocked {:.1f} s, {}", budget_seconds, size);
         default:
             return fmt::format("{}x{} cap {} {}", producers, consumers, capacity, size);
     }

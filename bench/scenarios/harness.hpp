@@ -67,6 +67,8 @@ struct alignas(64) WorkerSlot {
 struct Control {
     alignas(64) std::atomic<std::uint32_t> arrived{0};
     alignas(64) std::atomic<std::uint32_t> go{0};
+    alignas(64) std::atomic<std::uint32_t> stop{0};  // the time budget ran out: producers stop
+    alignas(64) std::atomic<std::uint32_t> producers_done{0};
     alignas(64) std::atomic<std::uint32_t> unfinished{0};  // emulated task accounting
     std::atomic<std::uint32_t> joiners{0};
     alignas(64) std::atomic<std::uint64_t> tickets{0};  // notes-tickets stock (under the lock)
@@ -88,6 +90,8 @@ class Workers {
     /// Joins every worker; false if the deadline passed (processes are then killed).
     bool join_until(std::chrono::steady_clock::time_point deadline);
     void kill();
+    /// The pid of the i-th worker process started (0 for threads).
+    pid_t pid(std::size_t i) const { return i < processes_.size() ? processes_[i].pid() : 0; }
     /// A worker that exited abnormally, or "" if all exited 0.
     std::string failure() const;
 

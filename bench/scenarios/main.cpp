@@ -55,20 +55,23 @@ struct Options {
     std::vector<std::string> peers;
     int repetitions = 0;
     std::uint64_t items = 0;
+    double budget = -1;
+    double idle_seconds = 0;
     std::string csv, json, markdown;
     std::string python_peer = SHUTTLE_BENCH_PYTHON_PEER;
     std::string reference = "shuttle";
     double timeout = 0;
 };
 
-const std::vector<std::string> all_scenarios = {"notes-1x1",  "notes-3x2",     "notes-joinable",
-                                                "notes-pipe", "notes-tickets", "ping-pong",
-                                                "sweep"};
+const std::vector<std::string> all_scenarios = {
+    "notes-1x1",     "notes-3x2", "notes-joinable", "notes-pipe",
+    "notes-tickets", "ping-pong", "idle-cpu",       "sweep"};
 
-/// Items for a payload: the byte volume grows slower than the payload (64 KiB moves ~1/50 the
-/// items of 8 B) so every point of the sweep takes a comparable time.
+/// Items per cell for a payload, from the 8 B figure: the byte volume grows with the payload
+/// but slower than it (64 B moves 1/2 the items of 8 B, 1 KiB 1/8, 64 KiB 1/100), so a fast
+/// transport's window stays long enough at every size; the time budget bounds the slow ones.
 std::uint64_t scaled(std::uint64_t items, std::size_t payload) {
-    std::uint64_t divisor = payload >= 65536 ? 50 : payload >= 1024 ? 4 : 1;
+    std::uint64_t divisor = payload >= 65536 ? 100 : payload >= 1024 ? 8 : payload >= 64 ? 2 : 1;
     return std::max<std::uint64_t>(items / divisor, 20);
 }
 
@@ -90,19 +93,32 @@ std::vector<RunSpec> plan(const Options& options) {
         spec.payload = payload;
         spec.items_per_producer = per_producer;
         spec.timeout_seconds = options.timeout;
+        spec.budget_seconds = kind == Kind::tickets ? 0 : options.budget;
         specs.push_back(spec);
     };
+    // `items` is the total per configuration at 8 B, split between the producers.
     if (wanted("notes-1x1")) add("notes-1x1", Kind::queue, 1, 1, 10, 8, items);
-    if (wanted("notes-3x2")) add("notes-3x2", Kind::queue, 3, 2, 10, 8, items);
+    if (wanted("notes-3x2")) {
+        for (std::size_t payload : {std::size_t{8}, std::size_t{1024}}) {
+            add("notes-3x2", Kind::queue, 3, 2, 10, payload, scaled(items, payload) / 3);
+        }
+    }
     if (wanted("notes-joinable")) add("notes-joinable", Kind::joinable, 1, 1, 10, 8, items);
     if (wanted("notes-pipe")) {
         for (std::size_t payload : {std::size_t{8}, std::size_t{1024}, std::size_t{65536}}) {
             add("notes-pipe", Kind::pipe, 1, 1, 64, payload, scaled(items, payload));
         }
     }
-    if (wanted("notes-tickets")) add("notes-tickets", Kind::tickets, 10, 0, 0, 8, items);
+    if (wanted("notes-tickets")) {
+        add("notes-tickets", Kind::tickets, 10, 0, 0, 8, std::max<std::uint64_t>(items / 2, 100));
+    }
     if (wanted("ping-pong")) {
-        add("ping-pong", Kind::ping_pong, 1, 1, 10, 8, std::max<std::uint64_t>(items / 5, 100));
+        add("ping-pong", Kind::ping_pong, 1, 1, 10, 8, std::max<std::uint64_t>(items / 10, 100));
+    }
+    if (wanted("idle-cpu")) {
+        // A consumer blocked in get() on an empty queue; the window is --idle-seconds.
+        add("idle-cpu", Kind::idle, 1, 1, 10, 8, 0);
+        specs.back().budget_seconds = options.idle_seconds;
     }
     if (wanted("sweep")) {
         std::vector<int> widths =
@@ -161,9 +177,17 @@ int main(int argc, char** argv) {
                    "repetitions per peer, interleaved (default 3; 1 with --quick)")
         ->check(CLI::PositiveNumber);
     app.add_option("--items", options.items,
-                   "items per producer in the notes scenarios; the sweep splits this total "
-                   "between producers (default 100000; 500 with --quick)")
+                   "items per configuration at 8 B, split between its producers; larger "
+                   "payloads move fewer (64 B 1/2, 1 KiB 1/8, 64 KiB 1/100), ping-pong makes "
+                   "1/10 as many round trips, notes-tickets sells a stock of 1/2 (default "
+                   "2000000; 1000 with --quick)")
         ->check(CLI::PositiveNumber);
+    app.add_option("--budget", options.budget,
+                   "seconds after which the producers of a run stop early (a slow peer then "
+                   "moves fewer items; counts and checksums are of what was sent); 0: none "
+                   "(default 0.5; 0 with --quick)");
+    app.add_option("--idle-seconds", options.idle_seconds,
+                   "how long the idle-cpu consumer stays blocked (default 1; 0.2 with --quick)");
     app.add_option("--csv", options.csv, "write one summary row per configuration and peer");
     app.add_option("--json", options.json, "write summaries and every repetition as JSON");
     app.add_option("--markdown", options.markdown, "write the tables as markdown");
@@ -174,7 +198,9 @@ int main(int argc, char** argv) {
 
     if (options.scenarios.empty()) options.scenarios = all_scenarios;
     if (options.repetitions == 0) options.repetitions = options.quick ? 1 : 3;
-    if (options.items == 0) options.items = options.quick ? 500 : 100000;
+    if (options.items == 0) options.items = options.quick ? 1000 : 2000000;
+    if (options.budget < 0) options.budget = options.quick ? 0 : 0.5;
+    if (options.idle_seconds <= 0) options.idle_seconds = options.quick ? 0.2 : 1;
     if (options.timeout == 0) options.timeout = options.quick ? 20 : 180;
 
     calibrate_ticks();
@@ -216,24 +242,30 @@ int main(int argc, char** argv) {
             current_scenario = spec.scenario;
         }
         const std::size_t first = report.rows.size();
+        // The peer of each row (names are not unique: shuttle's queue and its Lock are both
+        // "shuttle", so the ratios of every scenario are against shuttle).
+        std::vector<Peer*> row_peers;
         for (const auto& peer : peers) {
             auto reason = peer->skip_reason(spec);
             // Lock peers only appear in notes-tickets, channel peers only elsewhere.
-            if (reason && (*reason == "not a lock" || *reason == "not a channel")) continue;
-            if (peer->name() == "shuttle-pipe" && spec.kind != Kind::pipe) continue;
+            // (and shuttle's Pipe only in notes-pipe and ping-pong).
+            if (reason && (*reason == "not a lock" || *reason == "not a channel" ||
+                           *reason == not_a_pipe_scenario)) {
+                continue;
+            }
             report.rows.push_back(Row{spec, peer->name(), reason, {}});
+            row_peers.push_back(peer.get());
         }
         fmt::print(stderr, "[{}/{}] {} {}\n", s + 1, specs.size(), spec.scenario, spec.label());
         for (int repetition = 0; repetition < options.repetitions; ++repetition) {
             for (auto index = first; index < report.rows.size(); ++index) {  // A B C A B C ...
                 Row& row = report.rows[index];
                 if (row.skipped) continue;
-                auto peer = std::find_if(peers.begin(), peers.end(),
-                                         [&](const auto& p) { return p->name() == row.peer; });
+                Peer* peer = row_peers[index - first];
                 if (!row.runs.empty() && !row.runs.back().ok) continue;  // failed: stop trying
                 Measurement measurement;
                 try {
-                    measurement = (*peer)->run(spec);
+                    measurement = peer->run(spec);
                 } catch (const std::exception& error) {
                     measurement.ok = false;
                     measurement.error = error.what();

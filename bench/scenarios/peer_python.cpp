@@ -25,8 +25,9 @@ class PythonPeer : public Peer {
         }
     }
     std::string name() const override { return "python"; }
-    std::optional<std::string> skip_reason(const RunSpec&) const override {
+    std::optional<std::string> skip_reason(const RunSpec& spec) const override {
         if (!missing_.empty()) return missing_;
+        if (spec.kind == Kind::idle) return "not measured (the script has no idle mode)";
         return std::nullopt;
     }
     std::vector<std::string> notes() const override {
@@ -48,6 +49,7 @@ class PythonPeer : public Peer {
             "--capacity",  std::to_string(spec.capacity),
             "--payload",   std::to_string(spec.payload),
             "--items",     std::to_string(spec.items_per_producer),
+            "--seconds",   fmt::format("{}", spec.kind == Kind::tickets ? 0.0 : spec.budget_seconds),
             "--out",       out.string()};
         double cpu_before = cpu_seconds(false);
         Process child(

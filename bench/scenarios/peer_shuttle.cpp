@@ -1,9 +1,11 @@
-// shuttle's own transports: Queue<T> / JoinableQueue<T> for the queue scenarios, and the hooks
-// for the Pipe (notes-pipe, bench/pipe) and the Lock (notes-tickets, sync/) being written now.
+// shuttle's own transports: Queue<T> / JoinableQueue<T> for the queue scenarios, the Pipe
+// (pipe/) for notes-pipe and ping-pong, and the Lock (sync/) for notes-tickets.
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <bit>
+#include <span>
 
 #include "harness.hpp"
 #include "sized.hpp"
@@ -11,6 +13,14 @@
 #if __has_include("shuttle/queue.hpp")
 #include "shuttle/queue.hpp"
 #define SHUTTLE_BENCH_HAVE_SHUTTLE_QUEUE 1
+#endif
+#if __has_include("shuttle/pipe.hpp")
+#include "shuttle/pipe.hpp"
+#define SHUTTLE_BENCH_HAVE_SHUTTLE_PIPE 1
+#endif
+#if __has_include("shuttle/lock.hpp")
+#include "shuttle/lock.hpp"
+#define SHUTTLE_BENCH_HAVE_SHUTTLE_LOCK 1
 #endif
 
 namespace shuttle::bench {
@@ -133,17 +143,121 @@ std::unique_ptr<Peer> make_shuttle_peer() {
 #endif
 }
 
-// HOOK (notes-tickets): shuttle's Lock from sync/ is being written; wire it here as a LockPeer
-// (create the Lock before fork(), lock()/unlock() in each buyer) once its header lands.
+namespace {
+
+#if SHUTTLE_BENCH_HAVE_SHUTTLE_PIPE
+// SHUTTLE PIPE TRANSPORT: a one-way Pipe made by the parent before fork(); the producer keeps
+// the sending end, the consumer the receiving end, each child closes the end it does not use,
+// and the parent closes both of its copies once every worker is started. End of stream is EOF
+// (every copy of the sending end closed: the producer exited), not a sentinel message.
+class ShuttlePipeEndpoint : public Endpoint {
+  public:
+    explicit ShuttlePipeEndpoint(Connection end) : end_(std::move(end)) {}
+    void put(const std::byte* message, std::size_t size) override {
+        auto sent = end_.send_bytes(std::span<const std::byte>(message, size));
+        if (!sent) throw std::runtime_error("Pipe send: " + make_error_code(sent.error()).message());
+    }
+    std::size_t get(std::byte* buffer, std::size_t size) override {
+        auto got = end_.recv_bytes_into(std::span<std::byte>(buffer, size));
+        if (got) return *got;
+        if (got.error() == errc::eof) {  // the harness's end of stream
+            write_header(buffer, 8, sentinel_header);
+            return 8;
+        }
+        throw std::runtime_error("Pipe recv: " + make_error_code(got.error()).message());
+    }
+
+  private:
+    Connection end_;
+};
+
+class ShuttlePipeChannel : public Channel {
+  public:
+    explicit ShuttlePipeChannel(const RunSpec& spec) {
+        // Ring bytes per direction: room for `capacity` messages and their 8-byte frame
+        // headers, a power of two of at least 4 KiB (what PipeOptions accepts).
+        std::size_t bytes = std::max<std::size_t>(spec.capacity * (spec.payload + 8), 4096);
+        auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = std::bit_ceil(bytes)});
+        receiver_ = std::move(receiver);
+        sender_ = std::move(sender);
+    }
+    std::unique_ptr<Endpoint> attach(Role role, int) override {
+        // In a forked child: keep the end this role uses, close the other copy.
+        if (role == Role::consumer) {
+            sender_.close();
+            return std::make_unique<ShuttlePipeEndpoint>(std::move(receiver_));
+        }
+        receiver_.close();
+        return std::make_unique<ShuttlePipeEndpoint>(std::move(sender_));
+    }
+    void started() override {
+        // The parent's copies: closing the sending one lets the consumer see EOF once the
+        // producer is done.
+        sender_.close();
+        receiver_.close();
+    }
+    void stop_consumers(int, std::size_t) override {}  // EOF is the stop
+
+  private:
+    Connection receiver_, sender_;
+};
+
+class ShuttlePipePeer : public ChannelPeer {
+  public:
+    std::string name() const override { return "shuttle-pipe"; }
+    std::optional<std::string> channel_skip_reason(const RunSpec& spec) const override {
+        if (spec.kind != Kind::pipe && spec.kind != Kind::ping_pong && spec.kind != Kind::idle) {
+            return not_a_pipe_scenario;
+        }
+        return std::nullopt;
+    }
+    std::unique_ptr<Channel> create(const RunSpec& spec) override {
+        return std::make_unique<ShuttlePipeChannel>(spec);
+    }
+    std::vector<std::string> notes() const override {
+        return {
+            "shuttle-pipe: shuttle::Pipe(duplex=false), ring of capacity x (message + 8 B "
+            "frame header) rounded up to a power of two (>= 4 KiB); notes-pipe ends on EOF "
+            "(the sender exited), ping-pong uses two one-way pipes"};
+    }
+};
+#endif
+
+#if SHUTTLE_BENCH_HAVE_SHUTTLE_LOCK
+// SHUTTLE LOCK: Lock::anonymous() made by the parent before fork(); the buyers inherit it.
+class ShuttleLock : public SharedLock {
+  public:
+    ShuttleLock() : lock_(Lock::anonymous()) {}
+    void lock() override { lock_.lock(); }
+    void unlock() override { lock_.unlock(); }
+
+  private:
+    Lock lock_;
+};
+
+class ShuttleLockPeer : public LockPeer {
+  public:
+    std::string name() const override { return "shuttle"; }
+    std::unique_ptr<SharedLock> create_lock() override { return std::make_unique<ShuttleLock>(); }
+};
+#endif
+
+}  // namespace
+
 std::unique_ptr<Peer> make_shuttle_lock_peer() {
-    return std::make_unique<UnavailablePeer>("shuttle", "shuttle Lock not yet available", true);
+#if SHUTTLE_BENCH_HAVE_SHUTTLE_LOCK
+    return std::make_unique<ShuttleLockPeer>();
+#else
+    return std::make_unique<UnavailablePeer>("shuttle", "shuttle/lock.hpp not built", true);
+#endif
 }
 
-// HOOK (notes-pipe): shuttle's Pipe (pipe/, benchmarked by bench/pipe) is being written; wire
-// it here as a ChannelPeer (Pipe made before fork(), sender end in the producer, receiver end
-// in the consumer, EOF instead of the sentinel) once its header lands.
 std::unique_ptr<Peer> make_shuttle_pipe_peer() {
-    return std::make_unique<UnavailablePeer>("shuttle-pipe", "shuttle Pipe not yet available");
+#if SHUTTLE_BENCH_HAVE_SHUTTLE_PIPE
+    return std::make_unique<ShuttlePipePeer>();
+#else
+    return std::make_unique<UnavailablePeer>("shuttle-pipe", "shuttle/pipe.hpp not built");
+#endif
 }
 
 std::unique_ptr<Peer> make_unavailable_peer(std::string name, std::string reason) {

@@ -26,6 +26,12 @@ struct Row {
     double rate_max() const;
     double megabytes_per_second() const;
     double cpu_per_million() const;  // CPU seconds per million items (median)
+    double items_median() const;       // items moved per repetition (a budget may cut it)
+    double seconds_median() const;
+    double mean_round_trip_s() const;  // ping_pong
+    double cpu_percent() const;        // idle: CPU time / window, % of one core (median)
+    double cpu_percent_min() const;
+    double cpu_percent_max() const;
     double p50_us() const;
     double p99_us() const;
 };

@@ -20,7 +20,10 @@ enum class Kind {
     pipe,       // 1 sender -> 1 receiver, then end of stream (notes-pipe)
     ping_pong,  // two processes bounce one message; round-trip latency
     tickets,    // 10 processes sell a shared ticket stock under a lock (notes-tickets)
+    idle,       // one consumer blocked on an empty channel; its CPU use (idle-cpu)
 };
+/// The skip reason of a pipe-only peer outside the pipe scenarios (not listed in the tables).
+inline constexpr const char* not_a_pipe_scenario = "not a pipe scenario";
 const char* kind_name(Kind kind);
 
 struct RunSpec {
@@ -31,6 +34,9 @@ struct RunSpec {
     std::size_t capacity = 10;                // items (queues); a hint for byte-buffered kernels
     std::size_t payload = 8;                  // bytes per message, >= 8
     std::uint64_t items_per_producer = 1000;  // tickets: the stock; ping_pong: round trips
+    /// Producers (the pinger) stop early once this many seconds passed since the start
+    /// barrier; 0: no limit. The checks then expect exactly what was sent. Not for tickets.
+    double budget_seconds = 0;
     double timeout_seconds = 60;  // a run that takes longer is killed and reported failed
     std::string label() const;    // "3x2 cap 10 8 B"
 };
@@ -43,6 +49,7 @@ struct Measurement {
     double seconds = 0;             // start barrier .. last item received
     double cpu_seconds = 0;         // user + system of every process (or thread) of the run
     double p50_us = 0, p99_us = 0;  // ping_pong only
+    // idle: cpu_seconds is the blocked consumer's alone, over `seconds` of waiting.
     std::string note;               // e.g. "task_done emulated"
 };
 
@@ -108,6 +115,10 @@ class Channel {
     /// Ends the run after every producer finished: by default one sentinel per consumer, sent
     /// from the calling process (the parent), as the notes do.
     virtual void stop_consumers(int consumers, std::size_t payload);
+    /// Called in the parent once every worker of a throughput run is started: a transport
+    /// whose end of stream is the close of every copy of the sending end (shuttle's Pipe)
+    /// closes the parent's copies here.
+    virtual void started() {}
     /// True if a sentinel can overtake data still in flight (no order across senders): the
     /// harness then sends the sentinels only once the consumers have received every item.
     virtual bool sentinel_may_overtake() const { return false; }
