@@ -41,7 +41,7 @@ constexpr bool is_byte_queue = std::is_same_v<Q, ByteQueue> || std::is_same_v<Q,
 constexpr std::size_t max_message = 96;
 
 /// Byte messages vary in length (16..95 bytes) and carry a pattern derived from the item.
-std::vector<std::byte> encode(const Item& item) {
+inline std::vector<std::byte> encode(const Item& item) {
     std::vector<std::byte> message(16 + (item.sequence * 7 + item.producer) % 80);
     std::memcpy(message.data(), &item, sizeof item);
     for (std::size_t i = 16; i < message.size(); ++i) {
@@ -50,7 +50,7 @@ std::vector<std::byte> encode(const Item& item) {
     return message;
 }
 
-std::optional<Item> decode(std::span<const std::byte> message) {
+inline std::optional<Item> decode(std::span<const std::byte> message) {
     Item item;
     if (message.size() < 16) return std::nullopt;
     std::memcpy(&item, message.data(), sizeof item);
