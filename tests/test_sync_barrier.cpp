@@ -55,7 +55,7 @@ TEST(SyncBarrier, AbortBreaksWaitersAndResetMakesItUsableAgain) {
             return !index && index.error() == errc::broken ? 0 : 1;
         }));
     }
-    while (barrier.n_waiting() < 2) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 2; }));
     barrier.abort();
     for (auto& waiter : waiters) {
         ASSERT_TRUE(test::join_or_fail(waiter));
@@ -80,7 +80,7 @@ TEST(SyncBarrier, AbortBreaksWaitersAndResetMakesItUsableAgain) {
 TEST(SyncBarrier, ResetWhileWaitingFailsTheWaiters) {
     Barrier barrier = Barrier::anonymous(2);
     Process waiter = spawn([&] { return barrier.wait().error() == errc::broken ? 0 : 1; });
-    while (barrier.n_waiting() < 1) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 1; }));
     barrier.reset();
     ASSERT_TRUE(test::join_or_fail(waiter));
     EXPECT_EQ(waiter.exitcode(), 0);
@@ -99,7 +99,7 @@ TEST(SyncBarrier, TimedWaitTimesOutAndBreaksTheBarrier) {
     barrier.reset();
     // A party still waiting when the barrier is aborted sees "broken".
     Process waiter = spawn([&] { return barrier.wait().error() == errc::broken ? 0 : 1; });
-    while (barrier.n_waiting() < 1) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 1; }));
     barrier.abort();
     ASSERT_TRUE(test::join_or_fail(waiter));
     EXPECT_EQ(waiter.exitcode(), 0);
@@ -108,7 +108,7 @@ TEST(SyncBarrier, TimedWaitTimesOutAndBreaksTheBarrier) {
 TEST(SyncBarrier, TimeoutOfOnePartyBreaksTheOthers) {
     Barrier barrier = Barrier::anonymous(3);
     Process patient = spawn([&] { return barrier.wait().error() == errc::broken ? 0 : 1; });
-    while (barrier.n_waiting() < 1) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 1; }));
     EXPECT_EQ(barrier.wait_for(50ms).error(), errc::timeout);
     ASSERT_TRUE(test::join_or_fail(patient));
     EXPECT_EQ(patient.exitcode(), 0);
@@ -123,7 +123,7 @@ TEST(SyncBarrier, APartyKilledWhileWaitingBreaksTheBarrier) {
         (void)mine.wait();
         return 0;
     });
-    while (barrier.n_waiting() < 1) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 1; }));
     doomed.kill();
     doomed.join();
     auto start = std::chrono::steady_clock::now();

@@ -61,7 +61,7 @@ TEST(SyncCondition, NotifyWakesAWaiterInAnotherProcess) {
         return notified && condition.held_by_caller() ? 0 : 1;
     });
     ASSERT_TRUE(test::await_at_least(words[0], 1));
-    while (condition.state().waiters.load() == 0) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return condition.state().waiters.load() != 0; }));
     {
         std::lock_guard guard(condition);
         words[1] = 1;
@@ -87,7 +87,9 @@ TEST(SyncCondition, WaitReleasesTheLockWhileParked) {
     Condition condition = Condition::anonymous();
     SharedWords words;
     Process other = spawn([&] {
-        while (condition.state().waiters.load() == 0) std::this_thread::yield();
+        if (!test::wait_until_true([&] { return condition.state().waiters.load() != 0; })) {
+            return 2;
+        }
         if (!condition.try_lock_for(5s)) return 1;
         words[0] = 1;
         condition.notify_all();
