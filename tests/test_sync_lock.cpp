@@ -145,7 +145,10 @@ TEST(SyncLock, OwnerDiedFlagPersistsUntilMarkedConsistent) {
     lock.unlock();
 }
 
-// A holder that dies while others are blocked in lock(): one of them gets it.
+// A holder that dies while others are blocked in lock(): one of them gets it. The holder is
+// killed only once the waiter is provably asleep in the kernel inside lock() (it has flagged
+// the mutex's futex word as having waiters, and its process sleeps), so this exercises the
+// kernel's robust-list wake of a parked waiter, not a later lock() of an abandoned mutex.
 TEST(SyncLock, BlockedWaiterGetsLockWhenHolderIsKilled) {
     Lock lock = Lock::anonymous();
     SharedWords words;
@@ -164,6 +167,11 @@ TEST(SyncLock, BlockedWaiterGetsLockWhenHolderIsKilled) {
         return result;
     });
     ASSERT_TRUE(test::await_at_least(words[1], 1));
+    ASSERT_TRUE(test::wait_until_true([&] {
+        return test::futex_word_has_waiters(lock.state()) &&
+               test::process_state(waiter.pid()) == 'S';
+    })) << "the waiter never parked in lock()";
+    EXPECT_FALSE(waiter.join_for(0ms)) << "the waiter got a lock that is still held";
     holder.kill();
     holder.join();
     ASSERT_TRUE(test::join_or_fail(waiter));
