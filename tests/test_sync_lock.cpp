@@ -331,5 +331,37 @@ TEST(SyncRLock, DeadOwnerAtAnyDepthIsRecoveredAtDepthOne) {
               0);
 }
 
+// RLock's timed forms, held by another process: never early, late by less than 50 ms; the
+// holder itself re-enters at once.
+TEST(SyncRLock, TimedFormsHonourTheirTimeout) {
+    RLock lock = RLock::anonymous();
+    SharedWords words;
+    Process holder = spawn([&] {
+        lock.lock();
+        lock.lock();
+        if (!lock.try_lock_for(10s)) return 1;  // re-entry by the owner never waits
+        words[0] = 1;
+        if (!test::await_at_least(words[1], 1)) return 2;
+        lock.unlock();
+        lock.unlock();
+        lock.unlock();
+        return 0;
+    });
+    ASSERT_TRUE(test::await_at_least(words[0], 1));
+    test::expect_takes(100ms, [&] { EXPECT_FALSE(lock.try_lock_for(100ms)); });
+    test::expect_takes(
+        50ms, [&] { EXPECT_FALSE(lock.try_lock_until(std::chrono::steady_clock::now() + 50ms)); });
+    test::expect_takes(
+        30ms, [&] { EXPECT_FALSE(lock.try_lock_until(std::chrono::system_clock::now() + 30ms)); });
+    test::expect_takes(0ms, [&] { EXPECT_FALSE(lock.try_lock_for(-5ms)); });
+    EXPECT_EQ(lock.depth(), 0u);
+    words[1] = 1;
+    EXPECT_TRUE(lock.try_lock_for(10s));
+    EXPECT_EQ(lock.depth(), 1u);
+    lock.unlock();
+    ASSERT_TRUE(test::join_or_fail(holder));
+    EXPECT_EQ(holder.exitcode(), 0);
+}
+
 }  // namespace
 }  // namespace shuttle
