@@ -171,6 +171,39 @@ TEST(SyncCondition, NotifyWakesAtMostTheRequestedNumberOfWaiters) {
     EXPECT_FALSE(condition.wait_for(20ms));
 }
 
+// More simultaneous waiters than the segment has slots (128): the extra ones share the
+// overflow word, and notify_all() still wakes every one (threads of one child process, so the
+// whole test is bounded by run_child's watchdog).
+TEST(SyncCondition, MoreWaitersThanSlotsAreAllWoken) {
+    Condition condition = Condition::anonymous();
+    EXPECT_EQ(run_child([&] {
+                  const uint32_t threads = detail::condition_waiter_slots + 4;
+                  bool go = false;  // guarded by the condition's lock
+                  std::atomic<uint32_t> woken{0};
+                  std::vector<std::thread> waiters;
+                  for (uint32_t t = 0; t < threads; ++t) {
+                      waiters.emplace_back([&] {
+                          std::unique_lock guard(condition);
+                          condition.wait([&] { return go; });
+                          woken.fetch_add(1);
+                      });
+                  }
+                  if (!test::wait_until_true(
+                          [&] { return condition.state().waiters.load() == threads; })) {
+                      ::_exit(2);  // threads still blocked: leave at once
+                  }
+                  if (condition.state().overflow_waiters.load() != 4) ::_exit(3);
+                  {
+                      std::lock_guard guard(condition);
+                      go = true;
+                  }
+                  condition.notify_all();
+                  for (auto& waiter : waiters) waiter.join();
+                  return woken.load() == threads && condition.state().waiters.load() == 0 ? 0 : 1;
+              }),
+              0);
+}
+
 // The oldest waiter is killed while parked; a notify(1) that picks its slot is not absorbed by
 // the dead process: a live waiter gets it within about a backstop period.
 TEST(SyncCondition, ADeadWaiterDoesNotAbsorbANotification) {
