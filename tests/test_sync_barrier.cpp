@@ -133,6 +133,27 @@ TEST(SyncBarrier, APartyKilledWhileWaitingBreaksTheBarrier) {
     EXPECT_FALSE(barrier.broken());
 }
 
+// Deterministic versions of the above: the party kills itself at the two points of its arrival
+// (registered but not yet counted, with the internal lock held; counted and the lock released,
+// not yet parked). Either way the next party finds the barrier broken, not a hang.
+TEST(SyncBarrier, APartyDyingAtEachPointOfItsArrivalBreaksTheBarrier) {
+    for (const char* point : {"barrier.wait.registered", "barrier.wait.counted"}) {
+        SCOPED_TRACE(point);
+        Barrier barrier = Barrier::anonymous(3);
+        EXPECT_EQ(run_child([&] {
+                      detail::arm_kill_point(point);
+                      (void)barrier.wait();
+                      return 0;
+                  }),
+                  -SIGKILL);
+        auto start = std::chrono::steady_clock::now();
+        EXPECT_EQ(barrier.wait_for(10s).error(), errc::broken);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+        barrier.reset();
+        EXPECT_FALSE(barrier.broken());
+    }
+}
+
 TEST(SyncBarrier, CreateValidatesParties) {
     EXPECT_THROW(Barrier::anonymous(0), Error);
     EXPECT_THROW(Barrier::anonymous(100000), Error);

@@ -153,8 +153,10 @@ result<uint32_t> Barrier::wait_steady(steady_clock::time_point deadline) {
         Registry(segment_).entry(*entry).words[0].store(uint64_t{generation} + 1,
                                                         std::memory_order_release);
     }
+    SHUTTLE_KILL_POINT("barrier.wait.registered");  // dies holding the lock: next enter() breaks
     state_->count.store(index + 1, std::memory_order_release);
     detail::lock_release(state_->lock, "Barrier");
+    SHUTTLE_KILL_POINT("barrier.wait.counted");  // dies waiting: the registry proves it
 
     auto released = [&] {
         return state_->generation.load(std::memory_order_acquire) != generation ||
