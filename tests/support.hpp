@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shuttle/process.hpp"
@@ -79,6 +80,20 @@ inline std::size_t count_of(const std::string& text, const std::string& needle) 
         ++count;
     }
     return count;
+}
+
+/// Polls `predicate` (yielding the processor between polls) until it returns true or `timeout`
+/// has passed. Returns whether it became true: ASSERT_TRUE on it, so a condition that never
+/// comes fails the test instead of hanging it. Blocking (bounded); no sleeps.
+template <class Predicate>
+[[nodiscard]] bool wait_until_true(Predicate predicate,
+                                   std::chrono::milliseconds timeout = 20000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!predicate()) {
+        if (std::chrono::steady_clock::now() >= deadline) return predicate();
+        std::this_thread::yield();
+    }
+    return true;
 }
 
 }  // namespace shuttle::test

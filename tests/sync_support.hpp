@@ -1,15 +1,19 @@
 // Helpers for the sync tests: shared words in an anonymous segment, timing checks.
 #pragma once
 
+#include <linux/futex.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "counters_segment.hpp"
+#include "shuttle/detail/sync_state.hpp"
 #include "support.hpp"
 
 namespace shuttle::test {
@@ -50,6 +54,55 @@ void expect_takes(std::chrono::milliseconds timeout, F body) {
 
 inline bool sanitized() {
     return std::getenv("SHUTTLE_SANITIZED") != nullptr;
+}
+
+/// The state letter of process `pid` from /proc/<pid>/stat ('R' running, 'S' sleeping, 'Z'
+/// zombie, ...), or 0 if it is gone.
+inline char process_state(pid_t pid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    std::FILE* file = std::fopen(path, "r");
+    if (file == nullptr) return 0;
+    char buffer[512] = {};
+    std::size_t length = std::fread(buffer, 1, sizeof buffer - 1, file);
+    std::fclose(file);
+    buffer[length] = '\0';
+    const char* close = std::strrchr(buffer, ')');  // the command name may hold spaces
+    return close != nullptr && close[1] == ' ' ? close[2] : 0;
+}
+
+/// CPU time (user + system) process `pid` has used so far, from /proc/<pid>/stat (utime and
+/// stime, fields 14 and 15), or a negative duration if it is gone.
+inline std::chrono::microseconds process_cpu_time(pid_t pid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    std::FILE* file = std::fopen(path, "r");
+    if (file == nullptr) return std::chrono::microseconds(-1);
+    char buffer[1024] = {};
+    std::size_t length = std::fread(buffer, 1, sizeof buffer - 1, file);
+    std::fclose(file);
+    buffer[length] = '\0';
+    const char* cursor = std::strrchr(buffer, ')');
+    if (cursor == nullptr) return std::chrono::microseconds(-1);
+    cursor += 2;  // field 3, the state
+    for (int field = 3; field < 14; ++field) {
+        cursor = std::strchr(cursor, ' ');
+        if (cursor == nullptr) return std::chrono::microseconds(-1);
+        ++cursor;
+    }
+    char* end = nullptr;
+    unsigned long long user = std::strtoull(cursor, &end, 10);
+    unsigned long long system = std::strtoull(end, nullptr, 10);
+    const long ticks_per_second = ::sysconf(_SC_CLK_TCK);
+    return std::chrono::microseconds((user + system) * 1000000ull /
+                                     static_cast<unsigned long long>(ticks_per_second));
+}
+
+/// Whether a waiter has flagged the robust mutex's futex word (FUTEX_WAITERS): glibc sets it
+/// right before a locker goes to sleep in the kernel.
+inline bool futex_word_has_waiters(const detail::LockState& state) {
+    const int word = __atomic_load_n(&state.mutex.__data.__lock, __ATOMIC_ACQUIRE);
+    return (static_cast<uint32_t>(word) & FUTEX_WAITERS) != 0;
 }
 
 /// The calling process dies at once, as if killed from outside.

@@ -55,7 +55,7 @@ TEST(SyncBarrier, AbortBreaksWaitersAndResetMakesItUsableAgain) {
             return !index && index.error() == errc::broken ? 0 : 1;
         }));
     }
-    while (barrier.n_waiting() < 2) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 2; }));
     barrier.abort();
     for (auto& waiter : waiters) {
         ASSERT_TRUE(test::join_or_fail(waiter));
@@ -80,7 +80,7 @@ TEST(SyncBarrier, AbortBreaksWaitersAndResetMakesItUsableAgain) {
 TEST(SyncBarrier, ResetWhileWaitingFailsTheWaiters) {
     Barrier barrier = Barrier::anonymous(2);
     Process waiter = spawn([&] { return barrier.wait().error() == errc::broken ? 0 : 1; });
-    while (barrier.n_waiting() < 1) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 1; }));
     barrier.reset();
     ASSERT_TRUE(test::join_or_fail(waiter));
     EXPECT_EQ(waiter.exitcode(), 0);
@@ -99,7 +99,7 @@ TEST(SyncBarrier, TimedWaitTimesOutAndBreaksTheBarrier) {
     barrier.reset();
     // A party still waiting when the barrier is aborted sees "broken".
     Process waiter = spawn([&] { return barrier.wait().error() == errc::broken ? 0 : 1; });
-    while (barrier.n_waiting() < 1) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 1; }));
     barrier.abort();
     ASSERT_TRUE(test::join_or_fail(waiter));
     EXPECT_EQ(waiter.exitcode(), 0);
@@ -108,7 +108,7 @@ TEST(SyncBarrier, TimedWaitTimesOutAndBreaksTheBarrier) {
 TEST(SyncBarrier, TimeoutOfOnePartyBreaksTheOthers) {
     Barrier barrier = Barrier::anonymous(3);
     Process patient = spawn([&] { return barrier.wait().error() == errc::broken ? 0 : 1; });
-    while (barrier.n_waiting() < 1) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 1; }));
     EXPECT_EQ(barrier.wait_for(50ms).error(), errc::timeout);
     ASSERT_TRUE(test::join_or_fail(patient));
     EXPECT_EQ(patient.exitcode(), 0);
@@ -123,7 +123,7 @@ TEST(SyncBarrier, APartyKilledWhileWaitingBreaksTheBarrier) {
         (void)mine.wait();
         return 0;
     });
-    while (barrier.n_waiting() < 1) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 1; }));
     doomed.kill();
     doomed.join();
     auto start = std::chrono::steady_clock::now();
@@ -131,6 +131,27 @@ TEST(SyncBarrier, APartyKilledWhileWaitingBreaksTheBarrier) {
     EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
     barrier.reset();
     EXPECT_FALSE(barrier.broken());
+}
+
+// Deterministic versions of the above: the party kills itself at the two points of its arrival
+// (registered but not yet counted, with the internal lock held; counted and the lock released,
+// not yet parked). Either way the next party finds the barrier broken, not a hang.
+TEST(SyncBarrier, APartyDyingAtEachPointOfItsArrivalBreaksTheBarrier) {
+    for (const char* point : {"barrier.wait.registered", "barrier.wait.counted"}) {
+        SCOPED_TRACE(point);
+        Barrier barrier = Barrier::anonymous(3);
+        EXPECT_EQ(run_child([&] {
+                      detail::arm_kill_point(point);
+                      (void)barrier.wait();
+                      return 0;
+                  }),
+                  -SIGKILL);
+        auto start = std::chrono::steady_clock::now();
+        EXPECT_EQ(barrier.wait_for(10s).error(), errc::broken);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+        barrier.reset();
+        EXPECT_FALSE(barrier.broken());
+    }
 }
 
 TEST(SyncBarrier, CreateValidatesParties) {

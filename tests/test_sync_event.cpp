@@ -29,7 +29,7 @@ TEST(SyncEvent, SetWakesEveryWaitingProcess) {
     }
     ASSERT_TRUE(test::await_at_least(words[0], processes));
     // Let them park (each counts itself as a waiter), so set() must wake them.
-    while (event.state().waiters.load() < processes) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return event.state().waiters.load() >= processes; }));
     event.set();
     for (auto& child : children) {
         ASSERT_TRUE(test::join_or_fail(child, 10000ms));
@@ -51,11 +51,14 @@ TEST(SyncEvent, TimedWaitReturnsFalseAfterTheTimeout) {
 TEST(SyncEvent, TimedWaitReturnsTrueWhenSetByAnotherProcess) {
     Event event = Event::anonymous();
     Process setter = spawn([&] {
-        while (event.state().waiters.load() == 0) std::this_thread::yield();
+        // Set it either way: a waiter that never parks must not leave the parent hanging.
+        bool parked = test::wait_until_true([&] { return event.state().waiters.load() != 0; });
         event.set();
+        return parked ? 0 : 1;
     });
     EXPECT_TRUE(event.wait_for(10s));
     ASSERT_TRUE(test::join_or_fail(setter));
+    EXPECT_EQ(setter.exitcode(), 0);
 }
 
 TEST(SyncEvent, SetClearIsSet) {
@@ -74,7 +77,7 @@ TEST(SyncEvent, SetClearIsSet) {
 TEST(SyncEvent, APulseIsNotLost) {
     Event event = Event::anonymous();
     Process waiter = spawn([&] { return event.wait_for(10s) ? 0 : 1; });
-    while (event.state().waiters.load() == 0) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return event.state().waiters.load() != 0; }));
     event.set();
     event.clear();
     ASSERT_TRUE(test::join_or_fail(waiter));
@@ -85,7 +88,8 @@ TEST(SyncEvent, StopTokenCancelsAWait) {
     Event event = Event::anonymous();
     std::stop_source source;
     std::thread stopper([&] {
-        while (event.state().waiters.load() == 0) std::this_thread::yield();
+        // Stop either way, so a waiter that never parks fails the test instead of hanging it.
+        EXPECT_TRUE(test::wait_until_true([&] { return event.state().waiters.load() != 0; }));
         source.request_stop();
     });
     EXPECT_EQ(event.wait(source.get_token()), errc::cancelled);
@@ -96,11 +100,11 @@ TEST(SyncEvent, StopTokenCancelsAWait) {
 TEST(SyncEvent, AKilledWaiterIsHarmless) {
     Event event = Event::anonymous();
     Process doomed = spawn([&] { event.wait(); });
-    while (event.state().waiters.load() == 0) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return event.state().waiters.load() != 0; }));
     doomed.kill();
     doomed.join();
     Process waiter = spawn([&] { return event.wait_for(10s) ? 0 : 1; });
-    while (event.state().waiters.load() < 2) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return event.state().waiters.load() >= 2; }));
     event.set();
     ASSERT_TRUE(test::join_or_fail(waiter));
     EXPECT_EQ(waiter.exitcode(), 0);

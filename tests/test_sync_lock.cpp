@@ -145,7 +145,10 @@ TEST(SyncLock, OwnerDiedFlagPersistsUntilMarkedConsistent) {
     lock.unlock();
 }
 
-// A holder that dies while others are blocked in lock(): one of them gets it.
+// A holder that dies while others are blocked in lock(): one of them gets it. The holder is
+// killed only once the waiter is provably asleep in the kernel inside lock() (it has flagged
+// the mutex's futex word as having waiters, and its process sleeps), so this exercises the
+// kernel's robust-list wake of a parked waiter, not a later lock() of an abandoned mutex.
 TEST(SyncLock, BlockedWaiterGetsLockWhenHolderIsKilled) {
     Lock lock = Lock::anonymous();
     SharedWords words;
@@ -164,6 +167,11 @@ TEST(SyncLock, BlockedWaiterGetsLockWhenHolderIsKilled) {
         return result;
     });
     ASSERT_TRUE(test::await_at_least(words[1], 1));
+    ASSERT_TRUE(test::wait_until_true([&] {
+        return test::futex_word_has_waiters(lock.state()) &&
+               test::process_state(waiter.pid()) == 'S';
+    })) << "the waiter never parked in lock()";
+    EXPECT_FALSE(waiter.join_for(0ms)) << "the waiter got a lock that is still held";
     holder.kill();
     holder.join();
     ASSERT_TRUE(test::join_or_fail(waiter));
@@ -321,6 +329,38 @@ TEST(SyncRLock, DeadOwnerAtAnyDepthIsRecoveredAtDepthOne) {
                   return 0;
               }),
               0);
+}
+
+// RLock's timed forms, held by another process: never early, late by less than 50 ms; the
+// holder itself re-enters at once.
+TEST(SyncRLock, TimedFormsHonourTheirTimeout) {
+    RLock lock = RLock::anonymous();
+    SharedWords words;
+    Process holder = spawn([&] {
+        lock.lock();
+        lock.lock();
+        if (!lock.try_lock_for(10s)) return 1;  // re-entry by the owner never waits
+        words[0] = 1;
+        if (!test::await_at_least(words[1], 1)) return 2;
+        lock.unlock();
+        lock.unlock();
+        lock.unlock();
+        return 0;
+    });
+    ASSERT_TRUE(test::await_at_least(words[0], 1));
+    test::expect_takes(100ms, [&] { EXPECT_FALSE(lock.try_lock_for(100ms)); });
+    test::expect_takes(
+        50ms, [&] { EXPECT_FALSE(lock.try_lock_until(std::chrono::steady_clock::now() + 50ms)); });
+    test::expect_takes(
+        30ms, [&] { EXPECT_FALSE(lock.try_lock_until(std::chrono::system_clock::now() + 30ms)); });
+    test::expect_takes(0ms, [&] { EXPECT_FALSE(lock.try_lock_for(-5ms)); });
+    EXPECT_EQ(lock.depth(), 0u);
+    words[1] = 1;
+    EXPECT_TRUE(lock.try_lock_for(10s));
+    EXPECT_EQ(lock.depth(), 1u);
+    lock.unlock();
+    ASSERT_TRUE(test::join_or_fail(holder));
+    EXPECT_EQ(holder.exitcode(), 0);
 }
 
 }  // namespace

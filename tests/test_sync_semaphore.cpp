@@ -56,7 +56,7 @@ TEST(SyncSemaphore, ReleaseWakesAnAcquirerInAnotherProcess) {
     });
     ASSERT_TRUE(test::await_at_least(words[0], 1));
     // Wait until the child is parked (counted as a waiter) so the wake path is exercised.
-    while (semaphore.state().waiters.load() == 0) std::this_thread::yield();
+    ASSERT_TRUE(test::wait_until_true([&] { return semaphore.state().waiters.load() != 0; }));
     semaphore.release(2);
     ASSERT_TRUE(test::join_or_fail(child));
     EXPECT_EQ(words[1].load(), 1u);
@@ -85,7 +85,8 @@ TEST(SyncSemaphore, StopTokenCancelsABlockedAcquire) {
     Semaphore semaphore = Semaphore::anonymous(0);
     std::stop_source source;
     std::thread stopper([&] {
-        while (semaphore.state().waiters.load() == 0) std::this_thread::yield();
+        // Stop either way, so an acquirer that never parks fails the test instead of hanging it.
+        EXPECT_TRUE(test::wait_until_true([&] { return semaphore.state().waiters.load() != 0; }));
         source.request_stop();
     });
     EXPECT_EQ(semaphore.acquire(source.get_token()), errc::cancelled);

@@ -146,13 +146,17 @@ result<uint32_t> Barrier::wait_steady(steady_clock::time_point deadline) {
         detail::lock_release(state_->lock, "Barrier");
         return index;
     }
-    state_->count.store(index + 1, std::memory_order_relaxed);
-    // Record our arrival so the others can tell if we die while waiting.
+    // Announce before counting (DESIGN §6): our registry entry names this generation before
+    // n_waiting() counts us, so from the moment anybody can see us waiting, our death is
+    // provable (a dead entry holding this generation) rather than an uncounted gap.
     if (auto entry = participant_.ensure()) {
         Registry(segment_).entry(*entry).words[0].store(uint64_t{generation} + 1,
                                                         std::memory_order_release);
     }
+    SHUTTLE_KILL_POINT("barrier.wait.registered");  // dies holding the lock: next enter() breaks
+    state_->count.store(index + 1, std::memory_order_release);
     detail::lock_release(state_->lock, "Barrier");
+    SHUTTLE_KILL_POINT("barrier.wait.counted");  // dies waiting: the registry proves it
 
     auto released = [&] {
         return state_->generation.load(std::memory_order_acquire) != generation ||

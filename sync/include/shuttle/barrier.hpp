@@ -69,8 +69,9 @@ class Barrier {
     /// Whether it is broken now.
     bool broken() const noexcept { return state_->broken.load(std::memory_order_acquire) != 0; }
     uint32_t parties() const noexcept { return parties_; }
-    /// Parties waiting now (a snapshot).
-    uint32_t n_waiting() const noexcept { return state_->count.load(std::memory_order_relaxed); }
+    /// Parties waiting now (a snapshot). Non-blocking. A party is counted only once it has
+    /// recorded itself in the registry, so one counted here and then killed breaks the barrier.
+    uint32_t n_waiting() const noexcept { return state_->count.load(std::memory_order_acquire); }
 
     bool valid() const noexcept { return state_ != nullptr; }
     const std::string& name() const noexcept { return segment_.name(); }

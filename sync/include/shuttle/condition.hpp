@@ -8,16 +8,23 @@
 // Named (create / open / open_or_create / remove) or anonymous (before fork()). Handles are
 // movable, not copyable, valid in a fork()ed child; every member is thread- and process-safe.
 //
-// Waiting releases the lock, parks on a shared futex sequence word (~0 CPU), and re-acquires
-// the lock before returning. Like every condition variable, wait() may return spuriously: use
-// the predicate forms. Timed forms use steady_clock; a signal never ends one early.
+// Waiting releases the lock, parks on a futex word of its own (one of 128 waiter slots in the
+// segment; ~0 CPU), and re-acquires the lock before returning. notify(n) wakes at most n of the
+// threads waiting at the time, oldest first, as Python's notify(n); notify_all() wakes them
+// all. Beyond 128 simultaneous waiters, the extra ones share one word and any notify wakes all
+// of those. Like every condition variable, wait() may return spuriously: use the predicate
+// forms. Timed forms use steady_clock; a signal never ends one early.
 //
 // WHEN A PROCESS DIES:
 //   * holding the lock: as Lock — the next owner (a waiter returning from wait() included)
 //     holds it normally and sees previous_owner_died() == true until mark_consistent().
-//   * while waiting: nothing is lost (later notifies may make one needless futex wake).
-//   * between notify's announcement and its wake: waiters notice within ~100 ms (every park has
-//     that backstop) and return as notified.
+//   * while waiting: its slot is reclaimed once proven dead. If a notify picks it first (it was
+//     the oldest waiter), the notification is not lost: a live waiter notices within ~100 ms
+//     (every park has that backstop) and hands it to the oldest live waiter.
+//   * after being notified, before returning: as above (a notification may then reach one more
+//     waiter than asked: a spurious wake-up).
+//   * a notifier between choosing a waiter and waking it: the waiter's backstop (~100 ms)
+//     notices its slot says "notified".
 #pragma once
 
 #include <chrono>
@@ -31,8 +38,8 @@ namespace shuttle {
 
 namespace detail {
 /// Releases the lock (held by the caller), waits for a notify or `deadline`, relocks.
-/// True if notified (or spuriously woken), false on timeout. Throws Error(not_owner) if the
-/// caller does not hold the lock.
+/// True if notified (or spuriously woken), false on timeout; a notify that races the timeout
+/// is taken (true), never dropped. Throws Error(not_owner) if the caller does not hold the lock.
 bool condition_wait(ConditionState& state, steady_clock::time_point deadline);
 void condition_notify(ConditionState& state, uint32_t count) noexcept;
 }  // namespace detail
@@ -96,10 +103,12 @@ class Condition {
         return wait_until_steady(detail::steady_deadline(deadline), predicate);
     }
 
-    /// Wakes up to `count` waiters (in any process). Non-blocking; may be called with or
-    /// without the lock held.
+    /// Wakes up to `count` of the threads waiting now (in any process), the longest-waiting
+    /// first; the others stay parked. Non-blocking (lock-free; one scan of the waiter slots and
+    /// one futex wake per woken waiter); may be called with or without the lock held. Thread-
+    /// and process-safe. A notifier that dies half-way has woken a prefix of its choice.
     void notify(uint32_t count = 1) noexcept { detail::condition_notify(*state_, count); }
-    /// Wakes every waiter.
+    /// Wakes every thread waiting now. Non-blocking; thread- and process-safe.
     void notify_all() noexcept { detail::condition_notify(*state_, UINT32_MAX); }
 
     bool valid() const noexcept { return state_ != nullptr; }

@@ -103,10 +103,33 @@ struct alignas(cache_line) EventState {
 
 // ---- Condition --------------------------------------------------------------------------------
 
+/// Waiters that can be notified one by one; more simultaneous waiters than this share one
+/// overflow word, and any notify wakes all of those (a spurious wake-up, which wait() allows).
+inline constexpr uint32_t condition_waiter_slots = 128;
+
+/// One waiting thread's place. `word` is its futex: bits 0-1 the slot's state (free, waiting,
+/// notified), bits 2-31 the low bits of the waiter's ticket, so a notifier's CAS never lands on
+/// a newer waiter that took over the slot (no ABA). `ticket`, `owner` and `pid_namespace` are
+/// written before `word` says "waiting" (announce before claim).
+struct ConditionWaiterSlot {
+    std::atomic<uint32_t> word;
+    uint32_t unused;
+    std::atomic<uint64_t> ticket;         // arrival order: notify(n) wakes the oldest n
+    std::atomic<uint64_t> owner;          // ProcessIdentity of the waiting process
+    std::atomic<uint64_t> pid_namespace;  // for the liveness check of `owner`
+};
+static_assert(sizeof(ConditionWaiterSlot) == 32);
+
 struct alignas(cache_line) ConditionState {
     LockState lock;
-    alignas(cache_line) std::atomic<uint32_t> sequence;  // futex word, bumped by every notify
+    /// Waiters registered now (slots not free, plus overflow waiters): notify() returns at once
+    /// when it is 0. A hint only: a waiter that dies leaves it high until its slot is repaired.
     alignas(cache_line) std::atomic<uint32_t> waiters;
+    std::atomic<uint32_t> slots_used;   // high-water mark: slots at or above are all free
+    std::atomic<uint64_t> next_ticket;  // written under the lock
+    alignas(cache_line) std::atomic<uint32_t> overflow_sequence;  // futex word of the overflow
+    std::atomic<uint32_t> overflow_waiters;
+    alignas(cache_line) ConditionWaiterSlot slots[condition_waiter_slots];
 };
 
 // ---- Barrier ----------------------------------------------------------------------------------
