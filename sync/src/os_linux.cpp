@@ -1,4 +1,5 @@
 // The one place that talks to Linux directly. Everything else uses shuttle/detail/os.hpp.
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
@@ -8,14 +9,17 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <string_view>
 
 #include "shuttle/detail/os.hpp"
 
@@ -225,6 +229,63 @@ void* map_shared(int fd, uint64_t size, int& error) noexcept {
     }
     error = 0;
     return address;
+}
+
+void* map_read_only(int fd, uint64_t size, int& error) noexcept {
+    void* address = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (address == MAP_FAILED) {
+        error = errno;
+        return nullptr;
+    }
+    error = 0;
+    return address;
+}
+
+std::vector<std::string> list_shm_files(const std::string& prefix) {
+    std::vector<std::string> names;
+    DIR* directory = ::opendir(shm_directory().c_str());
+    if (directory == nullptr) return names;
+    while (const dirent* item = ::readdir(directory)) {
+        const std::string name = item->d_name;
+        if (item->d_type != DT_REG || name.compare(0, prefix.size(), prefix) != 0) continue;
+        names.push_back(name);
+    }
+    ::closedir(directory);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+std::vector<pid_t> processes_mapping(const std::string& name) {
+    // Matched by device and inode, as /proc/<pid>/maps lists them: a segment built as an
+    // O_TMPFILE and linked later shows its first (unnamed) path there, not its name.
+    std::vector<pid_t> pids;
+    struct stat file {};
+    if (::stat((shm_directory() + "/" + name).c_str(), &file) != 0) return pids;
+    char device[32];
+    std::snprintf(device, sizeof device, "%02x:%02x", major(file.st_dev), minor(file.st_dev));
+    const std::string inode = std::to_string(file.st_ino);
+    DIR* proc = ::opendir("/proc");
+    if (proc == nullptr) return pids;
+    while (const dirent* item = ::readdir(proc)) {
+        char* end = nullptr;
+        const long pid = std::strtol(item->d_name, &end, 10);
+        if (pid <= 0 || *end != '\0') continue;
+        std::FILE* maps = std::fopen(("/proc/" + std::string(item->d_name) + "/maps").c_str(), "r");
+        if (maps == nullptr) continue;
+        char line[4096];
+        bool found = false;
+        while (!found && std::fgets(line, sizeof line, maps) != nullptr) {
+            char range[64], permissions[8], offset[32], line_device[32], line_inode[32];
+            if (std::sscanf(line, "%63s %7s %31s %31s %31s", range, permissions, offset, line_device,
+                            line_inode) == 5) {
+                found = inode == line_inode && std::strcmp(device, line_device) == 0;
+            }
+        }
+        std::fclose(maps);
+        if (found) pids.push_back(static_cast<pid_t>(pid));
+    }
+    ::closedir(proc);
+    return pids;
 }
 
 void unmap(void* address, uint64_t size) noexcept {

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -166,5 +167,23 @@ struct Ring {
         return control->tail.load(std::memory_order_acquire) & ~closed_bit;
     }
 };
+
+/// The ring of a validated queue segment.
+inline Ring ring_of(const Segment& segment) noexcept {
+    const SegmentInfo& info = segment.info();
+    Ring ring;
+    ring.control = reinterpret_cast<QueueControl*>(segment.body());
+    ring.journal = reinterpret_cast<LostRecord*>(segment.body() + sizeof(QueueControl));
+    ring.slots = segment.body() + slots_offset;
+    ring.capacity = info.capacity;
+    ring.payload_capacity =
+        (info.flags & queue_flag_variable_length) ? info.max_message_size : info.element_size;
+    ring.stride = slot_stride_for(ring.payload_capacity);
+    ring.capacity_mask =
+        std::has_single_bit(ring.capacity) && ring.capacity > 1 ? ring.capacity - 1 : 0;
+    ring.capacity_shift = static_cast<uint32_t>(std::countr_zero(ring.capacity));
+    ring.joinable = info.flags & queue_flag_joinable;
+    return ring;
+}
 
 }  // namespace shuttle::detail

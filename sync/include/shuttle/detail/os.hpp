@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace shuttle::detail {
 
@@ -95,6 +96,12 @@ int reserve_file(int fd, uint64_t size) noexcept;
 int file_size(int fd, uint64_t& size) noexcept;
 void* map_shared(int fd, uint64_t size, int& error) noexcept;
 void unmap(void* address, uint64_t size) noexcept;
+/// A read-only shared mapping (inspection), or nullptr with `error` set.
+void* map_read_only(int fd, uint64_t size, int& error) noexcept;
+/// Names of the regular files in the shm directory starting with `prefix`.
+std::vector<std::string> list_shm_files(const std::string& prefix);
+/// Live processes (any this process may inspect) that have the shm file `name` mapped.
+std::vector<pid_t> processes_mapping(const std::string& name);
 void close_fd(int fd) noexcept;
 /// A close-on-exec duplicate of `fd`, or -1 with errno set.
 int duplicate_fd(int fd) noexcept;
