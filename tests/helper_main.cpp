@@ -1,4 +1,6 @@
 // A separate program the tests exec, to prove attaching from an unrelated (exec'd) process.
+#include <fcntl.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -14,6 +16,10 @@ int main(int argc, char** argv) {
         test::counters(inherited)[1].fetch_add(200);
         return 0;
     }
-    std::cerr << "usage: shuttle_test_helper segment-add NAME FD\n";
+    if (argc == 3 && std::strcmp(argv[1], "fd-is-open") == 0) {
+        // 10 if descriptor FD was inherited across exec, 11 if it was closed.
+        return ::fcntl(std::atoi(argv[2]), F_GETFD) >= 0 ? 10 : 11;
+    }
+    std::cerr << "usage: shuttle_test_helper segment-add NAME FD | fd-is-open FD\n";
     return 2;
 }

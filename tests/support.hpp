@@ -2,10 +2,12 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -95,5 +97,31 @@ template <class Predicate>
     }
     return true;
 }
+
+/// Spins (yielding the processor) until `condition()` holds; false if it still does not after
+/// `limit`. For waiting on a flag another process or thread sets: a bounded wait that fails the
+/// test instead of hanging it.
+template <class Condition>
+bool eventually(Condition condition, std::chrono::milliseconds limit = 10000ms) {
+    return wait_until_true(std::move(condition), limit);
+}
+
+/// The id of the calling thread (gettid), for sleeping_in_system_call.
+pid_t current_thread_id();
+
+/// Whether thread `thread_id` of this process is asleep (state 'S' in /proc/self/task/<id>/stat)
+/// inside system call `system_call` (the first number in /proc/self/task/<id>/syscall) with
+/// `first_argument` (if given) as its first argument: proof that a waiter is parked, not about to
+/// park.
+bool sleeping_in_system_call(pid_t thread_id, long system_call,
+                             std::optional<uint64_t> first_argument = std::nullopt);
+
+/// Waits (bounded by `limit`) until sleeping_in_system_call holds; false if it never did.
+bool wait_until_sleeping_in_system_call(pid_t thread_id, long system_call,
+                                        std::optional<uint64_t> first_argument,
+                                        std::chrono::milliseconds limit = 10000ms);
+
+/// Reads `fd` until end of file, at most until `limit` has passed (then `timed_out` is set).
+std::string read_until_end_of_file(int fd, std::chrono::milliseconds limit, bool& timed_out);
 
 }  // namespace shuttle::test

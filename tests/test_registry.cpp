@@ -1,4 +1,7 @@
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +15,7 @@ namespace {
 using namespace std::chrono_literals;
 using detail::Liveness;
 using test::run_child;
+using steady_clock = std::chrono::steady_clock;
 
 Segment registry_segment(uint32_t entries) {
     SegmentInfo info = test::counters_info();
@@ -49,10 +53,10 @@ TEST(Registry, EntryOfAKilledProcessIsReclaimed) {
         for (;;) pause();
     });
     holder.start();
-    while (flag.load() != 1) std::this_thread::yield();
+    ASSERT_TRUE(test::eventually([&] { return flag.load() == 1; })) << "the holder never claimed";
     EXPECT_FALSE(registry.claim());  // full: the holder is alive
     holder.kill();
-    holder.join();
+    ASSERT_TRUE(test::join_or_fail(holder));
     auto claim = registry.claim();
     ASSERT_TRUE(claim);
     EXPECT_EQ(detail::identity_pid(claim->previous), holder.pid());
@@ -63,21 +67,31 @@ TEST(Registry, ZombieCountsAsDead) {
     Segment segment = registry_segment(1);
     Registry registry(segment);
     std::atomic<uint64_t>& flag = test::counters(segment)[0];
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!registry.claim()) _exit(1);
-        flag.store(1);
-        for (;;) pause();
-    }
-    while (flag.load() != 1) std::this_thread::yield();
+    // A daemon: if this test process dies, the paused child goes with it.
+    Process holder(
+        [&] {
+            if (!registry.claim()) return 1;
+            flag.store(1);
+            for (;;) pause();
+        },
+        ProcessOptions{.daemon = true});
+    holder.start();
+    ASSERT_TRUE(test::eventually([&] { return flag.load() == 1; })) << "the holder never claimed";
     EXPECT_EQ(registry.liveness(0), Liveness::alive);
-    ::kill(pid, SIGKILL);
-    // Wait until it is a zombie, without reaping it.
+    holder.kill();
+    // Wait (bounded) until it has exited, without reaping it: its pidfd turns readable.
+    int pidfd = detail::open_pidfd(holder.pid());
+    ASSERT_GE(pidfd, 0);
+    const bool exited = detail::wait_pidfd_until(pidfd, steady_clock::now() + 10s);
+    detail::close_fd(pidfd);
+    ASSERT_TRUE(exited) << "the killed holder did not exit";
     siginfo_t info{};
-    ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);
+    ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(holder.pid()), &info, WEXITED | WNOWAIT | WNOHANG),
+              0);
+    ASSERT_EQ(info.si_pid, holder.pid()) << "not a zombie yet";
     EXPECT_EQ(registry.liveness(0), Liveness::dead);
     EXPECT_TRUE(registry.claim());
-    ::waitpid(pid, nullptr, 0);
+    EXPECT_TRUE(test::join_or_fail(holder));  // reaps it
 }
 
 // A live process whose pid matches but whose start time does not is not the holder.
@@ -105,6 +119,68 @@ TEST(Registry, OtherNamespaceIsNeverReclaimed) {
     registry.entry(0).pid_namespace.store(detail::current_pid_namespace() + 1);
     EXPECT_EQ(registry.liveness(0), Liveness::unknown);
     EXPECT_FALSE(registry.claim());
+}
+
+// A claimant from another pid namespace takes an entry last held (and released) in this one.
+// Frozen (SIGSTOP at a kill point) between its identity CAS and its namespace store, it must not
+// look dead from here: its pid means nothing in this namespace, and the entry must not say
+// otherwise by still carrying the releaser's namespace.
+TEST(Registry, ClaimantFromAnotherPidNamespaceIsNotJudgedDeadMidClaim) {
+    if (::geteuid() != 0) GTEST_SKIP() << "a new pid namespace needs root (CAP_SYS_ADMIN)";
+    Segment segment = registry_segment(1);
+    Registry registry(segment);
+    auto first = registry.claim();
+    ASSERT_TRUE(first);
+    registry.release(first->index);
+    std::atomic<uint64_t>* slots = test::counters(segment);  // [0] frozen, [1] judged
+    constexpr int cannot_unshare = 10;
+    int code = run_child([&]() -> int {
+        // This process stays here; its next child is pid 1 of a new pid namespace.
+        if (::unshare(CLONE_NEWPID) != 0) return cannot_unshare;
+        pid_t init = ::fork();
+        if (init < 0) return 11;
+        if (init == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            // Its own /proc, so that the claimant sees itself as it is in the new namespace.
+            if (::unshare(CLONE_NEWNS) != 0 ||
+                ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+                ::mount("proc", "/proc", "proc", 0, nullptr) != 0) {
+                _exit(20);
+            }
+            // pid 1 of a namespace cannot stop itself: the claimant is its child.
+            pid_t claimant = ::fork();
+            if (claimant == 0) {
+                ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+                detail::arm_kill_point("registry.claim.before_namespace", 0, SIGSTOP);
+                _exit(registry.claim() ? 0 : 21);
+            }
+            int status = 0;
+            if (::waitpid(claimant, &status, WUNTRACED) != claimant || !WIFSTOPPED(status)) {
+                _exit(22);
+            }
+            slots[0].store(1);
+            if (!test::eventually([&] { return slots[1].load() != 0; })) _exit(23);
+            ::kill(claimant, SIGCONT);
+            if (::waitpid(claimant, &status, 0) != claimant) _exit(24);
+            _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 25);
+        }
+        bool frozen = test::eventually([&] { return slots[0].load() != 0; });
+        const Liveness mid_claim = registry.liveness(0);
+        const uint64_t holder = registry.entry(0).identity.load();
+        slots[1].store(1);
+        int status = 0;
+        if (::waitpid(init, &status, 0) != init) return 12;
+        if (!frozen || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            return WIFEXITED(status) ? 100 + WEXITSTATUS(status) : 13;
+        }
+        if (holder == 0) return 14;  // the claim did not happen
+        if (mid_claim == Liveness::dead) return 1;
+        // Done claiming: still never judged from here (it is in another namespace).
+        return registry.liveness(0) == Liveness::unknown ? 0 : 2;
+    });
+    if (code == cannot_unshare) GTEST_SKIP() << "cannot create a pid namespace here";
+    EXPECT_NE(code, 1) << "the claimant was judged dead in the middle of its claim";
+    EXPECT_EQ(code, 0);
 }
 
 // A Participant inherited across fork() re-registers in the child.

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -6,8 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 
@@ -64,15 +67,24 @@ TEST(Segment, CreatedOwnerOnlyByDefault) {
     EXPECT_EQ(info.st_mode & 0777, 0666u);
 }
 
+// As root (file modes do not bind root): the child becomes nobody before opening a 0600
+// segment of root's. As another user: the owner opens its own read-only (0400) segment for
+// writing.
 TEST(Segment, PermissionDeniedIsReported) {
     NameGuard name(unique_name());
-    Segment segment = create_counters(*name);
+    const bool root = ::geteuid() == 0;
+    Segment segment = create_counters(*name, 4, CreateOptions{.mode = root ? 0600u : 0400u});
     int code = run_child([&] {
-        // Root ignores file modes: become an unprivileged user first.
-        if (::geteuid() == 0 && ::setuid(65534) != 0) return 2;
+        if (root) {
+            constexpr uid_t nobody = 65534;
+            if (::setgroups(0, nullptr) != 0 || ::setgid(nobody) != 0 || ::setuid(nobody) != 0) {
+                return 2;
+            }
+            if (::geteuid() != nobody) return 3;
+        }
         return open_error(*name) == errc::permission ? 0 : 1;
     });
-    EXPECT_EQ(code, 0);
+    EXPECT_EQ(code, 0) << (code == 2 ? "could not become nobody" : "open was not refused");
 }
 
 TEST(Segment, OpenMissingIsNotFound) {
@@ -133,8 +145,24 @@ TEST(Segment, MismatchesAreReportedPrecisely) {
     EXPECT_EQ(open_error(*name, counters_expectation(4)), errc::ok);
 }
 
-// Each header field, corrupted on its own, gives its own precise error.
+// Each header field, corrupted on its own, gives its own precise error; every field is here
+// (the static_assert fails when a field is added without a case).
 TEST(Segment, CorruptHeaderFieldsAreDetected) {
+    // The offsets docs/layout.md gives.
+    static_assert(
+        offsetof(SegmentHeader, layout_version) == 8 && offsetof(SegmentHeader, kind) == 12 &&
+        offsetof(SegmentHeader, segment_size) == 16 &&
+        offsetof(SegmentHeader, element_size) == 24 &&
+        offsetof(SegmentHeader, element_align) == 32 && offsetof(SegmentHeader, type_tag) == 40 &&
+        offsetof(SegmentHeader, capacity) == 48 &&
+        offsetof(SegmentHeader, max_message_size) == 56 && offsetof(SegmentHeader, flags) == 64 &&
+        offsetof(SegmentHeader, creator) == 72 && offsetof(SegmentHeader, pid_namespace) == 80 &&
+        offsetof(SegmentHeader, registry_capacity) == 88 &&
+        offsetof(SegmentHeader, header_size) == 92 && offsetof(SegmentHeader, body_offset) == 96 &&
+        offsetof(SegmentHeader, body_size) == 104 &&
+        offsetof(SegmentHeader, created_unix_seconds) == 112);
+    static_assert(sizeof(SegmentHeader) == 128,
+                  "a new header field needs its corruption case below");
     struct Case {
         const char* field;
         void (*corrupt)(SegmentHeader&);
@@ -142,29 +170,53 @@ TEST(Segment, CorruptHeaderFieldsAreDetected) {
     };
     const Case cases[] = {
         {"magic", [](SegmentHeader& h) { h.magic.store(0x1111); }, errc::not_shuttle},
-        {"version", [](SegmentHeader& h) { h.layout_version = 99; }, errc::version_mismatch},
-        {"header_size", [](SegmentHeader& h) { h.header_size = 8; }, errc::corrupt},
+        {"layout_version", [](SegmentHeader& h) { h.layout_version = 99; }, errc::version_mismatch},
         {"kind", [](SegmentHeader& h) { h.kind = 3; }, errc::kind_mismatch},
+        {"kind-unknown", [](SegmentHeader& h) { h.kind = 12345; }, errc::kind_mismatch},
+        {"segment_size", [](SegmentHeader& h) { h.segment_size += 64; }, errc::corrupt},
         {"element_size", [](SegmentHeader& h) { h.element_size = 4; }, errc::type_mismatch},
         {"element_align", [](SegmentHeader& h) { h.element_align = 1; }, errc::type_mismatch},
         {"type_tag", [](SegmentHeader& h) { h.type_tag = 9; }, errc::type_mismatch},
         {"capacity", [](SegmentHeader& h) { h.capacity = 1ull << 50; }, errc::corrupt},
         {"capacity-sized", [](SegmentHeader& h) { h.capacity = 3; }, errc::corrupt},
+        {"max_message_size", [](SegmentHeader& h) { h.max_message_size = 1ull << 40; },
+         errc::capacity_mismatch},
+        {"flags", [](SegmentHeader& h) { h.flags = 0x4; }, errc::corrupt},
+        {"creator-zero", [](SegmentHeader& h) { h.creator = 0; }, errc::corrupt},
+        {"creator-pid", [](SegmentHeader& h) { h.creator |= uint64_t{0x7fffffff} << 32; },
+         errc::corrupt},
+        {"pid_namespace", [](SegmentHeader& h) { h.pid_namespace = 0; }, errc::corrupt},
         {"registry_capacity", [](SegmentHeader& h) { h.registry_capacity = 1u << 30; },
          errc::corrupt},
         {"registry-shift", [](SegmentHeader& h) { h.registry_capacity = 3; }, errc::corrupt},
-        {"segment_size", [](SegmentHeader& h) { h.segment_size += 64; }, errc::corrupt},
+        {"header_size", [](SegmentHeader& h) { h.header_size = 8; }, errc::corrupt},
         {"body_offset", [](SegmentHeader& h) { h.body_offset = 0; }, errc::corrupt},
         {"body_size", [](SegmentHeader& h) { h.body_size = ~0ull; }, errc::corrupt},
+        // Informational only (a creator's clock may be wrong): never a reason to refuse.
+        {"created_unix_seconds", [](SegmentHeader& h) { h.created_unix_seconds = ~0ull; },
+         errc::ok},
     };
+    // What the counters object declares: no flag bits, no messages.
+    SegmentExpectation expected = counters_expectation();
+    expected.known_flags = 0;
+    expected.max_message_size = 0;
     for (const Case& c : cases) {
         NameGuard name(unique_name());
         {
             Segment segment = create_counters(*name);
             c.corrupt(segment.header());
         }
-        EXPECT_EQ(open_error(*name), c.expected) << "field " << c.field;
+        EXPECT_EQ(open_error(*name, expected), c.expected) << "field " << c.field;
     }
+    // Unchanged, the same expectation opens it, and the informational fields come through.
+    NameGuard name(unique_name());
+    const auto before = static_cast<uint64_t>(std::time(nullptr));
+    Segment created = create_counters(*name);
+    Segment opened = Segment::open(*name, expected);
+    EXPECT_EQ(opened.info().creator, detail::current_process_identity());
+    EXPECT_EQ(opened.info().pid_namespace, detail::current_pid_namespace());
+    EXPECT_GE(opened.info().created_unix_seconds, before);
+    EXPECT_LE(opened.info().created_unix_seconds, before + 60);
 }
 
 TEST(Segment, TruncatedSegmentIsDetected) {
@@ -256,27 +308,43 @@ TEST(Segment, CreatorKilledMidInitialisationLeavesNothing) {
     EXPECT_EQ(counters(segment)[0].load(), 42u);
 }
 
-// A file-size limit makes posix_fallocate fail: a clean no_space, not a SIGBUS later.
-TEST(Segment, AllocationFailureIsNoSpace) {
+/// The message of the Error `body` throws, or "" (with a failure) if it throws none.
+template <class F>
+std::string error_message(F body, errc& condition) {
+    try {
+        body();
+    } catch (const Error& error) {
+        condition = error.condition();
+        return error.what();
+    }
+    condition = errc::ok;
+    return "";
+}
+
+// A file-size limit makes ftruncate fail with EFBIG: a clean no_space, and no name left behind.
+TEST(Segment, FileSizeLimitMakesFtruncateFailWithNoSpace) {
     NameGuard name(unique_name());
     int code = run_child([&] {
         ::signal(SIGXFSZ, SIG_IGN);
         rlimit limit{4096, 4096};
         if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) return 2;
-        try {
-            create_counters(*name, 1 << 16);
-        } catch (const Error& error) {
-            return error.condition() == errc::no_space ? 0 : 3;
-        }
-        return 1;
+        errc condition = errc::ok;
+        std::string message = error_message([&] { create_counters(*name, 1 << 16); }, condition);
+        if (condition != errc::no_space) return 3;
+        return message.find("(ftruncate)") != std::string::npos &&
+                       message.find(std::strerror(EFBIG)) != std::string::npos
+                   ? 0
+                   : 4;
     });
     EXPECT_EQ(code, 0);
     EXPECT_EQ(open_error(*name), errc::not_found);
 }
 
-// A full tmpfs (a small one mounted in a private mount namespace) gives no_space too.
-TEST(Segment, FullShmDirectoryIsNoSpace) {
-    if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
+// A full tmpfs: ftruncate succeeds (tmpfs files are sparse), posix_fallocate fails with ENOSPC,
+// reported as no_space before any page is touched (no SIGBUS), and the name is never published.
+// The 64 KiB tmpfs is mounted in a private mount namespace of a child, which needs root.
+TEST(Segment, FullTmpfsMakesPosixFallocateFailWithNoSpace) {
+    if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root (CAP_SYS_ADMIN)";
     int code = run_child([&] {
         if (::unshare(CLONE_NEWNS) != 0) return 10;
         if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 11;
@@ -284,18 +352,55 @@ TEST(Segment, FullShmDirectoryIsNoSpace) {
         if (::mkdtemp(directory) == nullptr) return 12;
         if (::mount("tmpfs", directory, "tmpfs", 0, "size=64k") != 0) return 13;
         ::setenv("SHUTTLE_SHM_DIR", directory, 1);
-        int result = 1;
-        try {
-            create_counters("big", 1 << 16);
-        } catch (const Error& error) {
-            result = error.condition() == errc::no_space ? 0 : 3;
-        }
-        ::umount(directory);
+        errc condition = errc::ok;
+        std::string message = error_message([] { create_counters("big", 1 << 16); }, condition);
+        int result = 0;
+        if (condition != errc::no_space)
+            result = 3;
+        else if (message.find("(posix_fallocate)") == std::string::npos)
+            result = 4;
+        else if (message.find(std::strerror(ENOSPC)) == std::string::npos)
+            result = 5;
+        else if (open_error("big") != errc::not_found)
+            result = 6;
+        // The same tmpfs still takes a segment that fits.
+        else if (error_message([] { create_counters("small", 4); }, condition) != "")
+            result = 7;
+        ::umount2(directory, MNT_DETACH);
         ::rmdir(directory);
         return result;
     });
-    if (code == 10 || code == 11 || code == 13) GTEST_SKIP() << "cannot mount tmpfs here";
+    if (code == 10 || code == 11 || code == 13) {
+        GTEST_SKIP() << "cannot mount a tmpfs in a private mount namespace here (step " << code
+                     << ")";
+    }
     EXPECT_EQ(code, 0);
+}
+
+// Close-on-exec by default: an exec'd program does not inherit a segment's descriptor unless
+// set_inheritable(true) was called (and loses it again after set_inheritable(false)).
+TEST(Segment, DescriptorIsClosedOnExecUnlessInheritable) {
+    NameGuard name(unique_name());
+    Segment named = create_counters(*name);
+    Segment opened = Segment::open(*name, counters_expectation());
+    Segment anonymous = Segment::create_anonymous(counters_info(), counters_body_size, {});
+    auto open_in_exec_child = [](const Segment& segment) {
+        const std::string fd = std::to_string(segment.fd());
+        return run_child([&] {
+            execl(SHUTTLE_TEST_HELPER, SHUTTLE_TEST_HELPER, "fd-is-open", fd.c_str(),
+                  static_cast<char*>(nullptr));
+            return 127;
+        });
+    };
+    constexpr int is_open = 10;
+    constexpr int is_closed = 11;
+    for (Segment* segment : {&named, &opened, &anonymous}) {
+        EXPECT_EQ(open_in_exec_child(*segment), is_closed);
+        segment->set_inheritable(true);
+        EXPECT_EQ(open_in_exec_child(*segment), is_open);
+        segment->set_inheritable(false);
+        EXPECT_EQ(open_in_exec_child(*segment), is_closed);
+    }
 }
 
 }  // namespace

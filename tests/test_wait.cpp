@@ -1,3 +1,5 @@
+#include <sys/syscall.h>
+
 #include <thread>
 
 #include "counters_segment.hpp"
@@ -53,7 +55,7 @@ TEST(Wait, WakesAWaiterInAnotherProcess) {
         return word.load() == 7 ? 0 : 1;
     });
     child.start();
-    while (ready.load() == 0) std::this_thread::yield();
+    ASSERT_TRUE(test::eventually([&] { return ready.load() != 0; })) << "the child never started";
     word.store(7);
     wake_all(word);
     ASSERT_TRUE(test::join_or_fail(child, 10000ms));
@@ -81,18 +83,32 @@ TEST(Wait, SignalsDoNotEndAWaitEarly) {
     EXPECT_EQ(code, 0);
 }
 
-TEST(Wait, StopTokenInterruptsABlockedWait) {
+// The stop lands while the waiter is asleep in FUTEX_WAIT on the word (checked in /proc), so
+// the requester's wake is what ends the wait, not the waiter's own check before sleeping.
+TEST(Wait, StopTokenInterruptsAWaiterAsleepInTheFutex) {
     std::atomic<uint32_t> word{0};
     std::stop_source source;
-    std::atomic<bool> entered{false};
+    std::atomic<pid_t> waiter_thread{0};
+    std::atomic<bool> done{false};
     wake_reason reason = wake_reason::notified;
     std::thread waiter([&] {
-        entered = true;
+        waiter_thread = test::current_thread_id();
         reason = wait_on(word, 0, no_deadline, source.get_token());
+        done = true;
     });
-    while (!entered) std::this_thread::yield();
+    const bool started = test::eventually([&] { return waiter_thread.load() != 0; });
+    const bool asleep =
+        started && test::wait_until_sleeping_in_system_call(waiter_thread.load(), SYS_futex,
+                                                            reinterpret_cast<uintptr_t>(&word));
+    EXPECT_TRUE(asleep) << "the waiter never went to sleep in futex()";
     source.request_stop();
-    waiter.join();  // a lost wake-up would hang here (ctest's timeout fails the test)
+    const bool woken = test::eventually([&] { return done.load(); }, 5000ms);
+    EXPECT_TRUE(woken) << "request_stop did not wake a waiter asleep in futex()";
+    if (!woken) {  // release the waiter so the test ends instead of hanging in join()
+        word.store(1);
+        wake_all(word);
+    }
+    waiter.join();
     EXPECT_EQ(reason, wake_reason::cancelled);
     EXPECT_EQ(wait_on(word, 0, no_deadline, source.get_token()), wake_reason::cancelled);
 }

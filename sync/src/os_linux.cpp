@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -135,7 +136,7 @@ uint64_t current_pid_namespace() noexcept {
     if (::stat("/proc/self/ns/pid", &info) == 0) {
         id = (static_cast<uint64_t>(info.st_dev) << 40) ^ static_cast<uint64_t>(info.st_ino);
     }
-    if (id == 0) id = 1;  // no /proc/self/ns: one namespace for everybody
+    if (id == unknown_pid_namespace) id = 1;  // no /proc/self/ns: one namespace for everybody
     cached_namespace.store(id, std::memory_order_relaxed);
     return id;
 }
@@ -208,8 +209,11 @@ int unlink_shm_file(const std::string& name) noexcept {
     return ::unlink(path.c_str()) == 0 ? 0 : errno;
 }
 
-int reserve_file(int fd, uint64_t size) noexcept {
-    if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return errno;
+int set_file_size(int fd, uint64_t size) noexcept {
+    return ::ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
+}
+
+int allocate_file(int fd, uint64_t size) noexcept {
     // posix_fallocate returns the error instead of setting errno.
     return ::posix_fallocate(fd, 0, static_cast<off_t>(size));
 }
@@ -322,11 +326,15 @@ bool wait_pidfd_until(int pidfd, steady_clock::time_point deadline) noexcept {
         int timeout_ms = -1;
         if (deadline != steady_clock::time_point::max()) {
             auto left = deadline - steady_clock::now();
-            if (left <= steady_clock::duration::zero())
+            if (left <= steady_clock::duration::zero()) {
                 timeout_ms = 0;
-            else
-                timeout_ms =
-                    static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+            } else {
+                // poll() takes int milliseconds: wait at most INT_MAX (~24 days) per call
+                // rather than truncate (2^32 ms would become 0: no wait at all).
+                const auto milliseconds =
+                    std::chrono::ceil<std::chrono::milliseconds>(left).count();
+                timeout_ms = milliseconds > INT_MAX ? INT_MAX : static_cast<int>(milliseconds);
+            }
         }
         pollfd entry{pidfd, POLLIN, 0};
         int rc = ::poll(&entry, 1, timeout_ms);
@@ -342,6 +350,7 @@ bool wait_pidfd_until(int pidfd, steady_clock::time_point deadline) noexcept {
 namespace {
 std::atomic<const char*> armed_kill_point{nullptr};
 std::atomic<uint64_t> kill_point_skip{0};
+std::atomic<int> kill_point_signal{SIGKILL};
 std::atomic<void (*)(const char*)> kill_point_hook{nullptr};
 }  // namespace
 
@@ -349,8 +358,9 @@ void set_kill_point_hook(void (*hook)(const char* point)) noexcept {
     kill_point_hook.store(hook, std::memory_order_release);
 }
 
-void arm_kill_point(const char* point, uint64_t skip) noexcept {
+void arm_kill_point(const char* point, uint64_t skip, int signal_number) noexcept {
     kill_point_skip.store(skip, std::memory_order_relaxed);
+    kill_point_signal.store(signal_number, std::memory_order_relaxed);
     armed_kill_point.store(point, std::memory_order_release);
 }
 
@@ -359,7 +369,7 @@ void kill_point_hit(const char* point) noexcept {
     if (armed == nullptr || std::strcmp(armed, point) != 0) return;
     if (kill_point_skip.fetch_sub(1, std::memory_order_relaxed) != 0) return;
     if (auto hook = kill_point_hook.load(std::memory_order_acquire)) hook(point);
-    ::kill(::getpid(), SIGKILL);
+    ::kill(::getpid(), kill_point_signal.load(std::memory_order_relaxed));
 }
 
 }  // namespace shuttle::detail

@@ -11,6 +11,7 @@
 
 #include "shuttle/detail/os.hpp"
 #include "shuttle/error.hpp"
+#include "shuttle/wait.hpp"
 
 namespace shuttle {
 namespace {
@@ -112,9 +113,9 @@ void Process::join() {
 }
 
 bool Process::join_for(std::chrono::steady_clock::duration timeout) {
-    auto now = std::chrono::steady_clock::now();
-    if (timeout <= std::chrono::steady_clock::duration::zero()) return join_until(now);
-    return join_until(now + timeout);
+    // Saturating: join_for(duration::max()) waits without limit instead of overflowing into
+    // the past.
+    return join_until(deadline_after(timeout));
 }
 
 bool Process::join_until(std::chrono::steady_clock::time_point deadline) {

@@ -1,5 +1,7 @@
 #include "shuttle/registry.hpp"
 
+#include "shuttle/detail/os.hpp"
+
 namespace shuttle {
 
 result<Registry::Claim> Registry::claim() noexcept {
@@ -17,9 +19,14 @@ result<Registry::Claim> Registry::claim() noexcept {
                                     detail::Liveness::dead)) {
                 continue;
             }
-            // The namespace word is written after the identity: a reader seeing the new
-            // identity with the old namespace judges "unknown" (alive), never wrongly "dead".
+            // The namespace word is written after the identity, so between the two a reader
+            // sees the new identity with the entry's previous namespace word. That word never
+            // misleads: a free entry holds unknown_pid_namespace (release() writes it before
+            // the identity; the CAS acquires that store), judged "unknown"; a reclaimed one
+            // holds the dead holder's namespace, which is ours, or we could not have judged
+            // the holder dead.
             if (entry.identity.compare_exchange_strong(holder, self, std::memory_order_acq_rel)) {
+                SHUTTLE_KILL_POINT("registry.claim.before_namespace");
                 entry.pid_namespace.store(pid_namespace, std::memory_order_release);
                 return Claim{index, holder};
             }
@@ -30,6 +37,9 @@ result<Registry::Claim> Registry::claim() noexcept {
 
 void Registry::release(uint32_t index) noexcept {
     if (index >= capacity_) return;
+    // The namespace goes first: the next claimant's identity must never appear next to this
+    // holder's namespace (a reader there would judge the claimant by the wrong pids).
+    entries_[index].pid_namespace.store(detail::unknown_pid_namespace, std::memory_order_relaxed);
     entries_[index].identity.store(0, std::memory_order_release);
 }
 

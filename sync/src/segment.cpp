@@ -15,21 +15,15 @@ using detail::FileResult;
 
 errc errc_from_errno(int error) {
     switch (error) {
-        case ENOENT:
-            return errc::not_found;
-        case EEXIST:
-            return errc::already_exists;
+        case ENOENT: return errc::not_found;
+        case EEXIST: return errc::already_exists;
         case EACCES:
-        case EPERM:
-            return errc::permission;
+        case EPERM: return errc::permission;
         case ENOSPC:
         case EFBIG:
-        case ENOMEM:
-            return errc::no_space;
-        case ENAMETOOLONG:
-            return errc::invalid_name;
-        default:
-            return errc::system;
+        case ENOMEM: return errc::no_space;
+        case ENAMETOOLONG: return errc::invalid_name;
+        default: return errc::system;
     }
 }
 
@@ -112,6 +106,7 @@ Segment Segment::build(int fd, std::string name, const SegmentInfo& requested,
     SegmentInfo info = requested;
     info.creator = detail::current_process_identity();
     info.pid_namespace = detail::current_pid_namespace();
+    info.created_unix_seconds = static_cast<uint64_t>(std::time(nullptr));
     if (info.registry_capacity > max_registry_capacity) {
         detail::close_fd(fd);
         throw Error(errc::invalid_argument,
@@ -125,10 +120,14 @@ Segment Segment::build(int fd, std::string name, const SegmentInfo& requested,
         throw Error(errc::invalid_argument, "capacity or message size out of range");
     }
     info.body_size = *body;
-    if (int error = detail::reserve_file(fd, *total)) {
+    if (int error = detail::set_file_size(fd, *total)) {
         detail::close_fd(fd);
-        fail(error, fmt::format("cannot reserve {} bytes of shared memory for {}", *total,
-                                describe(name)));
+        fail(error, fmt::format("cannot size {} to {} bytes (ftruncate)", describe(name), *total));
+    }
+    if (int error = detail::allocate_file(fd, *total)) {
+        detail::close_fd(fd);
+        fail(error, fmt::format("cannot reserve {} bytes of shared memory for {} (posix_fallocate)",
+                                *total, describe(name)));
     }
     Segment segment;
     segment.fd_ = fd;
@@ -158,7 +157,7 @@ Segment Segment::build(int fd, std::string name, const SegmentInfo& requested,
     header.header_size = sizeof(SegmentHeader);
     header.body_offset = segment.body_offset_;
     header.body_size = info.body_size;
-    header.created_unix_seconds = static_cast<uint64_t>(std::time(nullptr));
+    header.created_unix_seconds = info.created_unix_seconds;
     SHUTTLE_KILL_POINT("segment.create.before_init");
     if (init) init(segment);
     header.magic.store(segment_magic, std::memory_order_release);
@@ -247,6 +246,7 @@ Segment Segment::attach(int fd, std::string name, const SegmentExpectation& expe
     info.registry_capacity = header.registry_capacity;
     info.creator = header.creator;
     info.pid_namespace = header.pid_namespace;
+    info.created_unix_seconds = header.created_unix_seconds;
     const uint64_t stored_segment_size = header.segment_size;
     const uint64_t stored_body_offset = header.body_offset;
     const uint64_t stored_body_size = header.body_size;
@@ -272,6 +272,20 @@ Segment Segment::attach(int fd, std::string name, const SegmentExpectation& expe
         throw Error(errc::capacity_mismatch,
                     fmt::format("{} has maximum message size {}, expected {}", what,
                                 info.max_message_size, *expected.max_message_size));
+    }
+    if (expected.known_flags && (info.flags & ~*expected.known_flags) != 0) {
+        throw Error(errc::corrupt, fmt::format("{}: flags {:#x} has bits outside {:#x}", what,
+                                               info.flags, *expected.known_flags));
+    }
+    // The creator's identity and namespace steer liveness judgements (stale-segment reaping):
+    // a pid outside Linux's range or a namespace of 0 was never written by a creator.
+    const pid_t creator_pid = detail::identity_pid(info.creator);
+    if (creator_pid <= 0 || creator_pid > detail::max_pid) {
+        throw Error(errc::corrupt,
+                    fmt::format("{}: creator identity {:#x} names no process", what, info.creator));
+    }
+    if (info.pid_namespace == detail::unknown_pid_namespace) {
+        throw Error(errc::corrupt, fmt::format("{}: creator pid namespace is 0", what));
     }
     if (info.registry_capacity > max_registry_capacity) {
         throw Error(errc::corrupt, fmt::format("{}: registry capacity {} out of range", what,

@@ -31,7 +31,11 @@ class Registry {
     /// entry belongs to a live (or unknowable, other-namespace) process.
     result<Claim> claim() noexcept;
 
-    /// Frees an entry this process holds. Thread- and process-safe.
+    /// Frees an entry this process holds. Thread- and process-safe. Writes the entry's
+    /// namespace word to unknown_pid_namespace, then its identity to 0 (docs/layout.md). A
+    /// process killed between the two stores, or between claim()'s CAS and its namespace
+    /// store, leaves an entry judged "unknown" (never reclaimed): a lost entry, never a live
+    /// participant judged dead.
     void release(uint32_t index) noexcept;
 
     /// Whether the holder of entry `index` runs (free entries are "dead").

@@ -60,7 +60,7 @@ struct alignas(cache_line) SegmentHeader {
     uint32_t header_size;
     uint64_t body_offset;
     uint64_t body_size;
-    uint64_t created_unix_seconds;  // informational (shuttle CLI)
+    uint64_t created_unix_seconds;  // informational only: never validated
 };
 static_assert(sizeof(SegmentHeader) <= 256, "the header must fit its 256-byte area");
 inline constexpr uint64_t segment_header_area = 256;
@@ -91,6 +91,7 @@ struct SegmentInfo {
     uint64_t body_size = 0;
     detail::ProcessIdentity creator = 0;
     uint64_t pid_namespace = 0;
+    uint64_t created_unix_seconds = 0;  // as the creator's clock said; set by create
 };
 
 /// Returns the body size an object of `info` needs, or nullopt if a value is out of range.
@@ -105,6 +106,9 @@ struct SegmentExpectation {
     uint64_t type_tag = 0;
     std::optional<uint64_t> capacity;
     std::optional<uint64_t> max_message_size;
+    /// The flag bits this kind of object defines: a segment with any other bit set is corrupt.
+    /// Unset: the segment layer accepts any flags and the object checks them itself.
+    std::optional<uint64_t> known_flags;
     BodySizeFunction body_size;
 };
 
@@ -136,7 +140,8 @@ class Segment {
                           const BodySizeFunction& body_size, const Initialiser& init,
                           const CreateOptions& options = {});
 
-    /// Attaches a named segment, validating every header field against `expected`.
+    /// Attaches a named segment, validating every header field against `expected` (the rules
+    /// per field are in docs/layout.md).
     /// Throws Error(not_found, invalid_name, permission, not_shuttle, version_mismatch,
     /// kind_mismatch, type_mismatch, capacity_mismatch, truncated, corrupt).
     static Segment open(std::string_view name, const SegmentExpectation& expected);

@@ -53,8 +53,15 @@ ProcessIdentity current_process_identity() noexcept;
 inline pid_t identity_pid(ProcessIdentity identity) noexcept {
     return static_cast<pid_t>(identity >> 32);
 }
+/// Linux's PID_MAX_LIMIT: no pid is larger.
+inline constexpr pid_t max_pid = 4194304;
+
+/// A pid namespace word that names no namespace: "the holder's namespace is not known (yet)".
+/// current_pid_namespace() never returns it, so every liveness judgement with it is "unknown".
+inline constexpr uint64_t unknown_pid_namespace = 0;
 
 /// Identity of this process's pid namespace (device and inode of /proc/self/ns/pid, folded).
+/// Never unknown_pid_namespace.
 uint64_t current_pid_namespace() noexcept;
 
 enum class Liveness { alive, dead, unknown };
@@ -90,9 +97,11 @@ FileResult create_memfd(const char* debug_name) noexcept;
 int publish_shm_file(int fd, const std::string& name) noexcept;
 FileResult open_shm_file(const std::string& name, bool writable) noexcept;
 int unlink_shm_file(const std::string& name) noexcept;
-/// ftruncate + posix_fallocate: afterwards every page is backed (ENOSPC/EFBIG are reported now,
-/// not as SIGBUS on first touch).
-int reserve_file(int fd, uint64_t size) noexcept;
+/// ftruncate: fails with EFBIG beyond RLIMIT_FSIZE. (On tmpfs it never needs space.)
+int set_file_size(int fd, uint64_t size) noexcept;
+/// posix_fallocate: afterwards every page is backed, so a full tmpfs is ENOSPC now, not a
+/// SIGBUS on first touch.
+int allocate_file(int fd, uint64_t size) noexcept;
 int file_size(int fd, uint64_t& size) noexcept;
 void* map_shared(int fd, uint64_t size, int& error) noexcept;
 void unmap(void* address, uint64_t size) noexcept;
@@ -118,9 +127,11 @@ int open_pidfd(pid_t pid) noexcept;
 bool wait_pidfd_until(int pidfd, steady_clock::time_point deadline) noexcept;
 
 /// Test-only deterministic crash points: after arm_kill_point(point, skip), the calling process
-/// SIGKILLs itself at the (skip+1)-th SHUTTLE_KILL_POINT(point) it reaches. The macro compiles
-/// to nothing unless SHUTTLE_ENABLE_KILL_POINTS is defined (test builds only).
-void arm_kill_point(const char* point, uint64_t skip = 0) noexcept;
+/// SIGKILLs itself at the (skip+1)-th SHUTTLE_KILL_POINT(point) it reaches (or sends itself
+/// `signal_number`, e.g. SIGSTOP to freeze it there). The macro compiles to nothing unless
+/// SHUTTLE_ENABLE_KILL_POINTS is defined (test builds and cold paths only).
+void arm_kill_point(const char* point, uint64_t skip = 0,
+                    int signal_number = 9 /* SIGKILL */) noexcept;
 void kill_point_hit(const char* point) noexcept;
 /// Test-only: `hook(point)` runs in the dying process just before a kill point's SIGKILL (a
 /// torture test counts which windows fired and when).
