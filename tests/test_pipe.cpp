@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "shuttle/detail/pipe_socket.hpp"
+#include "shuttle/event.hpp"
 #include "shuttle/pipe.hpp"
 #include "support.hpp"
 
@@ -849,9 +850,11 @@ TEST(Pipe, TimedSendGivingUpMidwayIsReportedAsCutOff) {
 TEST(Pipe, WaitOverSeveralConnections) {
     std::vector<std::pair<Connection, Connection>> pipes;
     for (int i = 0; i < 3; ++i) pipes.push_back(Pipe(false));
+    auto first_wait_done = Event::anonymous();  // the child stays (its ends open) until then
     Process child([&] {
         for (auto& [receiver, sender] : pipes) receiver.close();
-        return pipes[1].second.send("on the second") ? 0 : 1;
+        if (!pipes[1].second.send("on the second")) return 1;
+        return first_wait_done.wait_for(10s) ? 0 : 2;
     });
     child.start();
     std::vector<Connection*> receivers;
@@ -863,7 +866,9 @@ TEST(Pipe, WaitOverSeveralConnections) {
     ASSERT_GE(ready.size(), 1u);
     EXPECT_EQ(ready[0], receivers[1]);
     EXPECT_EQ(receivers[1]->recv_for(10s).value(), "on the second");
+    first_wait_done.set();
     ASSERT_TRUE(join_or_fail(child));
+    EXPECT_EQ(child.exitcode(), 0);
     // The child exited: every pipe is at EOF now, so all are ready.
     EXPECT_EQ(wait(receivers, deadline_after(10s)).size(), 3u);
     EXPECT_TRUE(wait_for(std::span<Connection* const>(receivers.data(), 0), 0ms).empty());
