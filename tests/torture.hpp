@@ -164,7 +164,7 @@ class Torture {
                 diagnosis += fmt::format(" stall(pid {} ticket {} put {})", stall.pid, stall.ticket,
                                          stall.putting);
             }
-            report.diagnosis = diagnosis;
+            report.diagnosis = diagnosis + "; " + queue_.describe_recovery();
         }
         queue_.close();
         for (Process& consumer : consumers_) {

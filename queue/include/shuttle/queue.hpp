@@ -129,6 +129,8 @@ class QueueHandle {
     /// Live processes that hold a slot mid-operation now: what a stuck survivor waits on (a
     /// stopped process is alive: the queue waits for it). Non-blocking; reads /proc.
     std::vector<Stall> stalls() const { return core_.stalls(); }
+    /// Diagnostic: cursors, the recovery lock and every registry entry's announcement, as text.
+    std::string describe_recovery() const { return core_.describe_recovery(); }
 
     // ---- JoinableQueue only ------------------------------------------------------------------
 

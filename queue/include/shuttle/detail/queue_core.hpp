@@ -123,7 +123,7 @@ class QueueCore {
                 if (control.tail.compare_exchange_weak(tail, tail + 1, std::memory_order_seq_cst,
                                                        std::memory_order_relaxed)) {
                     SHUTTLE_KILL_POINT("queue.put.claimed");
-                    slot.length = write(Ring::payload_of(slot));
+                    slot.length.store(write(Ring::payload_of(slot)), std::memory_order_relaxed);
                     slot.turn.store(2 * lap + 1, std::memory_order_release);
                     SHUTTLE_KILL_POINT("queue.put.published");
                     notify(control.consumers);
@@ -162,7 +162,8 @@ class QueueCore {
             if (diff == 0) {
                 // The slot is full and stays so until claimed: its length is stable. Read it
                 // once and bound it: the segment is untrusted input.
-                const uint64_t length = std::min<uint64_t>(slot.length, ring_.payload_capacity);
+                const uint64_t length = std::min<uint64_t>(
+                    slot.length.load(std::memory_order_relaxed), ring_.payload_capacity);
                 if (!fits(length)) return errc::buffer_too_small;
                 uint64_t taken = 0;
                 if constexpr (queue_recovery) {
@@ -362,6 +363,7 @@ class QueueCore {
         return ring_.control->recovery.discarded.load(std::memory_order_relaxed);
     }
     std::vector<Stall> stalls() const { return recovery_->stalls(); }
+    std::string describe_recovery() const { return recovery_->describe(); }
 
   private:
     const Registry& registry() const noexcept { return participants_->registry(); }

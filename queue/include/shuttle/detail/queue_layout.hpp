@@ -114,7 +114,9 @@ inline constexpr uint64_t journal_capacity = 32;
 
 struct alignas(16) SlotHeader {
     std::atomic<uint64_t> turn;
-    uint64_t length;
+    // Atomic (relaxed: free on x86-64) because a consumer reads it before its claim, while the
+    // next lap's producer may be writing it; the claim CAS then discards such a read.
+    std::atomic<uint64_t> length;
 };
 inline constexpr std::size_t slot_header_size = sizeof(SlotHeader);
 inline constexpr uint64_t slots_offset =

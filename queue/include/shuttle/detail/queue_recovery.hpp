@@ -21,6 +21,7 @@
 #include <bit>
 #include <chrono>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "shuttle/detail/os.hpp"
@@ -176,6 +177,31 @@ class QueueRecovery {
         return found;
     }
 
+    /// A one-line picture of the recovery state, for a hung test's diagnosis.
+    std::string describe() const {
+        const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
+        const uint64_t tail = ring_.put_tickets();
+        std::string text =
+            "head " + std::to_string(head) + " tail " + std::to_string(tail) + " head-turn " +
+            std::to_string(ring_.slot_at(head).turn.load(std::memory_order_acquire)) + " lock " +
+            std::to_string(identity_pid(ring_.control->recovery.holder.load())) + " entries:";
+        for (uint32_t index = 0; index < registry_.capacity(); ++index) {
+            const RegistryEntry& holder = entry(index);
+            const uint64_t announced = holder.announced.load(std::memory_order_acquire);
+            const Liveness liveness = registry_.liveness(index);
+            text += " [" + std::to_string(identity_pid(holder.identity.load())) +
+                    (liveness == Liveness::dead    ? " dead"
+                     : liveness == Liveness::alive ? " alive"
+                                                   : " unknown") +
+                    (announced == announce_none
+                         ? std::string(" -")
+                         : std::string(announced & announce_get ? " get " : " put ") +
+                               std::to_string(announced & announce_ticket_mask)) +
+                    (classify(announced, head, tail) != Stuck::none ? " STUCK" : "") + "]";
+        }
+        return text;
+    }
+
     uint64_t lost_count() const noexcept {
         return ring_.control->recovery.lost.load(std::memory_order_acquire);
     }
@@ -291,7 +317,8 @@ class QueueRecovery {
             replacement = (2 * lap + 1) | poison_bit;
         } else {
             record.operation = static_cast<uint32_t>(LostOperation::get);
-            const uint64_t length = std::min<uint64_t>(slot.length, ring_.payload_capacity);
+            const uint64_t length = std::min<uint64_t>(slot.length.load(std::memory_order_relaxed),
+                                                       ring_.payload_capacity);
             record.length = length;
             std::memcpy(record.contents, Ring::payload_of(slot),
                         std::min<uint64_t>(length, LostRecord::contents_capacity));
@@ -422,16 +449,26 @@ class QueueRecovery {
         uint64_t holder = 0;
         if (!recovery.holder.compare_exchange_strong(holder, self, std::memory_order_acq_rel)) {
             if (holder == self) return false;  // another thread of this process
-            const uint64_t pid_namespace =
-                recovery.holder_namespace.load(std::memory_order_acquire);
-            // Namespace 0: the holder has not written it yet, so it is alive.
-            if (pid_namespace == 0 || process_liveness(holder, pid_namespace) != Liveness::dead) {
-                return false;
+            uint64_t pid_namespace = recovery.holder_namespace.load(std::memory_order_acquire);
+            if (pid_namespace == 0) {
+                // Not written yet: the holder is alive mid-acquire, or was killed right after
+                // its CAS. After 2 ms of seeing the same holder so, judge it in our namespace
+                // (a holder in another namespace then risks, at worst, a second recoverer).
+                const int64_t now = steady_clock::now().time_since_epoch().count();
+                if (unnamed_holder_.exchange(holder, std::memory_order_relaxed) != holder) {
+                    unnamed_since_.store(now, std::memory_order_relaxed);
+                    return false;
+                }
+                const auto grace = std::chrono::nanoseconds(std::chrono::milliseconds(2)).count();
+                if (now - unnamed_since_.load(std::memory_order_relaxed) < grace) return false;
+                pid_namespace = current_pid_namespace();
             }
+            if (process_liveness(holder, pid_namespace) != Liveness::dead) return false;
             if (!recovery.holder.compare_exchange_strong(holder, self, std::memory_order_acq_rel)) {
                 return false;
             }
         }
+        SHUTTLE_KILL_POINT("queue.recovery.locked");
         recovery.holder_namespace.store(current_pid_namespace(), std::memory_order_release);
         return true;
     }
@@ -447,6 +484,9 @@ class QueueRecovery {
     Ring ring_;
     Registry registry_;
     std::atomic<int64_t> last_recovery_{0};  // steady_clock ticks of this handle's last recover()
+    // A lock holder seen without its namespace, and since when (try_lock).
+    std::atomic<uint64_t> unnamed_holder_{0};
+    std::atomic<int64_t> unnamed_since_{0};  // steady_clock ticks
 };
 
 }  // namespace detail
