@@ -228,9 +228,8 @@ class QueueRecovery {
             }
             item.repaired_at =
                 steady_clock::time_point(std::chrono::nanoseconds(record.repaired_at_ns));
-            std::atomic_thread_fence(std::memory_order_acquire);
             // Overwritten while we read (a seqlock): skip it.
-            if (record.sequence.load(std::memory_order_relaxed) != number + 1) continue;
+            if (record.sequence.load(std::memory_order_seq_cst) != number + 1) continue;
             items.push_back(std::move(item));
         }
         return items;
@@ -299,8 +298,7 @@ class QueueRecovery {
         }
         const uint64_t number = recovery.lost.load(std::memory_order_acquire);
         LostRecord& record = ring_.journal[number % journal_capacity];
-        record.sequence.store(0, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_release);
+        record.sequence.store(0, std::memory_order_seq_cst);  // readers skip it from here on
         record.ticket = ticket;
         record.pid = pid;
         record.repaired_at_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
