@@ -15,6 +15,8 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <stdexcept>
+#include <utility>
 
 #include "harness.hpp"
 #include "report.hpp"
@@ -61,6 +63,9 @@ struct Options {
     std::string python_peer = SHUTTLE_BENCH_PYTHON_PEER;
     std::string reference = "shuttle";
     double timeout = 0;
+    // Sweep filters (empty: the default grid). Shapes are "PxC", e.g. 1x1,3x2,8x8.
+    std::vector<std::string> sweep_shapes;
+    std::vector<std::size_t> sweep_capacities, sweep_payloads;
 };
 
 const std::vector<std::string> all_scenarios = {
@@ -128,12 +133,24 @@ std::vector<RunSpec> plan(const Options& options) {
         std::vector<std::size_t> payloads = options.quick
                                                 ? std::vector<std::size_t>{8, 1024}
                                                 : std::vector<std::size_t>{8, 64, 1024, 65536};
+        std::vector<std::pair<int, int>> shapes;
+        for (int width : widths) shapes.emplace_back(width, width);
+        if (!options.sweep_shapes.empty()) {
+            shapes.clear();
+            for (const auto& shape : options.sweep_shapes) {
+                const auto x = shape.find('x');
+                if (x == std::string::npos) throw std::invalid_argument("shape: " + shape);
+                shapes.emplace_back(std::stoi(shape.substr(0, x)), std::stoi(shape.substr(x + 1)));
+            }
+        }
+        if (!options.sweep_capacities.empty()) capacities = options.sweep_capacities;
+        if (!options.sweep_payloads.empty()) payloads = options.sweep_payloads;
         for (auto capacity : capacities) {
             for (auto payload : payloads) {
-                for (int width : widths) {
+                for (auto [producers, consumers] : shapes) {
                     // The same total work at every width: items are split between producers.
-                    add("sweep", Kind::queue, width, width, capacity, payload,
-                        std::max<std::uint64_t>(scaled(items, payload) / width, 10));
+                    add("sweep", Kind::queue, producers, consumers, capacity, payload,
+                        std::max<std::uint64_t>(scaled(items, payload) / producers, 10));
                 }
             }
         }
@@ -188,6 +205,13 @@ int main(int argc, char** argv) {
                    "(default 0.5; 0 with --quick)");
     app.add_option("--idle-seconds", options.idle_seconds,
                    "how long the idle-cpu consumer stays blocked (default 1; 0.2 with --quick)");
+    app.add_option("--sweep-shapes", options.sweep_shapes,
+                   "sweep only these producers x consumers shapes, e.g. 1x1,3x2,8x8")
+        ->delimiter(',');
+    app.add_option("--sweep-capacities", options.sweep_capacities, "sweep only these capacities")
+        ->delimiter(',');
+    app.add_option("--sweep-payloads", options.sweep_payloads, "sweep only these payload sizes")
+        ->delimiter(',');
     app.add_option("--csv", options.csv, "write one summary row per configuration and peer");
     app.add_option("--json", options.json, "write summaries and every repetition as JSON");
     app.add_option("--markdown", options.markdown, "write the tables as markdown");
