@@ -123,5 +123,34 @@ TEST(Wait, BackoffGivesUpWithinItsLimit) {
     EXPECT_LE(took, Backoff::busy_yield_limit + 20ms);
 }
 
+// The spin is scored per thread: waits that needed a yield use up its credit, after which a
+// wait starts yielding at once, except every 16th, which spins first to notice a change; one
+// wait satisfied while spinning brings spinning back. A fresh thread keeps the policy's state
+// out of the other tests.
+TEST(Wait, BackoffStopsSpinningWhenSpinsDoNotPayAndProbesAgain) {
+    std::thread([] {
+        // A wait satisfied after yields: let it reach its yielding phase first.
+        auto wait_satisfied_after_a_yield = [] {
+            Backoff backoff;
+            while (!backoff.yielding()) ASSERT_TRUE(backoff.step());
+            ASSERT_TRUE(backoff.step());
+            backoff.satisfied();
+        };
+        EXPECT_FALSE(Backoff{}.yielding()) << "a new thread spins first";
+        for (int i = 0; i < 8; ++i) wait_satisfied_after_a_yield();
+        int spinning = 0;
+        for (int i = 0; i < 32; ++i) {
+            Backoff backoff;
+            if (!backoff.yielding()) ++spinning;
+        }
+        EXPECT_EQ(spinning, 2) << "without credit only every 16th wait spins";
+        Backoff probe;
+        while (probe.yielding()) probe = Backoff{};  // the next probe
+        probe.satisfied();                           // satisfied while spinning
+        EXPECT_FALSE(Backoff{}.yielding());
+        EXPECT_FALSE(Backoff{}.yielding());
+    }).join();
+}
+
 }  // namespace
 }  // namespace shuttle

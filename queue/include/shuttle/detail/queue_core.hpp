@@ -458,7 +458,10 @@ class QueueCore {
             Backoff backoff;
             while (backoff.step()) {
                 rc = attempt();
-                if (rc != would_block) return finish(rc);
+                if (rc != would_block) {
+                    backoff.satisfied();
+                    return finish(rc);
+                }
                 if (stop.stop_requested()) return finish(errc::cancelled);
                 if (backoff.yielding()) {
                     if (!published) {
