@@ -6,11 +6,15 @@
 //   shuttle_scenarios --scenario notes-3x2,sweep --peers shuttle,boost-mq --repetitions 5
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <sched.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <set>
@@ -63,14 +67,15 @@ struct Options {
     std::string python_peer = SHUTTLE_BENCH_PYTHON_PEER;
     std::string reference = "shuttle";
     double timeout = 0;
+    std::vector<int> cpus;
     // Sweep filters (empty: the default grid). Shapes are "PxC", e.g. 1x1,3x2,8x8.
     std::vector<std::string> sweep_shapes;
     std::vector<std::size_t> sweep_capacities, sweep_payloads;
 };
 
-const std::vector<std::string> all_scenarios = {
-    "notes-1x1",     "notes-3x2", "notes-joinable", "notes-pipe",
-    "notes-tickets", "ping-pong", "idle-cpu",       "sweep"};
+const std::vector<std::string> all_scenarios = {"notes-1x1",  "notes-3x2",     "notes-joinable",
+                                                "notes-pipe", "notes-tickets", "ping-pong",
+                                                "idle-cpu",   "sweep"};
 
 /// Items per cell for a payload, from the 8 B figure: the byte volume grows with the payload
 /// but slower than it (64 B moves 1/2 the items of 8 B, 1 KiB 1/8, 64 KiB 1/100), so a fast
@@ -218,7 +223,20 @@ int main(int argc, char** argv) {
     app.add_option("--python-peer", options.python_peer, "path of bench/peers/python_peer.py");
     app.add_option("--reference", options.reference, "the peer ratios are computed against");
     app.add_option("--timeout", options.timeout, "seconds before a run is killed and failed");
+    app.add_option("--cpus", options.cpus,
+                   "run every process on these CPUs only (e.g. 0: producers and consumers then "
+                   "share one CPU, as when the others are busy)");
     CLI11_PARSE(app, argc, argv);
+    if (!options.cpus.empty()) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int cpu : options.cpus) CPU_SET(cpu, &set);
+        // Inherited by every process forked (and exec'd) from here on.
+        if (sched_setaffinity(0, sizeof set, &set) != 0) {
+            fmt::print(stderr, "--cpus: sched_setaffinity failed: {}\n", std::strerror(errno));
+            return 2;
+        }
+    }
 
     if (options.scenarios.empty()) options.scenarios = all_scenarios;
     if (options.repetitions == 0) options.repetitions = options.quick ? 1 : 3;
@@ -255,6 +273,11 @@ int main(int argc, char** argv) {
     fmt::print("shuttle scenario runner - {} - {}\n", report.date, report.machine);
     fmt::print("{} repetitions per peer, interleaved; ratios against {}\n", options.repetitions,
                options.reference);
+    if (!options.cpus.empty()) {
+        fmt::print("every process pinned to CPU(s) {}\n", fmt::join(options.cpus, ","));
+        report.notes.push_back(fmt::format("every process pinned to CPU(s) {} (--cpus)",
+                                           fmt::join(options.cpus, ",")));
+    }
 
     auto specs = plan(options);
     std::string current_scenario;
