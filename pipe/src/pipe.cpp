@@ -359,7 +359,10 @@ status Connection::wait_for_data(Mode mode, steady_clock::time_point deadline) {
     auto next_peer_check = steady_clock::now() + first_peer_check_delay;
     uint32_t polls = 0;
     while (backoff.step()) {
-        if (data_ready()) return {};
+        if (data_ready()) {
+            backoff.satisfied();
+            return {};
+        }
         // Past the first polls Backoff reads the clock itself: one more read is as cheap.
         if (mode == Mode::until || ++polls > 16) {
             const auto now = steady_clock::now();
@@ -408,12 +411,9 @@ result<std::size_t> Connection::recv_impl(Sink& sink, Mode mode,
                                           steady_clock::time_point deadline) {
     require_readable();
     switch (acquire(in_->reader_lock, mode == Mode::try_once, deadline)) {
-        case LockResult::busy:
-            return errc::empty;
-        case LockResult::timeout:
-            return errc::timeout;
-        default:
-            break;
+        case LockResult::busy: return errc::empty;
+        case LockResult::timeout: return errc::timeout;
+        default: break;
     }
     LockGuard guard(in_->reader_lock);
     const uint64_t mask = capacity_ - 1;
@@ -593,10 +593,8 @@ bool Connection::poll_until(steady_clock::time_point deadline) {
     if (poll()) return true;
     switch (acquire(in_->reader_lock, false, deadline)) {
         case LockResult::busy:
-        case LockResult::timeout:
-            return poll();
-        default:
-            break;
+        case LockResult::timeout: return poll();
+        default: break;
     }
     LockGuard guard(in_->reader_lock);
     status ready = wait_for_data(deadline == no_deadline ? Mode::block : Mode::until, deadline);
@@ -656,7 +654,10 @@ status Connection::wait_for_room(uint64_t need, Mode mode, steady_clock::time_po
     auto next_peer_check = steady_clock::now() + peer_check_interval;
     uint32_t polls = 0;
     while (backoff.step()) {
-        if (room()) return {};
+        if (room()) {
+            backoff.satisfied();
+            return {};
+        }
         if (mode == Mode::until || ++polls > 16) {
             const auto now = steady_clock::now();
             if (mode == Mode::until && now >= deadline) return errc::timeout;
@@ -694,10 +695,8 @@ status Connection::send_impl(std::span<const std::byte> message, Mode mode,
                              steady_clock::time_point deadline) {
     require_writable();
     switch (acquire(out_->writer_lock, mode == Mode::try_once, deadline)) {
-        case LockResult::busy:
-            return errc::full;
-        case LockResult::timeout:
-            return errc::timeout;
+        case LockResult::busy: return errc::full;
+        case LockResult::timeout: return errc::timeout;
         case LockResult::taken_from_dead:
             if (out_->writer_lock.mid_message.load(std::memory_order_relaxed) != 0) {
                 // The dead sender was inside a chunked message: tell the receiver it is void.
@@ -709,8 +708,7 @@ status Connection::send_impl(std::span<const std::byte> message, Mode mode,
                 out_->writer_lock.mid_message.store(0, std::memory_order_relaxed);
             }
             break;
-        default:
-            break;
+        default: break;
     }
     LockGuard guard(out_->writer_lock);
     if (peer_closed_check()) return errc::broken_pipe;
