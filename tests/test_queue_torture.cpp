@@ -23,22 +23,20 @@ class TortureTest : public QueueTest<C> {};
 TYPED_TEST_SUITE(TortureTest, TortureConfigurations, ConfigNames);
 
 TYPED_TEST(TortureTest, SurvivesHundredsOfKills) {
-    if (sanitized() && !std::getenv("SHUTTLE_TORTURE_LONG")) {
-        // Under ASan every fork and kill is ~10x slower and the run's end phase has timed out
-        // without a wedged queue (an item ready at the head, no consumer registered yet): the
-        // window-by-window RecoveryTest suite runs there instead. Investigation: docs/recovery.md.
-        GTEST_SKIP() << "torture runs in the normal build (SHUTTLE_TORTURE_LONG forces it here)";
-    }
     TortureOptions options;
     if (std::getenv("SHUTTLE_TORTURE_LONG")) {  // the long mode, outside CI
         options.minimum = std::chrono::milliseconds(std::atoi(std::getenv("SHUTTLE_TORTURE_LONG")));
         options.maximum = options.minimum * 2;
         options.required_fires = 200;
     }
-    if (sanitized()) {  // ASan makes everything ~10x slower: a shorter, sparser run
+    if (sanitized()) {
+        // ASan makes every fork and kill ~10x slower, and CI runs it beside other tests: a
+        // shorter, sparser run. Its windows fire a few times each (not asserted here: the
+        // window-by-window RecoveryTest suite covers each deterministically); every invariant
+        // below is asserted all the same.
         options.kill_every = 8ms;
         options.required_fires = 5;
-        options.maximum = 8000ms;
+        options.maximum = 5000ms;
     }
     if (std::getenv("SHUTTLE_TORTURE_KILL_EVERY_MS")) {
         options.kill_every =
@@ -75,7 +73,7 @@ TYPED_TEST(TortureTest, SurvivesHundredsOfKills) {
     EXPECT_LE(report.missing_unexplained, report.consumer_deaths) << summary;
     EXPECT_LE(report.lost, report.kills + report.self_kills) << summary;
     EXPECT_GE(report.kills + report.self_kills, sanitized() ? 50u : 200u) << summary;
-    for (std::size_t i = 0; i < kill_windows.size(); ++i) {
+    for (std::size_t i = 0; i < kill_windows.size() && !sanitized(); ++i) {
         if (kill_windows[i].joinable && !TypeParam::joinable) continue;
         EXPECT_GE(report.fires[i], static_cast<uint64_t>(options.required_fires))
             << kill_windows[i].point << ": " << summary;
@@ -85,7 +83,8 @@ TYPED_TEST(TortureTest, SurvivesHundredsOfKills) {
     // that window is rare: allow a few.
     EXPECT_LE(report.task_done_refusals, report.fires[7] + 5) << summary;
     if (!report.repair_latency_ms.empty()) {
-        EXPECT_LT(percentile(0.5), 50.0) << summary;
+        // The contract: a survivor gets past a death within 10 ms (median). ASan is ~10x slower.
+        EXPECT_LT(percentile(0.5), sanitized() ? 100.0 : 10.0) << summary;
     }
 }
 

@@ -132,8 +132,14 @@ class Torture {
         // The end: producers stop, consumers (replaced while any die) finish everything.
         ledger_->stop.store(1);
         const auto drain_deadline = steady_clock::now() + options_.hang_limit;
+        // Producers may be blocked on a full queue: consumers that die meanwhile (armed ones
+        // still reach their kill point) are replaced while we wait, or nobody would drain it.
         for (Process& producer : producers_) {
-            if (!producer.join_until(drain_deadline)) report.hung = true;
+            while (!report.hung && !producer.join_for(2ms)) {
+                replace_the_dead(random, report, false, /*consumers only=*/true);
+                collect_journal();
+                if (steady_clock::now() > drain_deadline) report.hung = true;
+            }
         }
         if constexpr (C::joinable) {
             report.joined = false;
