@@ -89,5 +89,23 @@ TEST(Inspect, TheCommandShowsWhatAQueueWaitsOnAndWhatWasLost) {
     EXPECT_NE(shown.output.find(*name), std::string::npos) << shown.output;
 }
 
+TEST(Inspect, TheCommandShowsLeasedTasksAndRedeliveries) {
+    NameGuard name(unique_name("cli"));
+    auto queue = JoinableQueue<Item>::create(*name, 8, {.redelivery = true});
+    ASSERT_TRUE(queue.try_put({1, 1}));
+    auto task = queue.try_get_task();
+    ASSERT_TRUE(task);
+    auto shown = test::run_program(SHUTTLE_CLI, {"inspect", *name});
+    EXPECT_EQ(shown.exit_code, 0) << shown.output;
+    EXPECT_NE(shown.output.find(fmt::format("redelivery: 0 tasks redelivered after their holder "
+                                            "died; leases: [entry {} held ticket 0]",
+                                            task->id.holder)),
+              std::string::npos)
+        << shown.output;
+    ASSERT_TRUE(queue.task_done(*task));
+    shown = test::run_program(SHUTTLE_CLI, {"inspect", *name});
+    EXPECT_NE(shown.output.find("leases: none held"), std::string::npos) << shown.output;
+}
+
 }  // namespace
 }  // namespace shuttle
