@@ -123,7 +123,7 @@ TYPED_TEST(RedeliveryTest, AHolderKilledAtAnyWindowHasItsTaskRedelivered) {
         }
         const bool acking = std::strcmp(point, "queue.task_done.acking") == 0;
         if (acking) {
-            // It had finished the task and was acknowledging it: settled, not redelivered.
+            // It had finished the task and was acknowledging it: counted, not redelivered.
             EXPECT_EQ(queue.join_for(5s), errc::ok);
             EXPECT_EQ(try_get(queue).error(), errc::empty);
         } else {
@@ -149,20 +149,48 @@ TYPED_TEST(RedeliveryTest, AHolderKilledAtAnyWindowHasItsTaskRedelivered) {
     EXPECT_EQ(queue.join_for(1s), errc::ok);
 }
 
-// Killed after acknowledging (after or inside the count): nothing is redelivered, and the
-// count is right.
-TYPED_TEST(RedeliveryTest, AHolderKilledAfterCountingIsNotRedelivered) {
+// Killed inside task_done(task), at each step (and its recoverer killed finishing it): nothing
+// is redelivered, and the task is counted exactly once — while another task is outstanding, so
+// a second count would show.
+TYPED_TEST(RedeliveryTest, AHolderKilledAcknowledgingIsCountedExactlyOnce) {
     auto& queue = this->queue_;
-    for (const char* point : {"queue.task_done.counted", "queue.task_done.lease_cleared"}) {
+    for (const char* point : {"queue.task_done.acking", "queue.task_done.counted",
+                              "queue.task_done.lease_cleared", "queue.lease.acknowledged"}) {
         SCOPED_TRACE(point);
         ASSERT_TRUE(try_put(queue, {1, 1}));
-        this->die_holding(point);
-        EXPECT_EQ(queue.join_for(5s), errc::ok);
+        auto mine = try_get_task(queue);  // outstanding meanwhile
+        ASSERT_TRUE(mine);
+        ASSERT_TRUE(try_put(queue, {2, 2}));
+        if (std::strcmp(point, "queue.lease.acknowledged") == 0) {
+            this->die_holding("queue.task_done.acking");
+            this->die_at(point, [](auto& q) { (void)q.recover(); });
+        } else {
+            this->die_holding(point);
+        }
+        EXPECT_EQ(queue.join_for(30ms), errc::timeout);  // runs recovery; ours is unfinished
         EXPECT_TRUE(queue.recover());
+        EXPECT_EQ(queue.unfinished_tasks(), 1u);
         EXPECT_EQ(try_get(queue).error(), errc::empty);
         EXPECT_EQ(queue.redelivered_count(), 0u);
-        EXPECT_EQ(queue.unfinished_tasks(), 0u);
+        ASSERT_TRUE(queue.task_done(mine->second));
+        EXPECT_EQ(queue.join_for(1s), errc::ok);
+        EXPECT_EQ(queue.task_done().error(), errc::task_done_overflow);
     }
+    EXPECT_EQ(queue.settled_tasks(), 0u);
+}
+
+// A task acknowledged from another thread of the holder's process is refused too: only the
+// thread that got it writes its lease.
+TYPED_TEST(RedeliveryTest, OnlyTheHoldingThreadAcknowledges) {
+    auto& queue = this->queue_;
+    ASSERT_TRUE(try_put(queue, {1, 1}));
+    auto task = try_get_task(queue);
+    ASSERT_TRUE(task);
+    status other;
+    std::thread([&] { other = queue.task_done(task->second); }).join();
+    EXPECT_EQ(other.error(), errc::not_owner);
+    EXPECT_EQ(queue.unfinished_tasks(), 1u);
+    EXPECT_TRUE(queue.task_done(task->second));
 }
 
 // The ring is full when the holder dies: the item stays in the dead holder's lease (recovery

@@ -38,7 +38,7 @@ inline constexpr std::array<KillWindow, 13> kill_windows{{
     {"queue.get.claimed", false, false, true},
     {"queue.get.counted", false, true, true, Gets::plain},
     {"queue.get.released", false, false, false, Gets::plain},
-    {"queue.task_done.done", false, true, false},
+    {"queue.task_done.done", false, true, false, Gets::plain},
     // At-least-once redelivery (consumers use get_task() and task_done(task)): nothing lost.
     {"queue.lease.written", false, true, false, Gets::leased},
     {"queue.lease.released", false, true, false, Gets::leased},

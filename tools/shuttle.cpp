@@ -42,15 +42,14 @@ void print_queue(const SegmentSummary& s) {
     shuttle::detail::QueueRecovery recovery(ring, shuttle::Registry(segment));
     const uint64_t tail = ring.put_tickets();
     const uint64_t head = ring.control->head.load();
-    fmt::print("queue: capacity {}, {} queued (head {}, tail {}), {}{}\n", ring.capacity,
-               tail > head ? std::min(tail - head, ring.capacity) : 0, head, tail,
-               ring.control->closed.load() ? "closed" : "open",
-               ring.joinable
-                   ? fmt::format(", {} unfinished tasks ({} settled for killed processes)",
-                                 tail - std::min(tail, ring.control->done.load() +
-                                                           recovery.settled_tasks()),
-                                 recovery.settled_tasks())
-                   : "");
+    fmt::print(
+        "queue: capacity {}, {} queued (head {}, tail {}), {}{}\n", ring.capacity,
+        tail > head ? std::min(tail - head, ring.capacity) : 0, head, tail,
+        ring.control->closed.load() ? "closed" : "open",
+        ring.joinable
+            ? fmt::format(", {} unfinished tasks ({} settled for killed processes)",
+                          tail - std::min(tail, ring.finished_tasks()), recovery.settled_tasks())
+            : "");
     for (const shuttle::Stall& stall : recovery.stalls()) {
         fmt::print("  waiting on pid {}{}: it holds ticket {} mid-{}\n", stall.pid,
                    stall.stopped ? " (stopped)" : "", stall.ticket, stall.putting ? "put" : "get");

@@ -177,9 +177,9 @@ class QueueHandle {
     status task_done() noexcept requires Joinable { return core_.task_done(); }
 
     /// Acknowledges a task got with get_task() (redelivery): it will not be redelivered, and it
-    /// counts as task_done(). Call it from the process that got the task (any of its threads).
-    /// errc::not_owner if the task is stale (already acknowledged, or redelivered after this
-    /// process lost it) or another process holds it; errc::invalid_argument if it belongs to
+    /// counts as task_done(). Call it from the thread that got the task, through the same
+    /// handle. errc::not_owner if the task is stale (already acknowledged, or redelivered after
+    /// its holder lost it) or another thread holds it; errc::invalid_argument if it belongs to
     /// another queue; nothing changes then. Non-blocking; thread- and process-safe.
     status task_done(const TaskId& task) noexcept requires Joinable {
         return core_.task_done(task);
@@ -342,7 +342,7 @@ class BasicQueue : public detail::QueueHandle<Joinable> {
     }
     /// Never blocks: the task, empty, closed or task_held.
     result<Task<T>> try_get_task() noexcept requires Joinable {
-        Storage storage;
+        Storage storage{};  // (the orphan path hides from GCC that it is always filled)
         TaskId id;
         errc rc = core_.try_get_task(always_fits, reader(storage), id);
         if (rc != errc::ok) return rc;
@@ -355,7 +355,7 @@ class BasicQueue : public detail::QueueHandle<Joinable> {
     }
     result<Task<T>> get_task_until(steady_clock::time_point deadline,
                                    const std::stop_token& stop = {}) requires Joinable {
-        Storage storage;
+        Storage storage{};  // (the orphan path hides from GCC that it is always filled)
         TaskId id;
         errc rc = core_.get_task_until(always_fits, reader(storage), id, deadline, stop);
         if (rc != errc::ok) return rc;

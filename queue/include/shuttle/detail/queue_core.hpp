@@ -310,31 +310,35 @@ class QueueCore {
         return count_done(&registry().entry(*me));
     }
 
-    /// task_done(task): acknowledges a task got with get_task(). Stale, already acknowledged,
-    /// or held by another process: not_owner; another queue's: invalid_argument (nothing
-    /// changes). The lease says "acknowledging" while `done` is counted, so a holder killed
-    /// in between has its task settled, not redelivered.
+    /// task_done(task): acknowledges a task got with get_task(), from the thread that got it.
+    /// Stale, already acknowledged, or held by another thread: not_owner; another queue's:
+    /// invalid_argument (nothing changes). Counted in the lease's own `acks` (not the queue's
+    /// `done`): the lease says "acknowledging, acks becomes acks_target" meanwhile, so recovery
+    /// finishes a holder killed in between exactly (neither redelivered nor counted twice).
     status task_done(const TaskId& task) noexcept {
         if (!ring_.redelivery || task.queue != lease_key() || task.holder >= ring_.lease_count) {
             return errc::invalid_argument;
         }
-        if (registry().entry(task.holder).identity.load(std::memory_order_acquire) !=
-            current_process_identity()) {
-            return errc::not_owner;
-        }
+        // The holding thread's own entry: only it writes its lease while it lives (a recoverer
+        // only once its process is dead), so the lease's words need no CAS.
+        auto me = participants_->current();
+        if (!me) return me.error();
+        if (*me != task.holder) return errc::not_owner;
         LeaseHeader& lease = ring_.lease_at(task.holder);
-        uint64_t expected = lease_held | task.ticket;
         if (task.ticket > lease_ticket_mask ||
-            !lease.state.compare_exchange_strong(expected, lease_acking | task.ticket,
-                                                 std::memory_order_acq_rel)) {
+            lease.state.load(std::memory_order_acquire) != (lease_held | task.ticket)) {
             return errc::not_owner;
         }
+        const uint64_t acks = lease.acks.load(std::memory_order_relaxed);
+        lease.acks_target.store(acks + 1, std::memory_order_relaxed);
+        lease.state.store(lease_acking | task.ticket, std::memory_order_release);
         SHUTTLE_KILL_POINT("queue.task_done.acking");
-        const status counted = count_done(nullptr);
+        lease.acks.store(acks + 1, std::memory_order_seq_cst);
         SHUTTLE_KILL_POINT("queue.task_done.counted");
         lease.state.store(0, std::memory_order_release);
         SHUTTLE_KILL_POINT("queue.task_done.lease_cleared");
-        return counted;
+        if (unfinished_tasks() == 0) wake_joiners();
+        return errc::ok;
     }
 
   private:
@@ -353,8 +357,9 @@ class QueueCore {
             }
         };
         do {
-            const uint64_t accounted =
-                done + control.recovery.settled.load(std::memory_order_acquire);
+            const uint64_t accounted = done +
+                                       control.recovery.settled.load(std::memory_order_acquire) +
+                                       ring_.lease_acks();
             const uint64_t tickets = ring_.put_tickets();
             if (accounted >= tickets) {
                 // Refused. If this thread has a task it took and has not finished, the queue
@@ -371,11 +376,14 @@ class QueueCore {
         } while (!control.done.compare_exchange_weak(done, done + 1, std::memory_order_seq_cst));
         SHUTTLE_KILL_POINT("queue.task_done.done");
         count_mine();
-        if (remaining == 0) {
-            control.join_word.fetch_add(1, std::memory_order_seq_cst);
-            if (control.joiners.load(std::memory_order_seq_cst) != 0) wake_all(control.join_word);
-        }
+        if (remaining == 0) wake_joiners();
         return errc::ok;
+    }
+
+    void wake_joiners() noexcept {
+        QueueControl& control = *ring_.control;
+        control.join_word.fetch_add(1, std::memory_order_seq_cst);
+        if (control.joiners.load(std::memory_order_seq_cst) != 0) wake_all(control.join_word);
     }
 
   public:
@@ -405,11 +413,9 @@ class QueueCore {
     }
 
     uint64_t unfinished_tasks() const noexcept {
-        const QueueControl& control = *ring_.control;
-        const uint64_t settled = control.recovery.settled.load(std::memory_order_acquire);
-        const uint64_t done = control.done.load(std::memory_order_acquire);
+        const uint64_t finished = ring_.finished_tasks();
         const uint64_t tickets = ring_.put_tickets();
-        return tickets > done + settled ? tickets - done - settled : 0;
+        return tickets > finished ? tickets - finished : 0;
     }
 
     /// Threads (any process) blocked waiting for an item / for room: polling or parked.

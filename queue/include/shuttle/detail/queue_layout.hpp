@@ -26,7 +26,7 @@
 // entry's owner (and, under the recovery lock, by a recoverer once the owner is dead). A lease's
 // state is 0 (free) or a kind | ticket (the ticket of the get that filled it):
 //   lease_held     the owner got the item with get_task() and has not acknowledged it
-//   lease_acking   its task_done(task) is in progress (the queue's `done` may already count it)
+//   lease_acking   its task_done(task) is in progress: `acks` is (or is about to be) `acks_target`
 //   lease_orphan   its holder died holding it: recovery puts it back into the ring (or the
 //                  entry's next owner takes it over in its first get_task)
 #pragma once
@@ -103,7 +103,8 @@ struct QueueControl {
     // Set after the tail's closed bit: consumers that find the ring empty read this read-mostly
     // line instead of the producers' tail, which would otherwise bounce on every empty poll.
     alignas(cache_line) std::atomic<uint32_t> closed{0};
-    // JoinableQueue: unfinished tasks = put tickets (tail) - done - recovery.settled.
+    // JoinableQueue: unfinished tasks = put tickets (tail) - done - recovery.settled - the
+    // leases' acks (Ring::finished_tasks).
     alignas(cache_line) std::atomic<uint64_t> done{0};
     std::atomic<uint32_t> join_word{0};
     std::atomic<uint32_t> joiners{0};
@@ -147,14 +148,23 @@ inline constexpr uint64_t slots_offset =
 inline uint64_t slot_stride_for(uint64_t payload_size) {
     return (slot_header_size + payload_size + cache_line - 1) / cache_line * cache_line;
 }
+inline uint64_t lease_stride_for(uint64_t payload_size) {
+    return (32 + payload_size + cache_line - 1) / cache_line * cache_line;
+}
 
 /// A lease (queue_flag_redelivery): a task a consumer got with get_task() and has not yet
-/// acknowledged, kept here so that it can be put back if its holder dies. Laid out as a slot.
+/// acknowledged, kept here so that it can be put back if its holder dies. The header, then the
+/// payload. Tasks acknowledged through a lease are counted in the lease (`acks`, one writer at a
+/// time: its holder, or a recoverer once the holder is dead), not in the queue's `done`: so a
+/// holder killed mid-acknowledgement is finished exactly (acks = acks_target), never twice.
 struct alignas(16) LeaseHeader {
     std::atomic<uint64_t> state;   // 0 free, else lease_held / lease_acking / lease_orphan | ticket
     std::atomic<uint64_t> length;  // the item's length (written with the payload, before state)
+    std::atomic<uint64_t> acks;    // task_done(task)s through this lease, ever
+    std::atomic<uint64_t> acks_target;  // acks once the acknowledgement in progress is done
 };
-static_assert(sizeof(LeaseHeader) == slot_header_size, "a lease is laid out as a slot");
+inline constexpr std::size_t lease_header_size = sizeof(LeaseHeader);
+static_assert(lease_header_size == 32, "lease headers are 32 bytes");
 inline constexpr uint64_t lease_held = uint64_t{1} << 61;
 inline constexpr uint64_t lease_acking = uint64_t{2} << 61;
 inline constexpr uint64_t lease_orphan = uint64_t{3} << 61;
@@ -176,7 +186,7 @@ inline std::optional<uint64_t> queue_body_size(const SegmentInfo& info) {
     if ((info.flags & queue_flag_redelivery) && !(info.flags & queue_flag_joinable)) {
         return std::nullopt;  // leases are JoinableQueue task accounting
     }
-    return slots_offset + (info.capacity + leases) * stride;
+    return slots_offset + info.capacity * stride + leases * lease_stride_for(payload);
 }
 
 /// The ring's geometry, read once from the validated header and kept in the handle.
@@ -192,6 +202,7 @@ struct Ring {
     bool joinable = false;
     bool redelivery = false;  // leases follow the slots (one per registry entry)
     uint32_t lease_count = 0;
+    uint64_t lease_stride = 0;
 
     SlotHeader& slot_at(uint64_t ticket) const noexcept {
         return *reinterpret_cast<SlotHeader*>(slots + index_of(ticket) * stride);
@@ -207,10 +218,24 @@ struct Ring {
         return reinterpret_cast<std::byte*>(&slot) + slot_header_size;
     }
     LeaseHeader& lease_at(uint32_t index) const noexcept {
-        return *reinterpret_cast<LeaseHeader*>(slots + (capacity + index) * stride);
+        return *reinterpret_cast<LeaseHeader*>(slots + capacity * stride + index * lease_stride);
     }
     static std::byte* payload_of(LeaseHeader& lease) noexcept {
-        return reinterpret_cast<std::byte*>(&lease) + slot_header_size;
+        return reinterpret_cast<std::byte*>(&lease) + lease_header_size;
+    }
+    /// Tasks acknowledged through leases (redelivery), part of the tasks finished.
+    uint64_t lease_acks() const noexcept {
+        uint64_t sum = 0;
+        for (uint32_t index = 0; index < lease_count; ++index) {
+            sum += lease_at(index).acks.load(std::memory_order_seq_cst);
+        }
+        return sum;
+    }
+    /// Tasks finished: task_done()s, task_done(task)s and tasks settled for killed processes.
+    /// JoinableQueue: unfinished tasks = put_tickets() - finished_tasks().
+    uint64_t finished_tasks() const noexcept {
+        return control->done.load(std::memory_order_acquire) +
+               control->recovery.settled.load(std::memory_order_acquire) + lease_acks();
     }
     uint64_t put_tickets() const noexcept {
         return control->tail.load(std::memory_order_acquire) & ~closed_bit;
@@ -234,6 +259,7 @@ inline Ring ring_of(const Segment& segment) noexcept {
     ring.joinable = info.flags & queue_flag_joinable;
     ring.redelivery = ring.joinable && (info.flags & queue_flag_redelivery);
     ring.lease_count = ring.redelivery ? info.registry_capacity : 0;
+    ring.lease_stride = lease_stride_for(ring.payload_capacity);
     return ring;
 }
 

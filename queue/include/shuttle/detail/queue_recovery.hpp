@@ -379,14 +379,19 @@ class QueueRecovery {
     }
 
     /// The lease `index` lost its holder. Held: orphaned (true). Acknowledging: the holder had
-    /// finished the task, and its done count may or may not have been committed: settled
-    /// (false; at worst one task settled twice, as a consumer killed inside task_done()).
+    /// finished the task; its acknowledgement is finished (acks = acks_target: idempotent, so
+    /// exact even if it had got that far, or this recoverer is killed) and the lease freed
+    /// (false).
     bool orphan(uint32_t index, uint64_t state) noexcept {
         LeaseHeader& lease = ring_.lease_at(index);
         if ((state & lease_kind_mask) == lease_acking) {
-            RecoveryControl& recovery = ring_.control->recovery;
-            release_lease(index, state, settle_target(1),
-                          recovery.redelivered.load(std::memory_order_acquire));
+            const uint64_t target = lease.acks_target.load(std::memory_order_acquire);
+            if (lease.acks.load(std::memory_order_acquire) < target) {
+                lease.acks.store(target, std::memory_order_seq_cst);
+            }
+            SHUTTLE_KILL_POINT("queue.lease.acknowledged");
+            lease.state.compare_exchange_strong(state, 0, std::memory_order_acq_rel);
+            wake_joiners();
             return false;
         }
         ring_.control->recovery.orphans.store(1, std::memory_order_seq_cst);
@@ -399,7 +404,7 @@ class QueueRecovery {
     uint64_t settle_target(uint64_t amount) const noexcept {
         const RecoveryControl& recovery = ring_.control->recovery;
         const uint64_t settled = recovery.settled.load(std::memory_order_acquire);
-        const uint64_t accounted = ring_.control->done.load(std::memory_order_acquire) + settled;
+        const uint64_t accounted = ring_.finished_tasks();
         const uint64_t tickets = ring_.put_tickets();
         return settled + std::min(amount, tickets > accounted ? tickets - accounted : 0);
     }
@@ -617,7 +622,7 @@ class QueueRecovery {
         }
         uint64_t amount = sum > 0 ? static_cast<uint64_t>(sum) : 0;
         const uint64_t settled = recovery.settled.load(std::memory_order_acquire);
-        const uint64_t accounted = ring_.control->done.load(std::memory_order_acquire) + settled;
+        const uint64_t accounted = ring_.finished_tasks();
         const uint64_t tickets = ring_.put_tickets();
         amount = std::min(amount, tickets > accounted ? tickets - accounted : 0);
         recovery.settling_target.store(settled + amount, std::memory_order_relaxed);
