@@ -88,8 +88,8 @@ inline void wake_one_waiter(WaitSide& side, const Registry& registry) noexcept {
 /// closed queue, since the item was accepted before the close). `write(void* payload) ->
 /// uint64_t length` must not throw.
 template <bool Redeliver = false, class Write>
-errc ring_try_put(const Ring& ring, const Registry& registry, RegistryEntry& entry,
-                  Write&& write) noexcept {
+[[gnu::always_inline]] inline errc ring_try_put(const Ring& ring, const Registry& registry,
+                                                RegistryEntry& entry, Write&& write) noexcept {
     QueueControl& control = *ring.control;
     uint64_t tail = control.tail.load(std::memory_order_relaxed);
     for (;;) {
