@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "counters_segment.hpp"
+#include "shuttle/detail/os.hpp"
 #include "shuttle/queue.hpp"
 #include "support.hpp"
 
@@ -115,6 +116,42 @@ result<Item> get(Q& queue) {
     return get_until(queue, no_deadline);
 }
 
+/// get_task() over both forms: the item and its task handle.
+template <class Q>
+result<std::pair<Item, TaskId>> get_task_until(Q& queue, steady_clock::time_point deadline) {
+    if constexpr (is_byte_queue<Q>) {
+        std::array<std::byte, max_message> buffer;
+        auto task = queue.get_task_until(buffer, deadline);
+        if (!task) return task.error();
+        auto item = decode(std::span(buffer.data(), task->length));
+        if (!item) throw std::runtime_error("corrupt message");
+        return std::pair{*item, task->id};
+    } else {
+        auto task = queue.get_task_until(deadline);
+        if (!task) return task.error();
+        return std::pair{task->item, task->id};
+    }
+}
+
+template <class Q>
+result<std::pair<Item, TaskId>> get_task(Q& queue) {
+    return get_task_until(queue, no_deadline);
+}
+
+template <class Q>
+result<std::pair<Item, TaskId>> try_get_task(Q& queue) {
+    if constexpr (is_byte_queue<Q>) {
+        std::array<std::byte, max_message> buffer;
+        auto task = queue.try_get_task(buffer);
+        if (!task) return task.error();
+        return std::pair{*decode(std::span(buffer.data(), task->length)), task->id};
+    } else {
+        auto task = queue.try_get_task();
+        if (!task) return task.error();
+        return std::pair{task->item, task->id};
+    }
+}
+
 template <class Q, bool Named, std::size_t Capacity>
 struct Config {
     using Queue = Q;
@@ -132,23 +169,26 @@ struct Config {
         }
     }
     /// The handle a forked child uses: attached by name if named, else the inherited one.
-    static Q& in_child(Q& inherited, const std::string& name, std::optional<Q>& storage) {
+    static Q& in_child(Q& inherited, const std::string& name, std::optional<Q>& storage,
+                       const QueueOptions& options = {}) {
         if constexpr (named) {
-            storage.emplace(Q::open(name));
+            storage.emplace(Q::open(name, options));
             return *storage;
         } else {
             (void)name;
+            (void)options;
             return inherited;
         }
     }
 };
 
-template <class C>
+template <class C, bool Redelivery = false>
 class QueueTest : public ::testing::Test {
   protected:
     using Q = typename C::Queue;
     NameGuard name_{unique_name("q")};
-    Q queue_ = C::make(*name_);
+    QueueOptions options_{.redelivery = Redelivery};
+    Q queue_ = C::make(*name_, options_);
     /// Scratch shared memory for children to report through.
     Segment shared_ =
         Segment::create_anonymous(test::counters_info(1 << 12), test::counters_body_size, {});
@@ -160,12 +200,26 @@ class QueueTest : public ::testing::Test {
         Process process(
             [this, body] {
                 std::optional<Q> storage;
-                Q& queue = C::in_child(queue_, *name_, storage);
+                Q& queue = C::in_child(queue_, *name_, storage, options_);
                 return body(queue);
             },
             ProcessOptions{.daemon = true});
         process.start();
         return process;
+    }
+
+    /// Runs `body(queue)` in a child that dies at the (skip+1)-th time it reaches kill point
+    /// `point`; asserts it did.
+    template <class F>
+    pid_t die_at(const char* point, F body, uint64_t skip = 0) {
+        Process child = spawn_user([point, body, skip](auto& q) {
+            detail::arm_kill_point(point, skip);
+            body(q);
+            return 99;  // the kill point was not reached
+        });
+        EXPECT_TRUE(test::join_or_fail(child));
+        EXPECT_EQ(child.exitcode(), -SIGKILL) << "never reached " << point;
+        return child.pid();
     }
 
     void wait_until(auto condition, std::chrono::milliseconds limit = 10000ms) {

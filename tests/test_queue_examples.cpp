@@ -7,7 +7,9 @@ namespace {
 using test::count_of;
 using test::run_program;
 
-std::string example(const std::string& name) { return std::string(SHUTTLE_EXAMPLES_DIR) + "/" + name; }
+std::string example(const std::string& name) {
+    return std::string(SHUTTLE_EXAMPLES_DIR) + "/" + name;
+}
 
 TEST(QueueExamples, Notes1x1StopsOnItsSentinel) {
     auto run = run_program(example("notes_1x1"), {"--items", "10"});

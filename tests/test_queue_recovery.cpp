@@ -11,19 +11,6 @@ namespace {
 template <class C>
 class RecoveryTest : public QueueTest<C> {
   protected:
-    /// Runs `body(queue)` in a child that dies at the (skip+1)-th time it reaches kill point
-    /// `point`; asserts it did.
-    template <class F>
-    pid_t die_at(const char* point, F body, uint64_t skip = 0) {
-        Process child = this->spawn_user([point, body, skip](auto& q) {
-            detail::arm_kill_point(point, skip);
-            body(q);
-            return 99;  // the kill point was not reached
-        });
-        EXPECT_TRUE(test::join_or_fail(child));
-        EXPECT_EQ(child.exitcode(), -SIGKILL) << "never reached " << point;
-        return child.pid();
-    }
     /// Fills the queue with items {0, i} until it is full (the ring may hold a stuck slot).
     std::size_t fill() {
         std::size_t count = 0;

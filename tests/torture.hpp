@@ -19,23 +19,34 @@
 namespace shuttle {
 namespace {
 
-/// The windows replacements die in. Those marked `required` must fire >= 20 times a run.
+/// The windows replacements die in. Each must fire >= required_fires times a run, unless
+/// marked optional.
+enum class Gets { any, plain, leased };  // which consumers reach the window: get() or get_task()
 struct KillWindow {
     const char* point;
     bool producer;  // armed in producers (else consumers)
     bool joinable;  // only meaningful for a JoinableQueue
-    bool loses;     // a death here loses the item (journaled), and a survivor must repair it
+    bool loses;     // a death here loses the item (journaled; with redelivery: not get.claimed)
+    Gets gets = Gets::any;
+    bool optional = false;  // reached only now and then (by a consumer running recovery)
 };
-inline constexpr std::array<KillWindow, 8> kill_windows{{
+inline constexpr std::array<KillWindow, 13> kill_windows{{
     {"queue.put.announced", true, false, false},
     {"queue.put.claimed", true, false, true},
     {"queue.put.published", true, false, false},
     {"queue.get.announced", false, false, false},
     {"queue.get.claimed", false, false, true},
-    {"queue.get.counted", false, true, true},
-    {"queue.get.released", false, false, false},
-    {"queue.task_done.done", false, true, false},
+    {"queue.get.counted", false, true, true, Gets::plain},
+    {"queue.get.released", false, false, false, Gets::plain},
+    {"queue.task_done.done", false, true, false, Gets::plain},
+    // At-least-once redelivery (consumers use get_task() and task_done(task)): nothing lost.
+    {"queue.lease.written", false, true, false, Gets::leased},
+    {"queue.lease.released", false, true, false, Gets::leased},
+    {"queue.task_done.acking", false, true, false, Gets::leased},
+    {"queue.task_done.counted", false, true, false, Gets::leased},
+    {"queue.recovery.redelivered", false, true, false, Gets::leased, true},
 }};
+inline constexpr std::size_t task_done_window = 7;  // kill_windows index
 
 struct TortureOptions {
     int producers = 3;
@@ -45,6 +56,7 @@ struct TortureOptions {
     std::chrono::milliseconds maximum{20000};  // ... and at most this, until every window fired
     std::chrono::milliseconds kill_every{4};
     std::chrono::milliseconds hang_limit{15000};  // the final drain and join must end by then
+    bool redelivery = false;  // consumers use get_task() (the queue has QueueOptions::redelivery)
 };
 
 struct TortureReport {
@@ -61,6 +73,8 @@ struct TortureReport {
     uint64_t order_violations = 0;
     uint64_t consumer_deaths = 0;
     uint64_t task_done_refusals = 0;
+    uint64_t task_refused_not_owner = 0;  // must stay 0: a live holder's lease was never taken
+    uint64_t redelivered = 0;             // the queue's count (redelivery runs)
     bool joined = true;
     std::string diagnosis;  // what a hung run was stuck on
     std::array<uint64_t, kill_windows.size()> fires{};
@@ -74,6 +88,7 @@ struct TortureLedger {
     std::atomic<uint32_t> stop;
     std::atomic<uint64_t> order_violations;
     std::atomic<uint64_t> task_done_refusals;
+    std::atomic<uint64_t> task_refused_not_owner;  // task_done(task) said the task is not ours
     std::array<std::atomic<uint64_t>, kill_windows.size()> fires;
     std::array<std::atomic<uint64_t>, max_producers> accepted;  // puts that returned, per id
     std::array<std::atomic<int64_t>, 1 << 16> death_ns;         // by pid % 2^16: kill-point time
@@ -103,6 +118,14 @@ class Torture {
             test::counters_info(1),
             [](const SegmentInfo&) { return std::optional<uint64_t>(sizeof(TortureLedger)); }, {});
         ledger_ = reinterpret_cast<TortureLedger*>(ledger_segment_.body());
+    }
+
+    /// Whether window `window` applies to this run's queue and consumers.
+    bool applies(const KillWindow& window) const {
+        if (window.joinable && !C::joinable) return false;
+        if (window.gets == Gets::plain && options_.redelivery) return false;
+        if (window.gets == Gets::leased && !options_.redelivery) return false;
+        return true;
     }
 
     TortureReport run() {
@@ -186,7 +209,7 @@ class Torture {
   private:
     bool every_window_fired() const {
         for (std::size_t i = 0; i < kill_windows.size(); ++i) {
-            if (kill_windows[i].joinable && !C::joinable) continue;
+            if (!applies(kill_windows[i]) || kill_windows[i].optional) continue;
             if (ledger_->fires[i].load() < static_cast<uint64_t>(options_.required_fires)) {
                 return false;
             }
@@ -201,7 +224,7 @@ class Torture {
         for (const KillWindow& window : kill_windows) {
             const char* only = std::getenv("SHUTTLE_TORTURE_ONLY");
             if (only && std::strcmp(only, window.point) != 0) continue;
-            if (window.producer == producer && (!window.joinable || C::joinable)) {
+            if (window.producer == producer && applies(window)) {
                 choices.push_back(&window);
             }
         }
@@ -218,7 +241,7 @@ class Torture {
                 if (id >= TortureLedger::max_producers) return 0;
                 prepare_child(window, skip);
                 std::optional<Q> storage;
-                Q& q = C::in_child(queue_, name_, storage);
+                Q& q = C::in_child(queue_, name_, storage, queue_options());
                 for (uint64_t sequence = 0; sequence < TortureLedger::max_sequence; ++sequence) {
                     if (ledger_->stop.load()) break;
                     if (!put(q, {id, sequence})) return 1;
@@ -238,22 +261,38 @@ class Torture {
             [this, window, skip] {
                 prepare_child(window, skip);
                 std::optional<Q> storage;
-                Q& q = C::in_child(queue_, name_, storage);
+                Q& q = C::in_child(queue_, name_, storage, queue_options());
                 std::map<uint64_t, uint64_t> last;  // per producer: the last sequence received
-                while (auto item = get(q)) {
+                std::optional<TaskId> task;         // the task to acknowledge (redelivery)
+                auto next = [&]() -> result<Item> {
+                    if constexpr (C::joinable) {
+                        if (options_.redelivery) {
+                            auto got = get_task(q);
+                            if (!got) return got.error();
+                            task = got->second;
+                            return got->first;
+                        }
+                    }
+                    return get(q);
+                };
+                while (auto item = next()) {
                     if (item->producer >= TortureLedger::max_producers ||
                         item->sequence >= TortureLedger::max_sequence) {
                         ledger_->order_violations.fetch_add(1);
                         return 1;
                     }
                     auto [at, fresh] = last.try_emplace(item->producer, item->sequence);
-                    if (!fresh) {
+                    if (!fresh && !options_.redelivery) {  // redelivered items come late
                         if (item->sequence <= at->second) ledger_->order_violations.fetch_add(1);
                         at->second = item->sequence;
                     }
                     ledger_->receipts[item->producer][item->sequence].fetch_add(1);
                     if constexpr (C::joinable) {
-                        if (!q.task_done()) ledger_->task_done_refusals.fetch_add(1);
+                        const status done = task ? q.task_done(*task) : q.task_done();
+                        if (!done) ledger_->task_done_refusals.fetch_add(1);
+                        if (!done && done.error() != errc::task_done_overflow) {
+                            ledger_->task_refused_not_owner.fetch_add(1);
+                        }
                     }
                 }
                 return 0;
@@ -262,6 +301,8 @@ class Torture {
         process.start();
         return process;
     }
+
+    QueueOptions queue_options() const { return QueueOptions{.redelivery = options_.redelivery}; }
 
     void prepare_child(const KillWindow* window, uint64_t skip) {
         torture_ledger = ledger_;
@@ -296,8 +337,10 @@ class Torture {
 
     void tally(TortureReport& report) {
         report.lost = queue_.lost_count();
+        if constexpr (C::joinable) report.redelivered = queue_.redelivered_count();
         report.order_violations = ledger_->order_violations.load();
         report.task_done_refusals = ledger_->task_done_refusals.load();
+        report.task_refused_not_owner = ledger_->task_refused_not_owner.load();
         for (std::size_t i = 0; i < kill_windows.size(); ++i) {
             report.fires[i] = ledger_->fires[i].load();
             report.self_kills += report.fires[i];

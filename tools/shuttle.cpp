@@ -42,18 +42,34 @@ void print_queue(const SegmentSummary& s) {
     shuttle::detail::QueueRecovery recovery(ring, shuttle::Registry(segment));
     const uint64_t tail = ring.put_tickets();
     const uint64_t head = ring.control->head.load();
-    fmt::print("queue: capacity {}, {} queued (head {}, tail {}), {}{}\n", ring.capacity,
-               tail > head ? std::min(tail - head, ring.capacity) : 0, head, tail,
-               ring.control->closed.load() ? "closed" : "open",
-               ring.joinable
-                   ? fmt::format(", {} unfinished tasks ({} settled for killed processes)",
-                                 tail - std::min(tail, ring.control->done.load() +
-                                                           recovery.settled_tasks()),
-                                 recovery.settled_tasks())
-                   : "");
+    fmt::print(
+        "queue: capacity {}, {} queued (head {}, tail {}), {}{}\n", ring.capacity,
+        tail > head ? std::min(tail - head, ring.capacity) : 0, head, tail,
+        ring.control->closed.load() ? "closed" : "open",
+        ring.joinable
+            ? fmt::format(", {} unfinished tasks ({} settled for killed processes)",
+                          tail - std::min(tail, ring.finished_tasks()), recovery.settled_tasks())
+            : "");
     for (const shuttle::Stall& stall : recovery.stalls()) {
         fmt::print("  waiting on pid {}{}: it holds ticket {} mid-{}\n", stall.pid,
                    stall.stopped ? " (stopped)" : "", stall.ticket, stall.putting ? "put" : "get");
+    }
+    if (ring.redelivery) {
+        fmt::print("redelivery: {} tasks redelivered after their holder died; leases:",
+                   recovery.redelivered_count());
+        uint32_t held = 0;
+        for (uint32_t index = 0; index < ring.lease_count; ++index) {
+            const uint64_t state = ring.lease_at(index).state.load();
+            if (state == 0) continue;
+            const uint64_t kind = state & shuttle::detail::lease_kind_mask;
+            fmt::print(" [entry {} {} ticket {}]", index,
+                       kind == shuttle::detail::lease_held     ? "held"
+                       : kind == shuttle::detail::lease_acking ? "acknowledging"
+                                                               : "orphaned (to redeliver)",
+                       state & shuttle::detail::lease_ticket_mask);
+            ++held;
+        }
+        fmt::print("{}\n", held == 0 ? " none held" : "");
     }
     fmt::print("lost with killed processes: {}\n", recovery.lost_count());
     for (const shuttle::LostItem& item : recovery.lost_items()) {

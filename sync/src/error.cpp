@@ -44,6 +44,9 @@ class Category final : public std::error_category {
                 return "message cut off: its sender died or gave up midway (nothing of it is "
                        "delivered)";
             case errc::system: return "operating-system error";
+            case errc::task_held:
+                return "this thread still holds a task it got with get_task() (task_done() it "
+                       "first)";
         }
         return "unknown shuttle error";
     }

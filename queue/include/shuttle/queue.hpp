@@ -15,6 +15,13 @@
 // members may be called concurrently from any thread of any process holding a handle, up to
 // QueueOptions::max_participants threads at once (each thread that uses a handle takes one
 // registry entry until the handle is destroyed).
+//
+// At-least-once (JoinableQueue created with QueueOptions::redelivery): get_task() returns the
+// item with a task handle; if its holder dies (or destroys its handle) before task_done(task),
+// the item is delivered again to another consumer (docs/recovery.md):
+//
+//     auto queue = shuttle::JoinableQueue<Job>::create("jobs", 1024, {.redelivery = true});
+//     while (auto task = queue.get_task()) { run(task->item); (void)queue.task_done(*task); }
 #pragma once
 
 #include <array>
@@ -33,6 +40,22 @@
 #include "shuttle/wait.hpp"
 
 namespace shuttle {
+
+/// A task from JoinableQueue<T>::get_task(): the item and the handle task_done(task) takes.
+template <class T>
+struct Task {
+    T item;
+    TaskId id;
+    const T& operator*() const noexcept { return item; }
+    const T* operator->() const noexcept { return &item; }
+};
+
+/// A task from JoinableByteQueue::get_task(buffer): the message's length in the caller's
+/// buffer, and the handle task_done(task) takes.
+struct ByteTask {
+    std::size_t length = 0;
+    TaskId id;
+};
 
 namespace detail {
 
@@ -71,10 +94,25 @@ inline SegmentExpectation queue_expectation(ObjectKind kind, uint64_t element_si
 inline Segment check_queue_flags(Segment segment, uint64_t flags) {
     if (segment.info().flags != flags) {
         const bool joinable = segment.info().flags & queue_flag_joinable;
-        throw Error(errc::kind_mismatch, std::string("segment '") + segment.name() + "' holds a " +
-                                             (joinable ? "joinable" : "non-joinable") + " queue");
+        const bool redelivery = segment.info().flags & queue_flag_redelivery;
+        throw Error(errc::kind_mismatch,
+                    std::string("segment '") + segment.name() + "' holds a " +
+                        (joinable ? "joinable" : "non-joinable") + " queue " +
+                        (redelivery ? "with" : "without") + " redelivery (open it with " +
+                        "QueueOptions::redelivery = " + (redelivery ? "true" : "false") + ")");
     }
     return segment;
+}
+
+/// The segment flags of a queue form and its options. Throws Error(invalid_argument) for
+/// redelivery on a plain queue.
+inline uint64_t queue_flags(bool joinable, bool variable_length, const QueueOptions& options) {
+    if (options.redelivery && !joinable) {
+        throw Error(errc::invalid_argument, "redelivery needs a JoinableQueue (task accounting)");
+    }
+    return (joinable ? queue_flag_joinable : 0) |
+           (variable_length ? queue_flag_variable_length : 0) |
+           (options.redelivery ? queue_flag_redelivery : 0);
 }
 
 /// What every queue handle has: shutdown, size, and (Joinable) task accounting.
@@ -138,6 +176,27 @@ class QueueHandle {
     /// if called more often than items were put. Non-blocking; thread- and process-safe.
     status task_done() noexcept requires Joinable { return core_.task_done(); }
 
+    /// Acknowledges a task got with get_task() (redelivery): it will not be redelivered, and it
+    /// counts as task_done(). Call it from the thread that got the task, through the same
+    /// handle. errc::not_owner if the task is stale (already acknowledged, or redelivered after
+    /// its holder lost it) or another thread holds it; errc::invalid_argument if it belongs to
+    /// another queue; nothing changes then. Non-blocking; thread- and process-safe.
+    status task_done(const TaskId& task) noexcept requires Joinable {
+        return core_.task_done(task);
+    }
+    template <class Item>
+    status task_done(const Task<Item>& task) noexcept requires Joinable {
+        return core_.task_done(task.id);
+    }
+    status task_done(const ByteTask& task) noexcept requires Joinable {
+        return core_.task_done(task.id);
+    }
+    /// Whether the queue was created with QueueOptions::redelivery.
+    bool redelivery() const noexcept { return core_.redelivery(); }
+    /// Tasks delivered again because their holder died before acknowledging them (each
+    /// redelivery counts once; docs/recovery.md says when an item can arrive twice).
+    std::uint64_t redelivered_count() const noexcept { return core_.redelivered_count(); }
+
     /// Blocks until every item put has been task_done()'d (across processes). Returns ok,
     /// timeout, or cancelled. A joiner killed while waiting leaves nothing behind.
     status join(const std::stop_token& stop = {}) requires Joinable {
@@ -177,7 +236,9 @@ class BasicQueue : public detail::QueueHandle<Joinable> {
     static_assert(sizeof(T) <= detail::max_queue_bytes, "element too large");
     using Base = detail::QueueHandle<Joinable>;
     using Base::core_;
-    static constexpr uint64_t flags = Joinable ? detail::queue_flag_joinable : 0;
+    static uint64_t flags(const QueueOptions& options) {
+        return detail::queue_flags(Joinable, false, options);
+    }
 
   public:
     /// Creates a named queue. Throws Error(already_exists, invalid_name, invalid_argument,
@@ -189,10 +250,11 @@ class BasicQueue : public detail::QueueHandle<Joinable> {
                                           {options.mode, options.remove_on_destroy}));
     }
     /// Attaches a named queue; checks element size, alignment and options.type_tag, and
-    /// whether it is joinable. Throws Error(not_found, type_mismatch, kind_mismatch, ...).
+    /// whether it is joinable (and has redelivery as options.redelivery says). Throws
+    /// Error(not_found, type_mismatch, kind_mismatch, ...).
     static BasicQueue open(std::string_view name, const QueueOptions& options = {}) {
         return BasicQueue(
-            detail::check_queue_flags(Segment::open(name, expectation(options)), flags));
+            detail::check_queue_flags(Segment::open(name, expectation(options)), flags(options)));
     }
     /// open(), or create() if there is no such queue (also when racing another creator).
     static BasicQueue open_or_create(std::string_view name, std::size_t capacity,
@@ -222,7 +284,7 @@ class BasicQueue : public detail::QueueHandle<Joinable> {
     /// Attaches the queue behind a descriptor (see fd()); takes ownership of it on success.
     static BasicQueue open_fd(int fd, const QueueOptions& options = {}) {
         return BasicQueue(
-            detail::check_queue_flags(Segment::open_fd(fd, expectation(options)), flags));
+            detail::check_queue_flags(Segment::open_fd(fd, expectation(options)), flags(options)));
     }
     /// Removes a name; attached processes keep working. False if there was no such name.
     static bool remove(std::string_view name) { return Segment::remove(name); }
@@ -270,13 +332,43 @@ class BasicQueue : public detail::QueueHandle<Joinable> {
     /// Python's get_nowait(): throws Empty or Closed.
     T get_nowait() { return try_get().value(); }
 
+    /// At-least-once get (a JoinableQueue created with QueueOptions::redelivery): as get(), and
+    /// the item stays leased to this thread until task_done(task); if this process dies (or
+    /// destroys this handle) first, the item is delivered again to another consumer. One task
+    /// per thread and handle at a time: errc::task_held until it is acknowledged. Blocks while
+    /// the queue is empty; a caller killed while blocked holds nothing.
+    result<Task<T>> get_task(const std::stop_token& stop = {}) requires Joinable {
+        return get_task_until(no_deadline, stop);
+    }
+    /// Never blocks: the task, empty, closed or task_held.
+    result<Task<T>> try_get_task() noexcept requires Joinable {
+        Storage storage{};  // (the orphan path hides from GCC that it is always filled)
+        TaskId id;
+        errc rc = core_.try_get_task(always_fits, reader(storage), id);
+        if (rc != errc::ok) return rc;
+        return Task<T>{std::bit_cast<T>(storage), id};
+    }
+    template <class Rep, class Period>
+    result<Task<T>> get_task_for(std::chrono::duration<Rep, Period> timeout,
+                                 const std::stop_token& stop = {}) requires Joinable {
+        return get_task_until(deadline_after(timeout), stop);
+    }
+    result<Task<T>> get_task_until(steady_clock::time_point deadline,
+                                   const std::stop_token& stop = {}) requires Joinable {
+        Storage storage{};  // (the orphan path hides from GCC that it is always filled)
+        TaskId id;
+        errc rc = core_.get_task_until(always_fits, reader(storage), id, deadline, stop);
+        if (rc != errc::ok) return rc;
+        return Task<T>{std::bit_cast<T>(storage), id};
+    }
+
   private:
     using Storage = std::array<std::byte, sizeof(T)>;
     explicit BasicQueue(Segment segment) : Base(std::move(segment)) {}
 
     static SegmentInfo info(std::size_t capacity, const QueueOptions& options) {
-        return detail::queue_info(ObjectKind::queue, sizeof(T), alignof(T), capacity, 0, flags,
-                                  options);
+        return detail::queue_info(ObjectKind::queue, sizeof(T), alignof(T), capacity, 0,
+                                  flags(options), options);
     }
     static SegmentExpectation expectation(const QueueOptions& options) {
         return detail::queue_expectation(ObjectKind::queue, sizeof(T), alignof(T), options);
@@ -306,8 +398,9 @@ template <bool Joinable = false>
 class BasicByteQueue : public detail::QueueHandle<Joinable> {
     using Base = detail::QueueHandle<Joinable>;
     using Base::core_;
-    static constexpr uint64_t flags =
-        detail::queue_flag_variable_length | (Joinable ? detail::queue_flag_joinable : 0);
+    static uint64_t flags(const QueueOptions& options) {
+        return detail::queue_flags(Joinable, true, options);
+    }
 
   public:
     static BasicByteQueue create(std::string_view name, std::size_t capacity,
@@ -319,7 +412,7 @@ class BasicByteQueue : public detail::QueueHandle<Joinable> {
     /// Attaches; max_message_size is read from the queue (check max_message_size()).
     static BasicByteQueue open(std::string_view name, const QueueOptions& options = {}) {
         return BasicByteQueue(
-            detail::check_queue_flags(Segment::open(name, expectation(options)), flags));
+            detail::check_queue_flags(Segment::open(name, expectation(options)), flags(options)));
     }
     static BasicByteQueue anonymous(std::size_t capacity, std::size_t max_message_size,
                                     const QueueOptions& options = {}) {
@@ -329,7 +422,7 @@ class BasicByteQueue : public detail::QueueHandle<Joinable> {
     }
     static BasicByteQueue open_fd(int fd, const QueueOptions& options = {}) {
         return BasicByteQueue(
-            detail::check_queue_flags(Segment::open_fd(fd, expectation(options)), flags));
+            detail::check_queue_flags(Segment::open_fd(fd, expectation(options)), flags(options)));
     }
     /// open(), or create() if there is no such queue (also when racing another creator).
     /// Throws Error(capacity_mismatch) if it exists with another capacity or message size.
@@ -427,6 +520,38 @@ class BasicByteQueue : public detail::QueueHandle<Joinable> {
     /// Error(buffer_too_small) (nothing consumed).
     std::size_t get_nowait(std::span<std::byte> buffer) { return try_get(buffer).value(); }
 
+    /// At-least-once get (a JoinableByteQueue created with QueueOptions::redelivery): as
+    /// get(buffer), and the message stays leased to this thread until task_done(task); if this
+    /// process dies (or destroys this handle) first, it is delivered again to another consumer.
+    /// One task per thread and handle at a time: errc::task_held until it is acknowledged.
+    /// errc::buffer_too_small: nothing is consumed. Blocks while the queue is empty.
+    result<ByteTask> get_task(std::span<std::byte> buffer,
+                              const std::stop_token& stop = {}) requires Joinable {
+        return get_task_until(buffer, no_deadline, stop);
+    }
+    /// Never blocks: the task, empty, closed, task_held or buffer_too_small.
+    result<ByteTask> try_get_task(std::span<std::byte> buffer) noexcept requires Joinable {
+        uint64_t length = 0;
+        TaskId id;
+        errc rc = core_.try_get_task(fits(buffer), reader(buffer, length), id);
+        if (rc != errc::ok) return rc;
+        return ByteTask{static_cast<std::size_t>(length), id};
+    }
+    template <class Rep, class Period>
+    result<ByteTask> get_task_for(std::span<std::byte> buffer,
+                                  std::chrono::duration<Rep, Period> timeout,
+                                  const std::stop_token& stop = {}) requires Joinable {
+        return get_task_until(buffer, deadline_after(timeout), stop);
+    }
+    result<ByteTask> get_task_until(std::span<std::byte> buffer, steady_clock::time_point deadline,
+                                    const std::stop_token& stop = {}) requires Joinable {
+        uint64_t length = 0;
+        TaskId id;
+        errc rc = core_.get_task_until(fits(buffer), reader(buffer, length), id, deadline, stop);
+        if (rc != errc::ok) return rc;
+        return ByteTask{static_cast<std::size_t>(length), id};
+    }
+
   private:
     explicit BasicByteQueue(Segment segment) : Base(std::move(segment)) {}
     static std::span<const std::byte> bytes_of(std::string_view message) noexcept {
@@ -438,8 +563,8 @@ class BasicByteQueue : public detail::QueueHandle<Joinable> {
         if (max_message_size == 0 || max_message_size > detail::max_queue_bytes) {
             throw Error(errc::invalid_argument, "max_message_size must be 1 .. 2^40");
         }
-        return detail::queue_info(ObjectKind::byte_queue, 1, 1, capacity, max_message_size, flags,
-                                  options);
+        return detail::queue_info(ObjectKind::byte_queue, 1, 1, capacity, max_message_size,
+                                  flags(options), options);
     }
     static SegmentExpectation expectation(const QueueOptions& options) {
         return detail::queue_expectation(ObjectKind::byte_queue, 1, 1, options);

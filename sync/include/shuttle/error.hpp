@@ -44,6 +44,7 @@ enum class errc : int {
     broken,              // a barrier was aborted or a party died
     cut_off,             // a pipe message was cut off (its sender died or gave up midway)
     system,              // an unexpected operating-system error (see the message)
+    task_held,           // get_task() while this thread still holds an unacknowledged task
 };
 
 const std::error_category& error_category() noexcept;

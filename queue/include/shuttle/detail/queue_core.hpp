@@ -26,6 +26,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <random>
 #include <stop_token>
 #include <string_view>
 
@@ -49,6 +50,18 @@ struct QueueOptions {
     uint64_t type_tag = 0;
     /// Whether destroying the creating handle (in the creating process) removes the name.
     bool remove_on_destroy = false;
+    /// JoinableQueue only: at-least-once redelivery (get_task(); docs/recovery.md). Fixed at
+    /// creation; open() must ask for the same (else kind_mismatch). A plain queue refuses it
+    /// (invalid_argument).
+    bool redelivery = false;
+};
+
+/// A task got with get_task() from a queue with redelivery: which queue, which get, which
+/// registry entry holds its lease. Opaque; valid until its task_done(task).
+struct TaskId {
+    uint64_t queue = 0;   // the queue's lease key
+    uint64_t ticket = 0;  // the ticket of the get that leased it
+    uint32_t holder = 0;  // the registry entry (and lease) that holds it
 };
 
 namespace detail {
@@ -64,7 +77,9 @@ class QueueCore {
               Registry(segment_),
               [recovery = recovery_.get()](uint32_t index, ProcessIdentity previous) {
                   recovery->adopt(index, previous);
-              })) {}
+              })) {
+        recovery_->set_participants(participants_.get());
+    }
     QueueCore(QueueCore&&) noexcept = default;
     /// Releases this handle's registry entries while its segment is still mapped.
     QueueCore& operator=(QueueCore&& other) noexcept {
@@ -89,6 +104,14 @@ class QueueCore {
         for (uint64_t i = 0; i < ring.capacity; ++i) {
             new (ring.slots + i * ring.stride) SlotHeader{};  // turn 0: free for lap 0
         }
+        for (uint32_t i = 0; i < ring.lease_count; ++i) new (&ring.lease_at(i)) LeaseHeader{};
+        if (ring.redelivery) {
+            std::random_device random;
+            const uint64_t key = (uint64_t{random()} << 32) ^ random() ^
+                                 current_process_identity() ^
+                                 steady_clock::now().time_since_epoch().count();
+            ring.control->recovery.lease_key.store(key | 1, std::memory_order_relaxed);
+        }
         RegistryEntry* entries = segment.registry();
         for (uint32_t i = 0; i < segment.info().registry_capacity; ++i) {
             entries[i].announced.store(announce_none, std::memory_order_relaxed);
@@ -99,6 +122,7 @@ class QueueCore {
     uint64_t payload_capacity() const noexcept { return ring_.payload_capacity; }
     const Segment& segment() const noexcept { return segment_; }
     bool joinable() const noexcept { return ring_.joinable; }
+    bool redelivery() const noexcept { return ring_.redelivery; }
 
     // ---- non-blocking attempts -------------------------------------------------------------
     // `write(void* payload) -> uint64_t length` fills a claimed slot; it must not throw.
@@ -106,49 +130,43 @@ class QueueCore {
     errc try_put(Write&& write) noexcept {
         auto me = participants_->current();
         if (!me) return me.error();
-        RegistryEntry& entry = registry().entry(*me);
-        QueueControl& control = *ring_.control;
-        uint64_t tail = control.tail.load(std::memory_order_relaxed);
-        for (;;) {
-            if (tail & closed_bit) return errc::closed;
-            SlotHeader& slot = ring_.slot_at(tail);
-            const uint64_t lap = ring_.lap_of(tail);
-            const uint64_t turn = slot.turn.load(std::memory_order_acquire);
-            const int64_t diff = static_cast<int64_t>(turn - 2 * lap);
-            if (diff == 0) {
-                // Announce before claiming: crash recovery reads it (DESIGN §6).
-                if constexpr (queue_recovery)
-                    entry.announced.store(tail, std::memory_order_relaxed);
-                SHUTTLE_KILL_POINT("queue.put.announced");
-                if (control.tail.compare_exchange_weak(tail, tail + 1, std::memory_order_seq_cst,
-                                                       std::memory_order_relaxed)) {
-                    SHUTTLE_KILL_POINT("queue.put.claimed");
-                    slot.length.store(write(Ring::payload_of(slot)), std::memory_order_relaxed);
-                    slot.turn.store(2 * lap + 1, std::memory_order_release);
-                    SHUTTLE_KILL_POINT("queue.put.published");
-                    notify(control.consumers);
-                    return errc::ok;
-                }
-                // Lost the race for this ticket: withdraw the announcement, so recovery does
-                // not wait for us on a slot someone else claimed.
-                if constexpr (queue_recovery) {
-                    entry.announced.store(announce_none, std::memory_order_relaxed);
-                }
-            } else if (diff < 0 || (turn & poison_bit)) {
-                // The slot still holds the previous lap's item: full (unless tail moved on).
-                const uint64_t now = control.tail.load(std::memory_order_relaxed);
-                if (now == tail) return errc::full;
-                tail = now;
-            } else {
-                tail = control.tail.load(std::memory_order_relaxed);
-            }
-        }
+        return ring_try_put(ring_, registry(), registry().entry(*me), write);
     }
 
     // `fits(uint64_t length) -> bool` may refuse a message (nothing is consumed then);
     // `read(const void* payload, uint64_t length)` copies it out; it must not throw.
     template <class Fits, class Read>
     errc try_get(Fits&& fits, Read&& read) noexcept {
+        return try_get_from<false>(fits, read, nullptr);
+    }
+
+    /// get_task(): as try_get, and the item is also kept in this thread's lease until
+    /// task_done(task) (`task` tells which). errc::task_held if this thread holds one already.
+    template <class Fits, class Read>
+    errc try_get_task(Fits&& fits, Read&& read, TaskId& task) noexcept {
+        if (!ring_.redelivery) return errc::invalid_argument;
+        auto me = participants_->current();
+        if (!me) return me.error();
+        LeaseHeader& lease = ring_.lease_at(*me);
+        const uint64_t state = lease.state.load(std::memory_order_acquire);
+        if (state != 0) {
+            if ((state & lease_kind_mask) != lease_orphan) return errc::task_held;
+            // Left by this entry's previous holder, not yet put back: it is ours to do.
+            const uint64_t length = std::min<uint64_t>(lease.length.load(std::memory_order_relaxed),
+                                                       ring_.payload_capacity);
+            if (!fits(length)) return errc::buffer_too_small;
+            if (auto ticket = recovery_->take_orphan(*me)) {
+                read(static_cast<const void*>(Ring::payload_of(lease)), length);
+                task = TaskId{lease_key(), *ticket, *me};
+                return errc::ok;
+            }
+        }
+        return try_get_from<true>(fits, read, &task);
+    }
+
+  private:
+    template <bool Leased, class Fits, class Read>
+    errc try_get_from(Fits&& fits, Read&& read, TaskId* task) noexcept {
         auto me = participants_->current();
         if (!me) return me.error();
         RegistryEntry& entry = registry().entry(*me);
@@ -168,22 +186,36 @@ class QueueCore {
                 uint64_t taken = 0;
                 if constexpr (queue_recovery) {
                     taken = entry.words[entry_taken].load(std::memory_order_relaxed);
-                    entry.announced.store(head | announce_get | ((taken & 1) ? announce_parity : 0),
+                    entry.announced.store(head | announce_get |
+                                              ((taken & 1) ? announce_parity : 0) |
+                                              (Leased ? announce_lease : 0),
                                           std::memory_order_relaxed);
                 }
                 SHUTTLE_KILL_POINT("queue.get.announced");
                 if (control.head.compare_exchange_weak(head, head + 1, std::memory_order_seq_cst,
                                                        std::memory_order_relaxed)) {
                     SHUTTLE_KILL_POINT("queue.get.claimed");
+                    if constexpr (Leased) {
+                        // Into the lease before the slot is released: from here on the item
+                        // survives this thread's death (recovery redelivers it).
+                        LeaseHeader& lease = ring_.lease_at(*me);
+                        if (length != 0) {
+                            std::memcpy(Ring::payload_of(lease), Ring::payload_of(slot), length);
+                        }
+                        lease.length.store(length, std::memory_order_relaxed);
+                        lease.state.store(lease_held | head, std::memory_order_release);
+                        SHUTTLE_KILL_POINT("queue.lease.written");
+                        *task = TaskId{lease_key(), head, *me};
+                    }
                     read(static_cast<const void*>(Ring::payload_of(slot)), length);
-                    if (queue_recovery && ring_.joinable) {
+                    if (queue_recovery && ring_.joinable && !Leased) {
                         // Counted before the release: a consumer killed from here on has taken
                         // the task, and settling its entry covers it.
                         entry.words[entry_taken].store(taken + 1, std::memory_order_relaxed);
                         SHUTTLE_KILL_POINT("queue.get.counted");
                     }
                     slot.turn.store(2 * lap + 2, std::memory_order_release);
-                    SHUTTLE_KILL_POINT("queue.get.released");
+                    SHUTTLE_KILL_POINT(Leased ? "queue.lease.released" : "queue.get.released");
                     notify(control.producers);
                     return errc::ok;
                 }
@@ -220,6 +252,7 @@ class QueueCore {
         }
     }
 
+  public:
     // ---- blocking ---------------------------------------------------------------------------
     template <class Write>
     errc put_until(Write&& write, steady_clock::time_point deadline, const std::stop_token& stop) {
@@ -233,7 +266,15 @@ class QueueCore {
                    const std::stop_token& stop) {
         return block_until(
             ring_.control->consumers, errc::empty, [&] { return try_get(fits, read); },
-            [&] { return size() > 0; }, deadline, stop);
+            [&] { return items_or_orphans(); }, deadline, stop);
+    }
+
+    template <class Fits, class Read>
+    errc get_task_until(Fits&& fits, Read&& read, TaskId& task, steady_clock::time_point deadline,
+                        const std::stop_token& stop) {
+        return block_until(
+            ring_.control->consumers, errc::empty, [&] { return try_get_task(fits, read, task); },
+            [&] { return items_or_orphans(); }, deadline, stop);
     }
 
     // ---- shutdown and accounting -------------------------------------------------------------
@@ -266,28 +307,67 @@ class QueueCore {
     status task_done() noexcept {
         auto me = participants_->current();
         if (!me) return me.error();
+        return count_done(&registry().entry(*me));
+    }
+
+    /// task_done(task): acknowledges a task got with get_task(), from the thread that got it.
+    /// Stale, already acknowledged, or held by another thread: not_owner; another queue's:
+    /// invalid_argument (nothing changes). Counted in the lease's own `acks` (not the queue's
+    /// `done`): the lease says "acknowledging, acks becomes acks_target" meanwhile, so recovery
+    /// finishes a holder killed in between exactly (neither redelivered nor counted twice).
+    status task_done(const TaskId& task) noexcept {
+        if (!ring_.redelivery || task.queue != lease_key() || task.holder >= ring_.lease_count) {
+            return errc::invalid_argument;
+        }
+        // The holding thread's own entry: only it writes its lease while it lives (a recoverer
+        // only once its process is dead), so the lease's words need no CAS.
+        auto me = participants_->current();
+        if (!me) return me.error();
+        if (*me != task.holder) return errc::not_owner;
+        LeaseHeader& lease = ring_.lease_at(task.holder);
+        if (task.ticket > lease_ticket_mask ||
+            lease.state.load(std::memory_order_acquire) != (lease_held | task.ticket)) {
+            return errc::not_owner;
+        }
+        const uint64_t acks = lease.acks.load(std::memory_order_relaxed);
+        lease.acks_target.store(acks + 1, std::memory_order_relaxed);
+        lease.state.store(lease_acking | task.ticket, std::memory_order_release);
+        SHUTTLE_KILL_POINT("queue.task_done.acking");
+        lease.acks.store(acks + 1, std::memory_order_seq_cst);
+        SHUTTLE_KILL_POINT("queue.task_done.counted");
+        lease.state.store(0, std::memory_order_release);
+        SHUTTLE_KILL_POINT("queue.task_done.lease_cleared");
+        if (unfinished_tasks() == 0) wake_joiners();
+        return errc::ok;
+    }
+
+  private:
+    /// One task done: the queue's count (refused past the put tickets), and `entry`'s own
+    /// count (a plain task_done(); nullptr for a leased task, whose lease is its record).
+    status count_done(RegistryEntry* entry) noexcept {
         QueueControl& control = *ring_.control;
         uint64_t done = control.done.load(std::memory_order_relaxed);
         uint64_t remaining = 0;
-        RegistryEntry& entry = registry().entry(*me);
         // This thread's own count of finished tasks (what settling it after a death uses).
-        auto count_mine = [&entry] {
+        auto count_mine = [entry] {
             if constexpr (queue_recovery) {
-                std::atomic<uint64_t>& mine = entry.words[entry_done];
+                if (entry == nullptr) return;
+                std::atomic<uint64_t>& mine = entry->words[entry_done];
                 mine.store(mine.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             }
         };
         do {
-            const uint64_t accounted =
-                done + control.recovery.settled.load(std::memory_order_acquire);
+            const uint64_t accounted = done +
+                                       control.recovery.settled.load(std::memory_order_acquire) +
+                                       ring_.lease_acks();
             const uint64_t tickets = ring_.put_tickets();
             if (accounted >= tickets) {
                 // Refused. If this thread has a task it took and has not finished, the queue
                 // settled one too many (a consumer killed inside task_done): this one is
                 // finished all the same, in this thread's own count too.
-                if (queue_recovery &&
-                    entry.words[entry_done].load(std::memory_order_relaxed) <
-                        entry.words[entry_taken].load(std::memory_order_relaxed)) {
+                if (queue_recovery && entry != nullptr &&
+                    entry->words[entry_done].load(std::memory_order_relaxed) <
+                        entry->words[entry_taken].load(std::memory_order_relaxed)) {
                     count_mine();
                 }
                 return errc::task_done_overflow;
@@ -296,13 +376,17 @@ class QueueCore {
         } while (!control.done.compare_exchange_weak(done, done + 1, std::memory_order_seq_cst));
         SHUTTLE_KILL_POINT("queue.task_done.done");
         count_mine();
-        if (remaining == 0) {
-            control.join_word.fetch_add(1, std::memory_order_seq_cst);
-            if (control.joiners.load(std::memory_order_seq_cst) != 0) wake_all(control.join_word);
-        }
+        if (remaining == 0) wake_joiners();
         return errc::ok;
     }
 
+    void wake_joiners() noexcept {
+        QueueControl& control = *ring_.control;
+        control.join_word.fetch_add(1, std::memory_order_seq_cst);
+        if (control.joiners.load(std::memory_order_seq_cst) != 0) wake_all(control.join_word);
+    }
+
+  public:
     status join_until(steady_clock::time_point deadline, const std::stop_token& stop) {
         QueueControl& control = *ring_.control;
         for (;;) {
@@ -329,11 +413,9 @@ class QueueCore {
     }
 
     uint64_t unfinished_tasks() const noexcept {
-        const QueueControl& control = *ring_.control;
-        const uint64_t settled = control.recovery.settled.load(std::memory_order_acquire);
-        const uint64_t done = control.done.load(std::memory_order_acquire);
+        const uint64_t finished = ring_.finished_tasks();
         const uint64_t tickets = ring_.put_tickets();
-        return tickets > done + settled ? tickets - done - settled : 0;
+        return tickets > finished ? tickets - finished : 0;
     }
 
     /// Threads (any process) blocked waiting for an item / for room: polling or parked.
@@ -357,6 +439,7 @@ class QueueCore {
         return recovery_->recover();
     }
     uint64_t lost_count() const noexcept { return recovery_->lost_count(); }
+    uint64_t redelivered_count() const noexcept { return recovery_->redelivered_count(); }
     std::vector<LostItem> lost_items() const { return recovery_->lost_items(); }
     uint64_t settled_tasks() const noexcept { return recovery_->settled_tasks(); }
     uint64_t discarded_puts() const noexcept {
@@ -367,6 +450,14 @@ class QueueCore {
 
   private:
     const Registry& registry() const noexcept { return participants_->registry(); }
+    uint64_t lease_key() const noexcept {
+        return ring_.control->recovery.lease_key.load(std::memory_order_relaxed);
+    }
+    /// A consumer's reason to keep polling (and to run recovery while stalled): items, or (with
+    /// redelivery) a lease that may be orphaned and waits to be put back.
+    bool items_or_orphans() const noexcept {
+        return size() > 0 || (ring_.redelivery && recovery_->orphans_pending());
+    }
 
     /// Recovery, at most once a millisecond per handle: waiters that cannot make progress
     /// although the other side did (a slot claimed and not finished) and joiners call it.
@@ -500,7 +591,11 @@ class QueueCore {
             const wake_reason reason = wait_on(entry.wake_word, word, slice, stop);
             const bool nobody_woke_us = unpark(side, index);
             if (reason == wake_reason::cancelled) return finish(errc::cancelled);
-            if (nobody_woke_us && reason == wake_reason::timeout) clear_dead_waiters(side, index);
+            if (nobody_woke_us && reason == wake_reason::timeout) {
+                clear_dead_waiters(side, index);
+                // A leased task's holder may have died (nothing else tells an idle consumer).
+                if (ring_.redelivery) maybe_recover();
+            }
         }
     }
 

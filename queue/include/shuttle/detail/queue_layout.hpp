@@ -1,7 +1,8 @@
 // The queue's part of the shared-memory protocol: the control block, the slots and the journal
 // of items lost with killed processes, as they lie in the segment body. Offsets and indices only.
 //
-//   body:  QueueControl | LostRecord[journal_capacity] | slot 0 | slot 1 | ... | slot capacity-1
+//   body:  QueueControl | LostRecord[journal_capacity] | slot 0 | ... | slot capacity-1
+//          [ | lease 0 | ... | lease registry_capacity-1 ]   (queue_flag_redelivery only)
 //
 // Slot turns. Ticket t uses slot t % capacity on lap L = t / capacity. The slot's turn says:
 //   2L                 free for the put of lap L
@@ -17,6 +18,17 @@
 //              announce_parity = the parity of `taken` before this get
 //   words[0]   taken: items this thread got from a JoinableQueue (written by the owner only)
 //   words[1]   done: task_done() calls this thread made (written by the owner only)
+//   announce_lease (with announce_get): the get is a get_task() (at-least-once redelivery): its
+//              item goes to the thread's lease before the slot is released; `taken` is not
+//              bumped (the lease, not the counts, is that task's record)
+//
+// Leases (a queue created with QueueOptions::redelivery): one per registry entry, written by the
+// entry's owner (and, under the recovery lock, by a recoverer once the owner is dead). A lease's
+// state is 0 (free) or a kind | ticket (the ticket of the get that filled it):
+//   lease_held     the owner got the item with get_task() and has not acknowledged it
+//   lease_acking   its task_done(task) is in progress: `acks` is (or is about to be) `acks_target`
+//   lease_orphan   its holder died holding it: recovery puts it back into the ring (or the
+//                  entry's next owner takes it over in its first get_task)
 #pragma once
 
 #include <atomic>
@@ -35,12 +47,14 @@ inline constexpr uint64_t max_queue_capacity = uint64_t{1} << 32;
 inline constexpr uint64_t max_queue_bytes = uint64_t{1} << 40;
 inline constexpr uint64_t queue_flag_joinable = 1;
 inline constexpr uint64_t queue_flag_variable_length = 2;
+inline constexpr uint64_t queue_flag_redelivery = 4;  // joinable only: leases (get_task)
 
 inline constexpr uint64_t poison_bit = uint64_t{1} << 63;
 inline constexpr uint64_t announce_get = uint64_t{1} << 63;
 inline constexpr uint64_t announce_parity = uint64_t{1} << 62;
-inline constexpr uint64_t announce_ticket_mask = announce_parity - 1;
-inline constexpr uint64_t announce_none = ~uint64_t{0};  // never a ticket: tickets stay < 2^62
+inline constexpr uint64_t announce_lease = uint64_t{1} << 61;
+inline constexpr uint64_t announce_ticket_mask = announce_lease - 1;
+inline constexpr uint64_t announce_none = ~uint64_t{0};  // never a ticket: tickets stay < 2^61
 inline constexpr std::size_t entry_taken = 0;            // RegistryEntry::words index
 inline constexpr std::size_t entry_done = 1;
 
@@ -70,6 +84,14 @@ struct alignas(cache_line) RecoveryControl {
     std::atomic<uint64_t> settling_target{0};    // ... and `settled` once it is committed
     std::atomic<uint64_t> settling_entries{0};   // ... and which registry entries (bits)
     std::atomic<uint64_t> discarded{0};          // lost puts consumers skipped (diagnostic)
+    // At-least-once redelivery (queue_flag_redelivery; docs/recovery.md).
+    alignas(cache_line) std::atomic<uint64_t> redelivered{0};  // orphaned tasks delivered again
+    std::atomic<uint64_t> orphans{0};    // nonzero: a lease may be orphaned (a hint for waiters)
+    std::atomic<uint64_t> lease_key{0};  // this queue's id in task handles (random, at creation)
+    std::atomic<uint64_t> releasing_lease{0};    // a lease release in progress: its index + 1 ...
+    std::atomic<uint64_t> releasing_state{0};    // ... the state it leaves ...
+    std::atomic<uint64_t> releasing_settled{0};  // ... and `settled` / `redelivered` once it
+    std::atomic<uint64_t> releasing_redelivered{0};  // is committed
 };
 
 /// The queue's control block at the start of the segment body. Hot cursors on their own lines.
@@ -81,7 +103,8 @@ struct QueueControl {
     // Set after the tail's closed bit: consumers that find the ring empty read this read-mostly
     // line instead of the producers' tail, which would otherwise bounce on every empty poll.
     alignas(cache_line) std::atomic<uint32_t> closed{0};
-    // JoinableQueue: unfinished tasks = put tickets (tail) - done - recovery.settled.
+    // JoinableQueue: unfinished tasks = put tickets (tail) - done - recovery.settled - the
+    // leases' acks (Ring::finished_tasks).
     alignas(cache_line) std::atomic<uint64_t> done{0};
     std::atomic<uint32_t> join_word{0};
     std::atomic<uint32_t> joiners{0};
@@ -125,6 +148,28 @@ inline constexpr uint64_t slots_offset =
 inline uint64_t slot_stride_for(uint64_t payload_size) {
     return (slot_header_size + payload_size + cache_line - 1) / cache_line * cache_line;
 }
+inline uint64_t lease_stride_for(uint64_t payload_size) {
+    return (32 + payload_size + cache_line - 1) / cache_line * cache_line;
+}
+
+/// A lease (queue_flag_redelivery): a task a consumer got with get_task() and has not yet
+/// acknowledged, kept here so that it can be put back if its holder dies. The header, then the
+/// payload. Tasks acknowledged through a lease are counted in the lease (`acks`, one writer at a
+/// time: its holder, or a recoverer once the holder is dead), not in the queue's `done`: so a
+/// holder killed mid-acknowledgement is finished exactly (acks = acks_target), never twice.
+struct alignas(16) LeaseHeader {
+    std::atomic<uint64_t> state;   // 0 free, else lease_held / lease_acking / lease_orphan | ticket
+    std::atomic<uint64_t> length;  // the item's length (written with the payload, before state)
+    std::atomic<uint64_t> acks;    // task_done(task)s through this lease, ever
+    std::atomic<uint64_t> acks_target;  // acks once the acknowledgement in progress is done
+};
+inline constexpr std::size_t lease_header_size = sizeof(LeaseHeader);
+static_assert(lease_header_size == 32, "lease headers are 32 bytes");
+inline constexpr uint64_t lease_held = uint64_t{1} << 61;
+inline constexpr uint64_t lease_acking = uint64_t{2} << 61;
+inline constexpr uint64_t lease_orphan = uint64_t{3} << 61;
+inline constexpr uint64_t lease_kind_mask = uint64_t{3} << 61;
+inline constexpr uint64_t lease_ticket_mask = lease_held - 1;
 
 /// Body size for a queue segment; nullopt when a value is out of range.
 inline std::optional<uint64_t> queue_body_size(const SegmentInfo& info) {
@@ -137,7 +182,11 @@ inline std::optional<uint64_t> queue_body_size(const SegmentInfo& info) {
     }
     const uint64_t stride = slot_stride_for(payload);
     if (info.capacity > (max_queue_bytes - slots_offset) / stride) return std::nullopt;
-    return slots_offset + info.capacity * stride;
+    const uint64_t leases = (info.flags & queue_flag_redelivery) ? info.registry_capacity : 0;
+    if ((info.flags & queue_flag_redelivery) && !(info.flags & queue_flag_joinable)) {
+        return std::nullopt;  // leases are JoinableQueue task accounting
+    }
+    return slots_offset + info.capacity * stride + leases * lease_stride_for(payload);
 }
 
 /// The ring's geometry, read once from the validated header and kept in the handle.
@@ -151,6 +200,9 @@ struct Ring {
     uint64_t capacity_mask = 0;  // capacity - 1 when a power of two (> 1), else 0
     uint32_t capacity_shift = 0;
     bool joinable = false;
+    bool redelivery = false;  // leases follow the slots (one per registry entry)
+    uint32_t lease_count = 0;
+    uint64_t lease_stride = 0;
 
     SlotHeader& slot_at(uint64_t ticket) const noexcept {
         return *reinterpret_cast<SlotHeader*>(slots + index_of(ticket) * stride);
@@ -164,6 +216,26 @@ struct Ring {
     }
     static std::byte* payload_of(SlotHeader& slot) noexcept {
         return reinterpret_cast<std::byte*>(&slot) + slot_header_size;
+    }
+    LeaseHeader& lease_at(uint32_t index) const noexcept {
+        return *reinterpret_cast<LeaseHeader*>(slots + capacity * stride + index * lease_stride);
+    }
+    static std::byte* payload_of(LeaseHeader& lease) noexcept {
+        return reinterpret_cast<std::byte*>(&lease) + lease_header_size;
+    }
+    /// Tasks acknowledged through leases (redelivery), part of the tasks finished.
+    uint64_t lease_acks() const noexcept {
+        uint64_t sum = 0;
+        for (uint32_t index = 0; index < lease_count; ++index) {
+            sum += lease_at(index).acks.load(std::memory_order_seq_cst);
+        }
+        return sum;
+    }
+    /// Tasks finished: task_done()s, task_done(task)s and tasks settled for killed processes.
+    /// JoinableQueue: unfinished tasks = put_tickets() - finished_tasks().
+    uint64_t finished_tasks() const noexcept {
+        return control->done.load(std::memory_order_acquire) +
+               control->recovery.settled.load(std::memory_order_acquire) + lease_acks();
     }
     uint64_t put_tickets() const noexcept {
         return control->tail.load(std::memory_order_acquire) & ~closed_bit;
@@ -185,6 +257,9 @@ inline Ring ring_of(const Segment& segment) noexcept {
         std::has_single_bit(ring.capacity) && ring.capacity > 1 ? ring.capacity - 1 : 0;
     ring.capacity_shift = static_cast<uint32_t>(std::countr_zero(ring.capacity));
     ring.joinable = info.flags & queue_flag_joinable;
+    ring.redelivery = ring.joinable && (info.flags & queue_flag_redelivery);
+    ring.lease_count = ring.redelivery ? info.registry_capacity : 0;
+    ring.lease_stride = lease_stride_for(ring.payload_capacity);
     return ring;
 }
 

@@ -8,6 +8,10 @@
 //     the ring full forever. Repair: journal the item (its contents are still there), then
 //     release the slot (one CAS).
 //   * JoinableQueue tasks it took and never task_done()'d: settled, so join() returns.
+//   * with redelivery (QueueOptions::redelivery), a task it got with get_task() and had not
+//     acknowledged: its lease is orphaned and put back into the ring (at-least-once), or taken
+//     over by the entry's next owner; a get_task() killed before releasing its slot has its
+//     item moved into its lease first (nothing is journaled).
 //   * waiter bits and registry entries: cleared and reclaimed.
 // Repairs happen only on proven death: the slot's ticket was announced (before the claim) by a
 // registry entry whose process is dead, and by no live one. One process repairs at a time (the
@@ -21,11 +25,13 @@
 #include <bit>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "shuttle/detail/os.hpp"
 #include "shuttle/detail/queue_layout.hpp"
+#include "shuttle/detail/thread_participants.hpp"
 #include "shuttle/registry.hpp"
 #include "shuttle/wait.hpp"
 
@@ -77,6 +83,55 @@ inline void wake_one_waiter(WaitSide& side, const Registry& registry) noexcept {
     }
 }
 
+/// One put attempt on the ring from the thread owning `entry` (announce, claim, write, publish,
+/// wake a consumer): QueueCore::try_put, and recovery's redelivery (`Redeliver`: also into a
+/// closed queue, since the item was accepted before the close). `write(void* payload) ->
+/// uint64_t length` must not throw.
+template <bool Redeliver = false, class Write>
+[[gnu::always_inline]] inline errc ring_try_put(const Ring& ring, const Registry& registry,
+                                                RegistryEntry& entry, Write&& write) noexcept {
+    QueueControl& control = *ring.control;
+    uint64_t tail = control.tail.load(std::memory_order_relaxed);
+    for (;;) {
+        if (!Redeliver && (tail & closed_bit)) return errc::closed;
+        const uint64_t ticket = Redeliver ? tail & ~closed_bit : tail;
+        SlotHeader& slot = ring.slot_at(ticket);
+        const uint64_t lap = ring.lap_of(ticket);
+        const uint64_t turn = slot.turn.load(std::memory_order_acquire);
+        const int64_t diff = static_cast<int64_t>(turn - 2 * lap);
+        if (diff == 0) {
+            // Announce before claiming: crash recovery reads it (DESIGN §6).
+            if constexpr (queue_recovery) entry.announced.store(ticket, std::memory_order_relaxed);
+            SHUTTLE_KILL_POINT("queue.put.announced");
+            if (control.tail.compare_exchange_weak(tail, tail + 1, std::memory_order_seq_cst,
+                                                   std::memory_order_relaxed)) {
+                SHUTTLE_KILL_POINT("queue.put.claimed");
+                slot.length.store(write(Ring::payload_of(slot)), std::memory_order_relaxed);
+                slot.turn.store(2 * lap + 1, std::memory_order_release);
+                SHUTTLE_KILL_POINT("queue.put.published");
+                // After a put: wake one parked consumer unless one is polling.
+                const uint64_t state = control.consumers.state.load(std::memory_order_relaxed);
+                if ((state & parked_mask) != 0 && (state & polling_mask) == 0) {
+                    wake_one_waiter(control.consumers, registry);
+                }
+                return errc::ok;
+            }
+            // Lost the race for this ticket: withdraw the announcement, so recovery does
+            // not wait for us on a slot someone else claimed.
+            if constexpr (queue_recovery) {
+                entry.announced.store(announce_none, std::memory_order_relaxed);
+            }
+        } else if (diff < 0 || (turn & poison_bit)) {
+            // The slot still holds the previous lap's item: full (unless tail moved on).
+            const uint64_t now = control.tail.load(std::memory_order_relaxed);
+            if (now == tail) return errc::full;
+            tail = now;
+        } else {
+            tail = control.tail.load(std::memory_order_relaxed);
+        }
+    }
+}
+
 /// Clears a registry entry's waiter bits on both sides.
 inline void forget_waiter(QueueControl& control, uint32_t index) noexcept {
     for (WaitSide* side : {&control.consumers, &control.producers}) {
@@ -88,9 +143,21 @@ class QueueRecovery {
   public:
     QueueRecovery(const Ring& ring, const Registry& registry) : ring_(ring), registry_(registry) {}
 
+    /// The handle's participants: redelivery puts orphaned tasks back from the recovering
+    /// thread's own registry entry (without them, a recoverer only orphans leases).
+    void set_participants(ThreadParticipants* participants) noexcept {
+        participants_ = participants;
+    }
+
     /// Repairs what killed processes left behind. Non-blocking: returns false at once if another
     /// live process is recovering (it will do the work). Thread- and process-safe.
     bool recover() noexcept {
+        RegistryEntry* me = nullptr;  // where a redelivery announces its put
+        if (ring_.redelivery && participants_ != nullptr) {
+            // Before the lock: a first use claims an entry, and adopting it takes the lock.
+            auto index = participants_->current();
+            if (index) me = &entry(*index);
+        }
         if (!try_lock()) return false;
         fix_up();
         const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
@@ -102,6 +169,7 @@ class QueueRecovery {
             if (announced_by_live_other(announced, index)) continue;
             repair(index, announced, head, tail);
         }
+        if (ring_.redelivery) recover_leases(me);
         if (ring_.joinable) {
             // Tasks taken by killed processes and never task_done()'d.
             for (uint32_t index = 0; index < registry_.capacity(); ++index) {
@@ -151,6 +219,14 @@ class QueueRecovery {
                 }
                 repair(index, announced, head, tail);
             }
+            if (ring_.redelivery) {
+                // Its last holder is gone (dead, or its handle destroyed): nobody will
+                // acknowledge its task. Orphaned, it is redelivered (or taken over by us).
+                const uint64_t state = ring_.lease_at(index).state.load(std::memory_order_acquire);
+                if (state != 0 && (state & lease_kind_mask) != lease_orphan) {
+                    orphan(index, state);
+                }
+            }
             if (previous != 0) {
                 settle(previous, index);
             } else {
@@ -197,13 +273,45 @@ class QueueRecovery {
                          ? std::string(" -")
                          : std::string(announced & announce_get ? " get " : " put ") +
                                std::to_string(announced & announce_ticket_mask)) +
-                    (classify(announced, head, tail) != Stuck::none ? " STUCK" : "") + "]";
+                    (classify(announced, head, tail) != Stuck::none ? " STUCK" : "") +
+                    lease_text(index) + "]";
+        }
+        if (ring_.redelivery) {
+            text += " redelivered " + std::to_string(redelivered_count()) +
+                    (orphans_pending() ? " (orphans pending)" : "");
         }
         return text;
     }
 
     uint64_t lost_count() const noexcept {
         return ring_.control->recovery.lost.load(std::memory_order_acquire);
+    }
+    uint64_t redelivered_count() const noexcept {
+        return ring_.control->recovery.redelivered.load(std::memory_order_acquire);
+    }
+
+    /// get_task() found its own lease orphaned (left by the entry's previous holder, not yet
+    /// redelivered): takes it over as this thread's task. Returns its ticket, or nullopt if it
+    /// was redelivered meanwhile (the lease is free: get from the ring). Blocks while another
+    /// live process recovers (briefly).
+    std::optional<uint64_t> take_orphan(uint32_t index) noexcept {
+        lock();
+        fix_up();
+        LeaseHeader& lease = ring_.lease_at(index);
+        uint64_t state = lease.state.load(std::memory_order_acquire);
+        std::optional<uint64_t> ticket;
+        if ((state & lease_kind_mask) == lease_orphan) {
+            lease.state.store(lease_held | (state & lease_ticket_mask), std::memory_order_release);
+            ring_.control->recovery.redelivered.fetch_add(1, std::memory_order_acq_rel);
+            ticket = state & lease_ticket_mask;
+        }
+        unlock();
+        return ticket;
+    }
+
+    /// Whether a waiting consumer should run recovery: a lease may be orphaned.
+    bool orphans_pending() const noexcept {
+        return ring_.control->recovery.orphans.load(std::memory_order_relaxed) != 0;
     }
     uint64_t settled_tasks() const noexcept {
         return ring_.control->recovery.settled.load(std::memory_order_acquire);
@@ -238,6 +346,125 @@ class QueueRecovery {
   private:
     enum class Stuck { none, put, get_item, get_poison };
 
+    std::string lease_text(uint32_t index) const {
+        if (index >= ring_.lease_count) return "";
+        const uint64_t state = ring_.lease_at(index).state.load(std::memory_order_acquire);
+        if (state == 0) return "";
+        const uint64_t kind = state & lease_kind_mask;
+        return std::string(kind == lease_held     ? " lease held "
+                           : kind == lease_acking ? " lease acking "
+                                                  : " lease ORPHAN ") +
+               std::to_string(state & lease_ticket_mask);
+    }
+
+    // ---- leases (redelivery) ---------------------------------------------------------------
+    /// The leases whose holder is dead: held → orphaned, then put back into the ring (when
+    /// there is room and this thread has an entry to announce from; else a later pass does);
+    /// a dead holder's acknowledgement in progress is settled. Lock held.
+    void recover_leases(RegistryEntry* me) noexcept {
+        bool left = false;
+        for (uint32_t index = 0; index < ring_.lease_count; ++index) {
+            LeaseHeader& lease = ring_.lease_at(index);
+            uint64_t state = lease.state.load(std::memory_order_acquire);
+            if (state == 0) continue;
+            if ((state & lease_kind_mask) != lease_orphan) {
+                if (registry_.liveness(index) != Liveness::dead) continue;
+                if (!orphan(index, state)) continue;
+                state = lease.state.load(std::memory_order_acquire);
+            }
+            if (me == nullptr || !redeliver(index, state, *me)) left = true;
+        }
+        // Cleared only by a pass that found none left (orphans appear only under the lock).
+        if (!left) ring_.control->recovery.orphans.store(0, std::memory_order_relaxed);
+    }
+
+    /// The lease `index` lost its holder. Held: orphaned (true). Acknowledging: the holder had
+    /// finished the task; its acknowledgement is finished (acks = acks_target: idempotent, so
+    /// exact even if it had got that far, or this recoverer is killed) and the lease freed
+    /// (false).
+    bool orphan(uint32_t index, uint64_t state) noexcept {
+        LeaseHeader& lease = ring_.lease_at(index);
+        if ((state & lease_kind_mask) == lease_acking) {
+            const uint64_t target = lease.acks_target.load(std::memory_order_acquire);
+            if (lease.acks.load(std::memory_order_acquire) < target) {
+                lease.acks.store(target, std::memory_order_seq_cst);
+            }
+            SHUTTLE_KILL_POINT("queue.lease.acknowledged");
+            lease.state.compare_exchange_strong(state, 0, std::memory_order_acq_rel);
+            wake_joiners();
+            return false;
+        }
+        ring_.control->recovery.orphans.store(1, std::memory_order_seq_cst);
+        lease.state.store(lease_orphan | (state & lease_ticket_mask), std::memory_order_release);
+        SHUTTLE_KILL_POINT("queue.lease.orphaned");
+        return true;
+    }
+
+    /// `settled` after settling `amount` more tasks, bounded by the unfinished ones.
+    uint64_t settle_target(uint64_t amount) const noexcept {
+        const RecoveryControl& recovery = ring_.control->recovery;
+        const uint64_t settled = recovery.settled.load(std::memory_order_acquire);
+        const uint64_t accounted = ring_.finished_tasks();
+        const uint64_t tickets = ring_.put_tickets();
+        return settled + std::min(amount, tickets > accounted ? tickets - accounted : 0);
+    }
+
+    /// Puts orphaned lease `index` back into the ring (announced from `me`), then frees it.
+    /// False if the ring is full (a later pass retries: recovery never blocks). A recoverer
+    /// killed after the put and before the release leaves the lease orphaned: the next one puts
+    /// it again (a duplicate, never a loss; the accounting stays right, see docs/recovery.md).
+    bool redeliver(uint32_t index, uint64_t state, RegistryEntry& me) noexcept {
+        LeaseHeader& lease = ring_.lease_at(index);
+        const uint64_t length = std::min<uint64_t>(lease.length.load(std::memory_order_relaxed),
+                                                   ring_.payload_capacity);
+        const errc rc = ring_try_put<true>(ring_, registry_, me, [&](void* payload) noexcept {
+            if (length != 0) std::memcpy(payload, Ring::payload_of(lease), length);
+            return length;
+        });
+        if (rc != errc::ok) return false;
+        SHUTTLE_KILL_POINT("queue.recovery.redelivered");
+        // The item is in the ring again under a new put ticket, for the same task: the new
+        // ticket's consumer finishes it, and the orphan's ticket is settled.
+        RecoveryControl& recovery = ring_.control->recovery;
+        release_lease(index, state, settle_target(1),
+                      recovery.redelivered.load(std::memory_order_acquire) + 1);
+        return true;
+    }
+
+    /// Frees lease `index` (in `state`) and commits `settled` / `redelivered` with it: recorded
+    /// first, so a recoverer killed half-way is finished (or redone) by the next (fix_up).
+    void release_lease(uint32_t index, uint64_t state, uint64_t settled_target,
+                       uint64_t redelivered_target) noexcept {
+        RecoveryControl& recovery = ring_.control->recovery;
+        recovery.releasing_state.store(state, std::memory_order_relaxed);
+        recovery.releasing_settled.store(settled_target, std::memory_order_relaxed);
+        recovery.releasing_redelivered.store(redelivered_target, std::memory_order_relaxed);
+        recovery.releasing_lease.store(index + 1, std::memory_order_release);
+        SHUTTLE_KILL_POINT("queue.release.recorded");
+        commit_release();
+    }
+
+    void commit_release() noexcept {
+        RecoveryControl& recovery = ring_.control->recovery;
+        const uint64_t index = recovery.releasing_lease.load(std::memory_order_acquire) - 1;
+        const uint64_t target = recovery.releasing_settled.load(std::memory_order_relaxed);
+        if (recovery.settled.load(std::memory_order_acquire) < target) {
+            recovery.settled.store(target, std::memory_order_release);
+            wake_joiners();
+        }
+        SHUTTLE_KILL_POINT("queue.release.settled");
+        const uint64_t redelivered = recovery.releasing_redelivered.load(std::memory_order_relaxed);
+        if (recovery.redelivered.load(std::memory_order_acquire) < redelivered) {
+            recovery.redelivered.store(redelivered, std::memory_order_release);
+        }
+        if (index < ring_.lease_count) {
+            uint64_t expected = recovery.releasing_state.load(std::memory_order_relaxed);
+            ring_.lease_at(static_cast<uint32_t>(index))
+                .state.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+        }
+        recovery.releasing_lease.store(0, std::memory_order_release);
+    }
+
     RegistryEntry& entry(uint32_t index) const noexcept { return registry_.entry(index); }
 
     /// What the announced ticket's slot says: claimed by its announcer's kind of operation and
@@ -260,11 +487,11 @@ class QueueRecovery {
     /// Whether a live (or unknowable) entry other than `self` announced the same ticket and
     /// operation: it may be the one that claimed it.
     bool announced_by_live_other(uint64_t announced, uint32_t self) const noexcept {
-        const uint64_t key = announced & ~announce_parity;
+        const uint64_t key = announced & ~(announce_parity | announce_lease);
         for (uint32_t index = 0; index < registry_.capacity(); ++index) {
             if (index == self) continue;
             const uint64_t other = entry(index).announced.load(std::memory_order_acquire);
-            if ((other & ~announce_parity) != key) continue;
+            if ((other & ~(announce_parity | announce_lease)) != key) continue;
             if (registry_.liveness(index) != Liveness::dead) return true;
         }
         return false;
@@ -295,6 +522,29 @@ class QueueRecovery {
             slot.turn.compare_exchange_strong(expected, 2 * lap + 2, std::memory_order_acq_rel);
             wake_one_waiter(ring_.control->producers, registry_);
             return;
+        }
+        if (ring_.redelivery && (announced & announce_lease) && index < ring_.lease_count) {
+            // A get_task() killed before releasing its slot: the item goes to its lease (unless
+            // it got there first), which recover_leases() then redelivers. Nothing is lost.
+            LeaseHeader& lease = ring_.lease_at(index);
+            const uint64_t state = lease.state.load(std::memory_order_acquire);
+            const bool written =
+                state != 0 && (state & lease_ticket_mask) == ticket;  // held, acking or orphan
+            if (written || state == 0) {
+                if (!written) {
+                    const uint64_t length = std::min<uint64_t>(
+                        slot.length.load(std::memory_order_relaxed), ring_.payload_capacity);
+                    std::memcpy(Ring::payload_of(lease), Ring::payload_of(slot), length);
+                    lease.length.store(length, std::memory_order_relaxed);
+                    lease.state.store(lease_held | ticket, std::memory_order_release);
+                }
+                SHUTTLE_KILL_POINT("queue.repair.leased");
+                uint64_t expected = 2 * lap + 1;
+                slot.turn.compare_exchange_strong(expected, 2 * lap + 2, std::memory_order_acq_rel);
+                wake_one_waiter(ring_.control->producers, registry_);
+                return;
+            }
+            // Its lease holds another task (not possible by the protocol): journal as a get.
         }
         const uint64_t number = recovery.lost.load(std::memory_order_acquire);
         LostRecord& record = ring_.journal[number % journal_capacity];
@@ -372,7 +622,7 @@ class QueueRecovery {
         }
         uint64_t amount = sum > 0 ? static_cast<uint64_t>(sum) : 0;
         const uint64_t settled = recovery.settled.load(std::memory_order_acquire);
-        const uint64_t accounted = ring_.control->done.load(std::memory_order_acquire) + settled;
+        const uint64_t accounted = ring_.finished_tasks();
         const uint64_t tickets = ring_.put_tickets();
         amount = std::min(amount, tickets > accounted ? tickets - accounted : 0);
         recovery.settling_target.store(settled + amount, std::memory_order_relaxed);
@@ -422,6 +672,16 @@ class QueueRecovery {
             ring_.slot_at(record.ticket).turn.load(std::memory_order_acquire) !=
                 record.stuck_turn) {
             commit(record, number);
+        }
+        if (recovery.releasing_lease.load(std::memory_order_acquire) != 0) {
+            if (recovery.settled.load(std::memory_order_acquire) >=
+                recovery.releasing_settled.load(std::memory_order_relaxed)) {
+                commit_release();
+            } else {
+                // Killed before committing: the lease is still orphaned (put it back again: a
+                // duplicate at worst) or acknowledging (settle it again).
+                recovery.releasing_lease.store(0, std::memory_order_release);
+            }
         }
         const uint64_t identity = recovery.settling_identity.load(std::memory_order_acquire);
         if (identity != 0) {
@@ -481,6 +741,7 @@ class QueueRecovery {
 
     Ring ring_;
     Registry registry_;
+    ThreadParticipants* participants_ = nullptr;
     std::atomic<int64_t> last_recovery_{0};  // steady_clock ticks of this handle's last recover()
     // A lock holder seen without its namespace, and since when (try_lock).
     std::atomic<uint64_t> unnamed_holder_{0};
