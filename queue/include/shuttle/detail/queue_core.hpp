@@ -137,7 +137,9 @@ class QueueCore {
     // `read(const void* payload, uint64_t length)` copies it out; it must not throw.
     template <class Fits, class Read>
     errc try_get(Fits&& fits, Read&& read) noexcept {
-        return try_get_from<false>(fits, read, nullptr);
+        auto me = participants_->current();
+        if (!me) return me.error();
+        return try_get_from<false>(*me, fits, read, nullptr);
     }
 
     /// get_task(): as try_get, and the item is also kept in this thread's lease until
@@ -161,15 +163,13 @@ class QueueCore {
                 return errc::ok;
             }
         }
-        return try_get_from<true>(fits, read, &task);
+        return try_get_from<true>(*me, fits, read, &task);
     }
 
   private:
     template <bool Leased, class Fits, class Read>
-    errc try_get_from(Fits&& fits, Read&& read, TaskId* task) noexcept {
-        auto me = participants_->current();
-        if (!me) return me.error();
-        RegistryEntry& entry = registry().entry(*me);
+    errc try_get_from(uint32_t me, Fits&& fits, Read&& read, TaskId* task) noexcept {
+        RegistryEntry& entry = registry().entry(me);
         QueueControl& control = *ring_.control;
         uint64_t head = control.head.load(std::memory_order_relaxed);
         for (;;) {
@@ -198,14 +198,14 @@ class QueueCore {
                     if constexpr (Leased) {
                         // Into the lease before the slot is released: from here on the item
                         // survives this thread's death (recovery redelivers it).
-                        LeaseHeader& lease = ring_.lease_at(*me);
+                        LeaseHeader& lease = ring_.lease_at(me);
                         if (length != 0) {
                             std::memcpy(Ring::payload_of(lease), Ring::payload_of(slot), length);
                         }
                         lease.length.store(length, std::memory_order_relaxed);
                         lease.state.store(lease_held | head, std::memory_order_release);
                         SHUTTLE_KILL_POINT("queue.lease.written");
-                        *task = TaskId{lease_key(), head, *me};
+                        *task = TaskId{lease_key(), head, me};
                     }
                     read(static_cast<const void*>(Ring::payload_of(slot)), length);
                     if (queue_recovery && ring_.joinable && !Leased) {
@@ -307,7 +307,7 @@ class QueueCore {
     status task_done() noexcept {
         auto me = participants_->current();
         if (!me) return me.error();
-        return count_done(&registry().entry(*me));
+        return count_done(registry().entry(*me));
     }
 
     /// task_done(task): acknowledges a task got with get_task(), from the thread that got it.
@@ -343,16 +343,15 @@ class QueueCore {
 
   private:
     /// One task done: the queue's count (refused past the put tickets), and `entry`'s own
-    /// count (a plain task_done(); nullptr for a leased task, whose lease is its record).
-    status count_done(RegistryEntry* entry) noexcept {
+    /// count (what settling it after a death uses). A leased task is counted in its lease.
+    status count_done(RegistryEntry& entry) noexcept {
         QueueControl& control = *ring_.control;
         uint64_t done = control.done.load(std::memory_order_relaxed);
         uint64_t remaining = 0;
         // This thread's own count of finished tasks (what settling it after a death uses).
-        auto count_mine = [entry] {
+        auto count_mine = [&entry] {
             if constexpr (queue_recovery) {
-                if (entry == nullptr) return;
-                std::atomic<uint64_t>& mine = entry->words[entry_done];
+                std::atomic<uint64_t>& mine = entry.words[entry_done];
                 mine.store(mine.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             }
         };
@@ -365,9 +364,9 @@ class QueueCore {
                 // Refused. If this thread has a task it took and has not finished, the queue
                 // settled one too many (a consumer killed inside task_done): this one is
                 // finished all the same, in this thread's own count too.
-                if (queue_recovery && entry != nullptr &&
-                    entry->words[entry_done].load(std::memory_order_relaxed) <
-                        entry->words[entry_taken].load(std::memory_order_relaxed)) {
+                if (queue_recovery &&
+                    entry.words[entry_done].load(std::memory_order_relaxed) <
+                        entry.words[entry_taken].load(std::memory_order_relaxed)) {
                     count_mine();
                 }
                 return errc::task_done_overflow;
