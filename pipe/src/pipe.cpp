@@ -15,84 +15,26 @@
 #endif
 
 #include "shuttle/detail/os.hpp"
+#include "shuttle/detail/pipe_layout.hpp"
 #include "shuttle/detail/pipe_socket.hpp"
 #include "shuttle/segment.hpp"
 
 namespace shuttle {
-namespace detail {
-
-/// A lock over one side (the senders, or the receivers) of one direction, for copies of an end
-/// used by several processes at once. `owner` is the ProcessIdentity of the holder (0: free);
-/// `owner_namespace` is the holder's pid namespace, stored right after `owner` is taken and
-/// cleared right before it is released (0: not known yet). A holder found dead is stepped over;
-/// a holder in another pid namespace is never judged (its pid means nothing here).
-struct alignas(cache_line) PipeLock {
-    std::atomic<uint64_t> owner;
-    std::atomic<uint64_t> owner_namespace;
-    std::atomic<uint32_t> released;  // futex word, bumped by a release when someone waits
-    std::atomic<uint32_t> waiters;
-    std::atomic<uint32_t> mid_message;  // sender lock only: the holder is inside a chunked message
-};
-
-/// One direction: the cursors (total bytes written / read since creation, never wrapping) on
-/// their own cache lines, the parked flags a side sets before sleeping on its socket, the two
-/// locks, then `capacity` bytes of data.
-struct PipeRing {
-    alignas(cache_line) std::atomic<uint64_t> write_cursor;
-    alignas(cache_line) std::atomic<uint64_t> read_cursor;
-    alignas(cache_line) std::atomic<uint32_t> reader_parked;
-    alignas(cache_line) std::atomic<uint32_t> writer_parked;
-    alignas(cache_line) PipeLock writer_lock;
-    alignas(cache_line) PipeLock reader_lock;
-
-    std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this) + sizeof(PipeRing); }
-};
-
-struct PipeControl {
-    alignas(cache_line) uint64_t capacity;
-    uint64_t duplex;
-    /// How many copies of each end have been closed explicitly: a sender that sees its peer's
-    /// count change asks the kernel (one poll) whether that was the last copy.
-    alignas(cache_line) std::atomic<uint64_t> closes[2];
-};
-
-static_assert(std::atomic<uint64_t>::is_always_lock_free &&
-                  std::atomic<uint32_t>::is_always_lock_free,
-              "the pipe's shared words must be lock-free atomics");
-static_assert(sizeof(PipeRing) % cache_line == 0, "ring data must start on a cache line");
-static_assert(sizeof(PipeControl) % cache_line == 0, "rings must start on a cache line");
-
-}  // namespace detail
-
 namespace {
 
+using detail::abort_reserve;
+using detail::copy_from_ring;
+using detail::copy_into_ring;
+using detail::frame_size;
+using detail::FrameHeader;
+using detail::FrameKind;
+using detail::header_size;
 using detail::PipeControl;
 using detail::PipeLock;
 using detail::PipeRing;
-
-// ---- framing ---------------------------------------------------------------------------------
-// A frame starts on an 8-byte boundary with {uint32 length, uint32 kind}. A message that fits a
-// quarter of the ring travels as one `whole` frame; a larger one as `begin` (followed by the
-// uint64 total length), `middle`..., `end`. A sender that abandons a message midway (timed send
-// out of time, or a dead sender's lock taken over) writes `abort`. A frame becomes visible only
-// when the write cursor moves past all of it, so a reader never sees half a frame.
-enum class FrameKind : uint32_t { whole = 1, begin = 2, middle = 3, end = 4, abort = 5 };
-struct FrameHeader {
-    uint32_t length;
-    uint32_t kind;
-};
-static_assert(sizeof(FrameHeader) == 8);
-constexpr uint64_t header_size = 8;
-constexpr uint64_t total_field_size = 8;
-constexpr uint64_t abort_reserve = header_size;  // room always kept for an abort frame
-
-constexpr uint64_t round8(uint64_t n) noexcept {
-    return (n + 7) & ~uint64_t{7};
-}
-
-uint64_t frame_size(FrameKind kind, uint64_t length) noexcept {
-    return header_size + (kind == FrameKind::begin ? total_field_size : 0) + round8(length);
-}
+using detail::ring_bytes;
+using detail::round8;
+using detail::total_field_size;
 
 constexpr auto peer_check_interval = std::chrono::milliseconds(1);
 /// A waiting receiver's first question to the kernel (is the peer gone?) comes after this much
@@ -117,28 +59,6 @@ constexpr uint64_t clock_read_ticks = 0;
 #endif
 constexpr auto park_backstop = std::chrono::milliseconds(100);
 constexpr auto lock_backstop = std::chrono::milliseconds(2);
-
-uint64_t ring_bytes(std::size_t capacity) noexcept {
-    return sizeof(PipeRing) + capacity;
-}
-
-void copy_into_ring(PipeRing& ring, uint64_t mask, uint64_t position, const std::byte* source,
-                    uint64_t length) noexcept {
-    if (length == 0) return;
-    const uint64_t offset = position & mask;
-    const uint64_t first = std::min(length, mask + 1 - offset);
-    std::memcpy(ring.data() + offset, source, first);
-    if (first < length) std::memcpy(ring.data(), source + first, length - first);
-}
-
-void copy_from_ring(PipeRing& ring, uint64_t mask, uint64_t position, std::byte* target,
-                    uint64_t length) noexcept {
-    if (length == 0) return;
-    const uint64_t offset = position & mask;
-    const uint64_t first = std::min(length, mask + 1 - offset);
-    std::memcpy(target, ring.data() + offset, first);
-    if (first < length) std::memcpy(target + first, ring.data(), length - first);
-}
 
 // ---- the per-side lock ---------------------------------------------------------------------
 enum class LockResult { acquired, taken_from_dead, busy, timeout };
@@ -417,7 +337,7 @@ result<std::size_t> Connection::recv_impl(Sink& sink, Mode mode,
     }
     LockGuard guard(in_->reader_lock);
     const uint64_t mask = capacity_ - 1;
-    const uint64_t largest_frame = capacity_ / 4;
+    const uint64_t largest_frame = detail::largest_frame(capacity_);
     uint64_t read = in_->read_cursor.load(std::memory_order_relaxed);
 
     // Reads the frame at `read`, checking every value found in the ring before using it.
@@ -714,7 +634,7 @@ status Connection::send_impl(std::span<const std::byte> message, Mode mode,
     if (peer_closed_check()) return errc::broken_pipe;
 
     const uint64_t mask = capacity_ - 1;
-    const uint64_t largest_frame = capacity_ / 4;
+    const uint64_t largest_frame = detail::largest_frame(capacity_);
     const uint64_t total = message.size();
     if (header_size + round8(total) <= largest_frame) {
         const uint64_t need = header_size + round8(total);
@@ -798,7 +718,8 @@ status Connection::send_bytes_until(std::span<const std::byte> message,
 
 std::pair<Connection, Connection> Pipe(bool duplex, PipeOptions options) {
     const std::size_t capacity = options.capacity;
-    if (capacity < 4096 || capacity > (std::size_t{1} << 30) || !std::has_single_bit(capacity)) {
+    if (capacity < detail::min_pipe_capacity || capacity > detail::max_pipe_capacity ||
+        !std::has_single_bit(capacity)) {
         throw Error(
             errc::invalid_argument,
             fmt::format("pipe capacity {} must be a power of two from 4 KiB to 1 GiB", capacity));
@@ -807,8 +728,8 @@ std::pair<Connection, Connection> Pipe(bool duplex, PipeOptions options) {
     SegmentInfo info;
     info.kind = ObjectKind::pipe;
     info.capacity = capacity;
-    info.max_message_size = capacity / 4;
-    info.flags = duplex ? 1 : 0;
+    info.max_message_size = detail::largest_frame(capacity);
+    info.flags = duplex ? detail::pipe_flag_duplex : 0;
     info.registry_capacity = 0;
     auto body_size = [rings](const SegmentInfo& i) -> std::optional<uint64_t> {
         return sizeof(PipeControl) + rings * ring_bytes(i.capacity);
