@@ -16,7 +16,9 @@
 
 #include "shuttle/detail/os.hpp"
 #include "shuttle/detail/pipe_layout.hpp"
+#include "shuttle/detail/pipe_lock.hpp"
 #include "shuttle/detail/pipe_socket.hpp"
+#include "shuttle/detail/pipe_wait.hpp"
 #include "shuttle/segment.hpp"
 
 namespace shuttle {
@@ -36,11 +38,6 @@ using detail::ring_bytes;
 using detail::round8;
 using detail::total_field_size;
 
-constexpr auto peer_check_interval = std::chrono::milliseconds(1);
-/// A waiting receiver's first question to the kernel (is the peer gone?) comes after this much
-/// spinning/yielding, then every peer_check_interval; a parked one wakes on the hang-up itself.
-constexpr auto first_peer_check_delay = std::chrono::microseconds(50);
-
 // A sender reads the clock at most once per `clock_read_ticks` of cheap_ticks(). On x86-64 that
 // is the time-stamp counter (~10 ns to read here, against ~25 ns for steady_clock::now()), which
 // ticks at >= 1 GHz on every CPU with an invariant TSC: 250k ticks are <= 0.25 ms, so a dead
@@ -57,17 +54,22 @@ inline uint64_t cheap_ticks() noexcept {
 }
 constexpr uint64_t clock_read_ticks = 0;
 #endif
-constexpr auto park_backstop = std::chrono::milliseconds(100);
-constexpr auto lock_backstop = std::chrono::milliseconds(2);
 
-// ---- the per-side lock ---------------------------------------------------------------------
-enum class LockResult { acquired, taken_from_dead, busy, timeout };
+}  // namespace
 
-[[noreturn]] void concurrent_use() {
+// ---- the per-side lock (the fast path is in detail/pipe_lock.hpp) ---------------------------
+namespace detail {
+
+void pipe_concurrent_use() {
     throw Error(errc::invalid_argument,
                 "one Connection is used by two threads at once in the same direction (send and "
                 "send, or recv and recv); give each thread its own end or serialise them");
 }
+
+namespace {
+
+/// A waiter for a pipe lock wakes at least this often to look at the holder again.
+constexpr auto lock_backstop = std::chrono::milliseconds(2);
 
 /// Whether `holder`, seen holding `lock`, is proven dead; `judged_namespace` receives the
 /// namespace word it was judged by. While `holder` holds the lock that word is its namespace, or
@@ -86,13 +88,15 @@ bool holder_dead(PipeLock& lock, uint64_t holder, uint64_t& judged_namespace,
             return false;
         }
         if (now - unnamed_since < lock_backstop) return false;
-        holder_namespace = detail::current_pid_namespace();
+        holder_namespace = current_pid_namespace();
     }
-    return detail::process_liveness(holder, holder_namespace) == detail::Liveness::dead;
+    return process_liveness(holder, holder_namespace) == Liveness::dead;
 }
 
-LockResult acquire_slow(PipeLock& lock, detail::ProcessIdentity me, bool try_once,
-                        steady_clock::time_point deadline) {
+}  // namespace
+
+PipeLockResult acquire_pipe_lock_slow(PipeLock& lock, ProcessIdentity me, bool try_once,
+                                      steady_clock::time_point deadline) {
     Backoff backoff;
     uint64_t unnamed_holder = 0;
     steady_clock::time_point unnamed_since{};
@@ -101,12 +105,13 @@ LockResult acquire_slow(PipeLock& lock, detail::ProcessIdentity me, bool try_onc
         if (lock.owner.compare_exchange_strong(holder, me, std::memory_order_acquire,
                                                std::memory_order_acquire)) {
             SHUTTLE_KILL_POINT("pipe.lock.taken_before_namespace");
-            lock.owner_namespace.store(detail::current_pid_namespace(), std::memory_order_release);
-            return LockResult::acquired;
+            lock.owner_namespace.store(current_pid_namespace(), std::memory_order_release);
+            return PipeLockResult::acquired;
         }
-        if (holder == me) concurrent_use();
-        if (try_once) return LockResult::busy;
-        if (deadline != no_deadline && steady_clock::now() >= deadline) return LockResult::timeout;
+        if (holder == me) pipe_concurrent_use();
+        if (try_once) return PipeLockResult::busy;
+        if (deadline != no_deadline && steady_clock::now() >= deadline)
+            return PipeLockResult::timeout;
         if (backoff.step()) continue;
         // Parking: first make sure the holder is not dead (the one holding it now).
         holder = lock.owner.load(std::memory_order_acquire);
@@ -118,9 +123,8 @@ LockResult acquire_slow(PipeLock& lock, detail::ProcessIdentity me, bool try_onc
             if (lock.owner_namespace.load(std::memory_order_acquire) == judged_namespace &&
                 lock.owner.compare_exchange_strong(holder, me, std::memory_order_acq_rel,
                                                    std::memory_order_relaxed)) {
-                lock.owner_namespace.store(detail::current_pid_namespace(),
-                                           std::memory_order_release);
-                return LockResult::taken_from_dead;
+                lock.owner_namespace.store(current_pid_namespace(), std::memory_order_release);
+                return PipeLockResult::taken_from_dead;
             }
             continue;
         }
@@ -134,39 +138,11 @@ LockResult acquire_slow(PipeLock& lock, detail::ProcessIdentity me, bool try_onc
     }
 }
 
-inline LockResult acquire(PipeLock& lock, bool try_once, steady_clock::time_point deadline) {
-    const detail::ProcessIdentity me = detail::current_process_identity();
-    uint64_t expected = 0;
-    if (lock.owner.compare_exchange_strong(expected, me, std::memory_order_acquire,
-                                           std::memory_order_relaxed)) [[likely]] {
-        lock.owner_namespace.store(detail::current_pid_namespace(), std::memory_order_release);
-        return LockResult::acquired;
-    }
-    if (expected == me) concurrent_use();
-    return acquire_slow(lock, me, try_once, deadline);
-}
+}  // namespace detail
 
-inline void release(PipeLock& lock) noexcept {
-    lock.owner_namespace.store(0, std::memory_order_relaxed);
-    lock.owner.store(0, std::memory_order_release);
-    if (lock.waiters.load(std::memory_order_relaxed) != 0) [[unlikely]] {
-        lock.released.fetch_add(1, std::memory_order_release);
-        wake_all(lock.released);
-    }
-}
-
-class LockGuard {
-  public:
-    explicit LockGuard(PipeLock& lock) noexcept : lock_(lock) {}
-    ~LockGuard() { release(lock_); }
-    LockGuard(const LockGuard&) = delete;
-    LockGuard& operator=(const LockGuard&) = delete;
-
-  private:
-    PipeLock& lock_;
-};
-
-}  // namespace
+using detail::acquire_pipe_lock;
+using detail::PipeLockGuard;
+using detail::PipeLockResult;
 
 // ---- Connection: receiving side --------------------------------------------------------------
 
@@ -262,59 +238,19 @@ bool Connection::data_ready() noexcept {
 status Connection::wait_for_data(Mode mode, steady_clock::time_point deadline) {
     if (data_ready()) [[likely]]
         return {};
-    auto peer_gone = [&] {
-        if (!in_peer_gone_ && detail::socket_hung_up(in_fd_)) in_peer_gone_ = true;
-        return in_peer_gone_;
-    };
     // A hang-up is seen through a system call; the data the peer published before closing is
     // visible after it: look again before reporting EOF. A try asks the kernel at once; a wait
     // first spins a little without system calls (in a ping-pong the answer comes within a
     // microsecond: a poll() per receive would double the round trip), then asks every 1 ms.
-    if (in_peer_gone_) return data_ready() ? status{} : status{errc::eof};
+    auto data_or_eof = [&] { return data_ready() ? status{} : status{errc::eof}; };
+    if (in_peer_gone_) return data_or_eof();
     if (mode == Mode::try_once) {
-        if (peer_gone()) return data_ready() ? status{} : status{errc::eof};
+        if (detail::peer_hung_up(in_fd_, in_peer_gone_)) return data_or_eof();
         return errc::empty;
     }
-    Backoff backoff;
-    auto next_peer_check = steady_clock::now() + first_peer_check_delay;
-    uint32_t polls = 0;
-    while (backoff.step()) {
-        if (data_ready()) {
-            backoff.satisfied();
-            return {};
-        }
-        // Past the first polls Backoff reads the clock itself: one more read is as cheap.
-        if (mode == Mode::until || ++polls > 16) {
-            const auto now = steady_clock::now();
-            if (mode == Mode::until && now >= deadline) return errc::timeout;
-            if (now >= next_peer_check) {
-                next_peer_check = now + peer_check_interval;
-                if (peer_gone()) return data_ready() ? status{} : status{errc::eof};
-            }
-        }
-    }
-    for (;;) {
-        in_->reader_parked.store(1, std::memory_order_seq_cst);
-        if (data_ready()) {
-            in_->reader_parked.store(0, std::memory_order_relaxed);
-            return {};
-        }
-        const auto now = steady_clock::now();
-        if (mode == Mode::until && now >= deadline) {
-            in_->reader_parked.store(0, std::memory_order_relaxed);
-            return errc::timeout;
-        }
-        const auto until =
-            std::min(mode == Mode::until ? deadline : no_deadline, now + park_backstop);
-        const detail::SocketState state = detail::wait_socket(in_fd_, until);
-        in_->reader_parked.store(0, std::memory_order_relaxed);
-        if (state == detail::SocketState::hung_up) {
-            in_peer_gone_ = true;
-            return data_ready() ? status{} : status{errc::eof};
-        }
-        if (state == detail::SocketState::readable) detail::drain_socket(in_fd_);
-        if (data_ready()) return {};
-    }
+    return detail::wait_until_ready(
+        {in_->reader_parked, in_fd_, in_peer_gone_}, mode == Mode::until, deadline,
+        detail::first_peer_check_delay, [&] { return data_ready(); }, data_or_eof);
 }
 
 void Connection::consume(uint64_t read_cursor) noexcept {
@@ -330,12 +266,12 @@ void Connection::consume(uint64_t read_cursor) noexcept {
 result<std::size_t> Connection::recv_impl(Sink& sink, Mode mode,
                                           steady_clock::time_point deadline) {
     require_readable();
-    switch (acquire(in_->reader_lock, mode == Mode::try_once, deadline)) {
-        case LockResult::busy: return errc::empty;
-        case LockResult::timeout: return errc::timeout;
+    switch (acquire_pipe_lock(in_->reader_lock, mode == Mode::try_once, deadline)) {
+        case PipeLockResult::busy: return errc::empty;
+        case PipeLockResult::timeout: return errc::timeout;
         default: break;
     }
-    LockGuard guard(in_->reader_lock);
+    PipeLockGuard guard(in_->reader_lock);
     const uint64_t mask = capacity_ - 1;
     const uint64_t largest_frame = detail::largest_frame(capacity_);
     uint64_t read = in_->read_cursor.load(std::memory_order_relaxed);
@@ -500,8 +436,7 @@ PipeActivity Connection::activity() const noexcept {
 bool Connection::poll() {
     require_readable();
     if (data_ready()) return true;
-    if (!in_peer_gone_ && detail::socket_hung_up(in_fd_)) in_peer_gone_ = true;
-    return in_peer_gone_;
+    return detail::peer_hung_up(in_fd_, in_peer_gone_);
 }
 
 bool Connection::poll_for(steady_clock::duration timeout) {
@@ -511,12 +446,12 @@ bool Connection::poll_for(steady_clock::duration timeout) {
 bool Connection::poll_until(steady_clock::time_point deadline) {
     require_readable();
     if (poll()) return true;
-    switch (acquire(in_->reader_lock, false, deadline)) {
-        case LockResult::busy:
-        case LockResult::timeout: return poll();
+    switch (acquire_pipe_lock(in_->reader_lock, false, deadline)) {
+        case PipeLockResult::busy:
+        case PipeLockResult::timeout: return poll();
         default: break;
     }
-    LockGuard guard(in_->reader_lock);
+    PipeLockGuard guard(in_->reader_lock);
     status ready = wait_for_data(deadline == no_deadline ? Mode::block : Mode::until, deadline);
     return ready || ready.error() == errc::eof;
 }
@@ -537,7 +472,7 @@ bool Connection::peer_closed_check() {
         if (ticks - last_clock_read_ticks_ >= clock_read_ticks) {
             last_clock_read_ticks_ = ticks;
             const auto now = steady_clock::now();
-            if (now - last_peer_check_ >= peer_check_interval) {
+            if (now - last_peer_check_ >= detail::peer_check_interval) {
                 last_peer_check_ = now;
                 ask = true;
             }
@@ -564,60 +499,20 @@ status Connection::wait_for_room(uint64_t need, Mode mode, steady_clock::time_po
     };
     if (room()) [[likely]]
         return {};
-    auto peer_gone = [&] {
-        if (!out_peer_gone_ && detail::socket_hung_up(out_fd_)) out_peer_gone_ = true;
-        return out_peer_gone_;
-    };
-    if (peer_gone()) return errc::broken_pipe;
+    if (detail::peer_hung_up(out_fd_, out_peer_gone_)) return errc::broken_pipe;
     if (mode == Mode::try_once) return errc::full;
-    Backoff backoff;
-    auto next_peer_check = steady_clock::now() + peer_check_interval;
-    uint32_t polls = 0;
-    while (backoff.step()) {
-        if (room()) {
-            backoff.satisfied();
-            return {};
-        }
-        if (mode == Mode::until || ++polls > 16) {
-            const auto now = steady_clock::now();
-            if (mode == Mode::until && now >= deadline) return errc::timeout;
-            if (now >= next_peer_check) {
-                next_peer_check = now + peer_check_interval;
-                if (peer_gone()) return errc::broken_pipe;
-            }
-        }
-    }
-    for (;;) {
-        out_->writer_parked.store(1, std::memory_order_seq_cst);
-        if (room()) {
-            out_->writer_parked.store(0, std::memory_order_relaxed);
-            return {};
-        }
-        const auto now = steady_clock::now();
-        if (mode == Mode::until && now >= deadline) {
-            out_->writer_parked.store(0, std::memory_order_relaxed);
-            return errc::timeout;
-        }
-        const auto until =
-            std::min(mode == Mode::until ? deadline : no_deadline, now + park_backstop);
-        const detail::SocketState state = detail::wait_socket(out_fd_, until);
-        out_->writer_parked.store(0, std::memory_order_relaxed);
-        if (state == detail::SocketState::hung_up) {
-            out_peer_gone_ = true;
-            return errc::broken_pipe;
-        }
-        if (state == detail::SocketState::readable) detail::drain_socket(out_fd_);
-        if (room()) return {};
-    }
+    return detail::wait_until_ready({out_->writer_parked, out_fd_, out_peer_gone_},
+                                    mode == Mode::until, deadline, detail::peer_check_interval,
+                                    room, [] { return status{errc::broken_pipe}; });
 }
 
 status Connection::send_impl(std::span<const std::byte> message, Mode mode,
                              steady_clock::time_point deadline) {
     require_writable();
-    switch (acquire(out_->writer_lock, mode == Mode::try_once, deadline)) {
-        case LockResult::busy: return errc::full;
-        case LockResult::timeout: return errc::timeout;
-        case LockResult::taken_from_dead:
+    switch (acquire_pipe_lock(out_->writer_lock, mode == Mode::try_once, deadline)) {
+        case PipeLockResult::busy: return errc::full;
+        case PipeLockResult::timeout: return errc::timeout;
+        case PipeLockResult::taken_from_dead:
             if (out_->writer_lock.mid_message.load(std::memory_order_relaxed) != 0) {
                 // The dead sender was inside a chunked message: tell the receiver it is void.
                 // Room for this frame was always kept free.
@@ -630,7 +525,7 @@ status Connection::send_impl(std::span<const std::byte> message, Mode mode,
             break;
         default: break;
     }
-    LockGuard guard(out_->writer_lock);
+    PipeLockGuard guard(out_->writer_lock);
     if (peer_closed_check()) return errc::broken_pipe;
 
     const uint64_t mask = capacity_ - 1;
@@ -815,7 +710,7 @@ std::vector<Connection*> wait(std::span<Connection* const> connections,
         const auto now = steady_clock::now();
         std::fill(states.begin(), states.end(), detail::SocketState::quiet);
         if (!found && now < deadline) {
-            detail::wait_sockets(fds, states, std::min(deadline, now + park_backstop));
+            detail::wait_sockets(fds, states, std::min(deadline, now + detail::park_backstop));
         }
         for (Connection* connection : connections) {
             connection->in_->reader_parked.store(0, std::memory_order_relaxed);
