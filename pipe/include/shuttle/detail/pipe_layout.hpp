@@ -115,6 +115,12 @@ inline uint64_t ring_bytes(uint64_t capacity) noexcept {
     return sizeof(PipeRing) + capacity;
 }
 
+/// Where ring `index` (0, or 1 in a duplex pipe) starts in the body; with index = the number of
+/// rings, the body's size.
+inline uint64_t ring_offset(uint64_t index, uint64_t capacity) noexcept {
+    return sizeof(PipeControl) + index * ring_bytes(capacity);
+}
+
 // ---- framing ---------------------------------------------------------------------------------
 enum class FrameKind : uint32_t { whole = 1, begin = 2, middle = 3, end = 4, abort = 5 };
 struct FrameHeader {
