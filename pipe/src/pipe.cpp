@@ -1,5 +1,8 @@
 // shuttle::Pipe / Connection: one SPSC byte ring per direction in an anonymous segment, and one
 // socketpair per direction as lifetime token and doorbell. See docs/pipe.md for the protocol.
+// This file: making a pipe, an end's lifetime (move, close: the lifetime token) and what both
+// directions share (the end lock's slow path, activity()). Sending is in pipe_send.cpp,
+// receiving in pipe_recv.cpp, the segment's layout and framing in detail/pipe_layout.hpp.
 #include "shuttle/pipe.hpp"
 
 #include <fmt/format.h>
@@ -7,147 +10,32 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
-#include <cstring>
 #include <new>
 
-#if defined(__x86_64__)
-#include <x86intrin.h>
-#endif
-
 #include "shuttle/detail/os.hpp"
+#include "shuttle/detail/pipe_layout.hpp"
+#include "shuttle/detail/pipe_lock.hpp"
 #include "shuttle/detail/pipe_socket.hpp"
 #include "shuttle/segment.hpp"
 
 namespace shuttle {
-namespace detail {
-
-/// A lock over one side (the senders, or the receivers) of one direction, for copies of an end
-/// used by several processes at once. `owner` is the ProcessIdentity of the holder (0: free);
-/// `owner_namespace` is the holder's pid namespace, stored right after `owner` is taken and
-/// cleared right before it is released (0: not known yet). A holder found dead is stepped over;
-/// a holder in another pid namespace is never judged (its pid means nothing here).
-struct alignas(cache_line) PipeLock {
-    std::atomic<uint64_t> owner;
-    std::atomic<uint64_t> owner_namespace;
-    std::atomic<uint32_t> released;  // futex word, bumped by a release when someone waits
-    std::atomic<uint32_t> waiters;
-    std::atomic<uint32_t> mid_message;  // sender lock only: the holder is inside a chunked message
-};
-
-/// One direction: the cursors (total bytes written / read since creation, never wrapping) on
-/// their own cache lines, the parked flags a side sets before sleeping on its socket, the two
-/// locks, then `capacity` bytes of data.
-struct PipeRing {
-    alignas(cache_line) std::atomic<uint64_t> write_cursor;
-    alignas(cache_line) std::atomic<uint64_t> read_cursor;
-    alignas(cache_line) std::atomic<uint32_t> reader_parked;
-    alignas(cache_line) std::atomic<uint32_t> writer_parked;
-    alignas(cache_line) PipeLock writer_lock;
-    alignas(cache_line) PipeLock reader_lock;
-
-    std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this) + sizeof(PipeRing); }
-};
-
-struct PipeControl {
-    alignas(cache_line) uint64_t capacity;
-    uint64_t duplex;
-    /// How many copies of each end have been closed explicitly: a sender that sees its peer's
-    /// count change asks the kernel (one poll) whether that was the last copy.
-    alignas(cache_line) std::atomic<uint64_t> closes[2];
-};
-
-static_assert(std::atomic<uint64_t>::is_always_lock_free &&
-                  std::atomic<uint32_t>::is_always_lock_free,
-              "the pipe's shared words must be lock-free atomics");
-static_assert(sizeof(PipeRing) % cache_line == 0, "ring data must start on a cache line");
-static_assert(sizeof(PipeControl) % cache_line == 0, "rings must start on a cache line");
-
-}  // namespace detail
-
-namespace {
 
 using detail::PipeControl;
-using detail::PipeLock;
 using detail::PipeRing;
 
-// ---- framing ---------------------------------------------------------------------------------
-// A frame starts on an 8-byte boundary with {uint32 length, uint32 kind}. A message that fits a
-// quarter of the ring travels as one `whole` frame; a larger one as `begin` (followed by the
-// uint64 total length), `middle`..., `end`. A sender that abandons a message midway (timed send
-// out of time, or a dead sender's lock taken over) writes `abort`. A frame becomes visible only
-// when the write cursor moves past all of it, so a reader never sees half a frame.
-enum class FrameKind : uint32_t { whole = 1, begin = 2, middle = 3, end = 4, abort = 5 };
-struct FrameHeader {
-    uint32_t length;
-    uint32_t kind;
-};
-static_assert(sizeof(FrameHeader) == 8);
-constexpr uint64_t header_size = 8;
-constexpr uint64_t total_field_size = 8;
-constexpr uint64_t abort_reserve = header_size;  // room always kept for an abort frame
+// ---- the per-side lock (the fast path is in detail/pipe_lock.hpp) ---------------------------
+namespace detail {
 
-constexpr uint64_t round8(uint64_t n) noexcept {
-    return (n + 7) & ~uint64_t{7};
-}
-
-uint64_t frame_size(FrameKind kind, uint64_t length) noexcept {
-    return header_size + (kind == FrameKind::begin ? total_field_size : 0) + round8(length);
-}
-
-constexpr auto peer_check_interval = std::chrono::milliseconds(1);
-/// A waiting receiver's first question to the kernel (is the peer gone?) comes after this much
-/// spinning/yielding, then every peer_check_interval; a parked one wakes on the hang-up itself.
-constexpr auto first_peer_check_delay = std::chrono::microseconds(50);
-
-// A sender reads the clock at most once per `clock_read_ticks` of cheap_ticks(). On x86-64 that
-// is the time-stamp counter (~10 ns to read here, against ~25 ns for steady_clock::now()), which
-// ticks at >= 1 GHz on every CPU with an invariant TSC: 250k ticks are <= 0.25 ms, so a dead
-// peer is noticed by the first send <= 1.25 ms after the last check. Elsewhere every send reads
-// the clock.
-#if defined(__x86_64__)
-inline uint64_t cheap_ticks() noexcept {
-    return __rdtsc();
-}
-constexpr uint64_t clock_read_ticks = 250'000;
-#else
-inline uint64_t cheap_ticks() noexcept {
-    return 0;
-}
-constexpr uint64_t clock_read_ticks = 0;
-#endif
-constexpr auto park_backstop = std::chrono::milliseconds(100);
-constexpr auto lock_backstop = std::chrono::milliseconds(2);
-
-uint64_t ring_bytes(std::size_t capacity) noexcept {
-    return sizeof(PipeRing) + capacity;
-}
-
-void copy_into_ring(PipeRing& ring, uint64_t mask, uint64_t position, const std::byte* source,
-                    uint64_t length) noexcept {
-    if (length == 0) return;
-    const uint64_t offset = position & mask;
-    const uint64_t first = std::min(length, mask + 1 - offset);
-    std::memcpy(ring.data() + offset, source, first);
-    if (first < length) std::memcpy(ring.data(), source + first, length - first);
-}
-
-void copy_from_ring(PipeRing& ring, uint64_t mask, uint64_t position, std::byte* target,
-                    uint64_t length) noexcept {
-    if (length == 0) return;
-    const uint64_t offset = position & mask;
-    const uint64_t first = std::min(length, mask + 1 - offset);
-    std::memcpy(target, ring.data() + offset, first);
-    if (first < length) std::memcpy(target + first, ring.data(), length - first);
-}
-
-// ---- the per-side lock ---------------------------------------------------------------------
-enum class LockResult { acquired, taken_from_dead, busy, timeout };
-
-[[noreturn]] void concurrent_use() {
+void pipe_concurrent_use() {
     throw Error(errc::invalid_argument,
                 "one Connection is used by two threads at once in the same direction (send and "
                 "send, or recv and recv); give each thread its own end or serialise them");
 }
+
+namespace {
+
+/// A waiter for a pipe lock wakes at least this often to look at the holder again.
+constexpr auto lock_backstop = std::chrono::milliseconds(2);
 
 /// Whether `holder`, seen holding `lock`, is proven dead; `judged_namespace` receives the
 /// namespace word it was judged by. While `holder` holds the lock that word is its namespace, or
@@ -166,13 +54,15 @@ bool holder_dead(PipeLock& lock, uint64_t holder, uint64_t& judged_namespace,
             return false;
         }
         if (now - unnamed_since < lock_backstop) return false;
-        holder_namespace = detail::current_pid_namespace();
+        holder_namespace = current_pid_namespace();
     }
-    return detail::process_liveness(holder, holder_namespace) == detail::Liveness::dead;
+    return process_liveness(holder, holder_namespace) == Liveness::dead;
 }
 
-LockResult acquire_slow(PipeLock& lock, detail::ProcessIdentity me, bool try_once,
-                        steady_clock::time_point deadline) {
+}  // namespace
+
+PipeLockResult acquire_pipe_lock_slow(PipeLock& lock, ProcessIdentity me, bool try_once,
+                                      steady_clock::time_point deadline) {
     Backoff backoff;
     uint64_t unnamed_holder = 0;
     steady_clock::time_point unnamed_since{};
@@ -181,12 +71,13 @@ LockResult acquire_slow(PipeLock& lock, detail::ProcessIdentity me, bool try_onc
         if (lock.owner.compare_exchange_strong(holder, me, std::memory_order_acquire,
                                                std::memory_order_acquire)) {
             SHUTTLE_KILL_POINT("pipe.lock.taken_before_namespace");
-            lock.owner_namespace.store(detail::current_pid_namespace(), std::memory_order_release);
-            return LockResult::acquired;
+            lock.owner_namespace.store(current_pid_namespace(), std::memory_order_release);
+            return PipeLockResult::acquired;
         }
-        if (holder == me) concurrent_use();
-        if (try_once) return LockResult::busy;
-        if (deadline != no_deadline && steady_clock::now() >= deadline) return LockResult::timeout;
+        if (holder == me) pipe_concurrent_use();
+        if (try_once) return PipeLockResult::busy;
+        if (deadline != no_deadline && steady_clock::now() >= deadline)
+            return PipeLockResult::timeout;
         if (backoff.step()) continue;
         // Parking: first make sure the holder is not dead (the one holding it now).
         holder = lock.owner.load(std::memory_order_acquire);
@@ -198,9 +89,8 @@ LockResult acquire_slow(PipeLock& lock, detail::ProcessIdentity me, bool try_onc
             if (lock.owner_namespace.load(std::memory_order_acquire) == judged_namespace &&
                 lock.owner.compare_exchange_strong(holder, me, std::memory_order_acq_rel,
                                                    std::memory_order_relaxed)) {
-                lock.owner_namespace.store(detail::current_pid_namespace(),
-                                           std::memory_order_release);
-                return LockResult::taken_from_dead;
+                lock.owner_namespace.store(current_pid_namespace(), std::memory_order_release);
+                return PipeLockResult::taken_from_dead;
             }
             continue;
         }
@@ -214,68 +104,9 @@ LockResult acquire_slow(PipeLock& lock, detail::ProcessIdentity me, bool try_onc
     }
 }
 
-inline LockResult acquire(PipeLock& lock, bool try_once, steady_clock::time_point deadline) {
-    const detail::ProcessIdentity me = detail::current_process_identity();
-    uint64_t expected = 0;
-    if (lock.owner.compare_exchange_strong(expected, me, std::memory_order_acquire,
-                                           std::memory_order_relaxed)) [[likely]] {
-        lock.owner_namespace.store(detail::current_pid_namespace(), std::memory_order_release);
-        return LockResult::acquired;
-    }
-    if (expected == me) concurrent_use();
-    return acquire_slow(lock, me, try_once, deadline);
-}
+}  // namespace detail
 
-inline void release(PipeLock& lock) noexcept {
-    lock.owner_namespace.store(0, std::memory_order_relaxed);
-    lock.owner.store(0, std::memory_order_release);
-    if (lock.waiters.load(std::memory_order_relaxed) != 0) [[unlikely]] {
-        lock.released.fetch_add(1, std::memory_order_release);
-        wake_all(lock.released);
-    }
-}
-
-class LockGuard {
-  public:
-    explicit LockGuard(PipeLock& lock) noexcept : lock_(lock) {}
-    ~LockGuard() { release(lock_); }
-    LockGuard(const LockGuard&) = delete;
-    LockGuard& operator=(const LockGuard&) = delete;
-
-  private:
-    PipeLock& lock_;
-};
-
-}  // namespace
-
-// ---- Connection: receiving side --------------------------------------------------------------
-
-/// Where a received message goes: a vector, a string, or the caller's buffer (or nowhere, to
-/// only learn the next message's length).
-struct Connection::Sink {
-    std::size_t limit = no_max_length;
-    errc too_long = errc::too_large;
-    std::vector<std::byte>* bytes = nullptr;
-    std::string* text = nullptr;
-    std::byte* buffer = nullptr;
-    bool peek = false;
-
-    std::byte* prepare(std::size_t length) {
-        if (bytes) {
-            bytes->resize(length);
-            return bytes->data();
-        }
-        if (text) {
-            text->resize(length);
-            return reinterpret_cast<std::byte*>(text->data());
-        }
-        return buffer;
-    }
-    void discard() {
-        if (bytes) bytes->clear();
-        if (text) text->clear();
-    }
-};
+// ---- Connection: lifetime --------------------------------------------------------------------
 
 Connection::Connection(Connection&& other) noexcept {
     *this = std::move(other);
@@ -332,235 +163,6 @@ void Connection::require_writable() const {
     if (!out_) throw Error(errc::wrong_end, "this end of a one-way pipe only receives");
 }
 
-bool Connection::data_ready() noexcept {
-    const uint64_t read = in_->read_cursor.load(std::memory_order_relaxed);
-    if (cached_write_ > read) return true;
-    cached_write_ = in_->write_cursor.load(std::memory_order_acquire);
-    return cached_write_ > read;
-}
-
-status Connection::wait_for_data(Mode mode, steady_clock::time_point deadline) {
-    if (data_ready()) [[likely]]
-        return {};
-    auto peer_gone = [&] {
-        if (!in_peer_gone_ && detail::socket_hung_up(in_fd_)) in_peer_gone_ = true;
-        return in_peer_gone_;
-    };
-    // A hang-up is seen through a system call; the data the peer published before closing is
-    // visible after it: look again before reporting EOF. A try asks the kernel at once; a wait
-    // first spins a little without system calls (in a ping-pong the answer comes within a
-    // microsecond: a poll() per receive would double the round trip), then asks every 1 ms.
-    if (in_peer_gone_) return data_ready() ? status{} : status{errc::eof};
-    if (mode == Mode::try_once) {
-        if (peer_gone()) return data_ready() ? status{} : status{errc::eof};
-        return errc::empty;
-    }
-    Backoff backoff;
-    auto next_peer_check = steady_clock::now() + first_peer_check_delay;
-    uint32_t polls = 0;
-    while (backoff.step()) {
-        if (data_ready()) {
-            backoff.satisfied();
-            return {};
-        }
-        // Past the first polls Backoff reads the clock itself: one more read is as cheap.
-        if (mode == Mode::until || ++polls > 16) {
-            const auto now = steady_clock::now();
-            if (mode == Mode::until && now >= deadline) return errc::timeout;
-            if (now >= next_peer_check) {
-                next_peer_check = now + peer_check_interval;
-                if (peer_gone()) return data_ready() ? status{} : status{errc::eof};
-            }
-        }
-    }
-    for (;;) {
-        in_->reader_parked.store(1, std::memory_order_seq_cst);
-        if (data_ready()) {
-            in_->reader_parked.store(0, std::memory_order_relaxed);
-            return {};
-        }
-        const auto now = steady_clock::now();
-        if (mode == Mode::until && now >= deadline) {
-            in_->reader_parked.store(0, std::memory_order_relaxed);
-            return errc::timeout;
-        }
-        const auto until =
-            std::min(mode == Mode::until ? deadline : no_deadline, now + park_backstop);
-        const detail::SocketState state = detail::wait_socket(in_fd_, until);
-        in_->reader_parked.store(0, std::memory_order_relaxed);
-        if (state == detail::SocketState::hung_up) {
-            in_peer_gone_ = true;
-            return data_ready() ? status{} : status{errc::eof};
-        }
-        if (state == detail::SocketState::readable) detail::drain_socket(in_fd_);
-        if (data_ready()) return {};
-    }
-}
-
-void Connection::consume(uint64_t read_cursor) noexcept {
-    // seq_cst store, then the writer's parked flag: pairs with the writer's seq_cst store of
-    // its flag followed by its re-read of this cursor (a Dekker handshake, no lost doorbell).
-    in_->read_cursor.store(read_cursor, std::memory_order_seq_cst);
-    if (in_->writer_parked.load(std::memory_order_relaxed) != 0 &&
-        in_->writer_parked.exchange(0, std::memory_order_acq_rel) != 0) {
-        detail::ring_socket(in_fd_);
-    }
-}
-
-result<std::size_t> Connection::recv_impl(Sink& sink, Mode mode,
-                                          steady_clock::time_point deadline) {
-    require_readable();
-    switch (acquire(in_->reader_lock, mode == Mode::try_once, deadline)) {
-        case LockResult::busy: return errc::empty;
-        case LockResult::timeout: return errc::timeout;
-        default: break;
-    }
-    LockGuard guard(in_->reader_lock);
-    const uint64_t mask = capacity_ - 1;
-    const uint64_t largest_frame = capacity_ / 4;
-    uint64_t read = in_->read_cursor.load(std::memory_order_relaxed);
-
-    // Reads the frame at `read`, checking every value found in the ring before using it.
-    auto read_frame = [&](FrameHeader& header, uint64_t& total) {
-        std::memcpy(&header, in_->data() + (read & mask), sizeof header);
-        const uint64_t available = cached_write_ - read;
-        const auto kind = static_cast<FrameKind>(header.kind);
-        if (header.kind < 1 || header.kind > 5 || frame_size(kind, header.length) > available ||
-            frame_size(kind, header.length) > largest_frame) {
-            throw Error(errc::corrupt, fmt::format("pipe ring holds a corrupt frame (kind {}, "
-                                                   "length {}) at {}",
-                                                   header.kind, header.length, read));
-        }
-        total = header.length;
-        if (kind == FrameKind::begin) {
-            std::memcpy(&total, in_->data() + ((read + header_size) & mask), sizeof total);
-            if (total <= header.length) {
-                throw Error(errc::corrupt, "pipe ring holds a corrupt message length");
-            }
-        }
-        return kind;
-    };
-
-    for (;;) {
-        if (status ready = wait_for_data(mode, deadline); !ready) return ready.error();
-        read = in_->read_cursor.load(std::memory_order_relaxed);
-        FrameHeader header;
-        uint64_t total = 0;
-        const FrameKind kind = read_frame(header, total);
-        if (kind == FrameKind::middle || kind == FrameKind::end || kind == FrameKind::abort) {
-            // The rest of a message whose receiver (another copy of this end) died midway, or a
-            // stray abort: nothing to deliver.
-            read += frame_size(kind, header.length);
-            consume(read);
-            continue;
-        }
-        if (sink.peek) return static_cast<std::size_t>(total);
-        if (total > sink.limit) return sink.too_long;  // not consumed
-        std::byte* target = sink.prepare(total);
-        if (kind == FrameKind::whole) {
-            copy_from_ring(*in_, mask, read + header_size, target, header.length);
-            consume(read + frame_size(kind, header.length));
-            return static_cast<std::size_t>(total);
-        }
-        // A chunked message: take each chunk as it comes, freeing ring space for the sender.
-        copy_from_ring(*in_, mask, read + header_size + total_field_size, target, header.length);
-        uint64_t received = header.length;
-        read += frame_size(kind, header.length);
-        consume(read);
-        while (received < total) {
-            if (!wait_for_data(Mode::block, no_deadline)) {  // EOF mid-message: cut off
-                sink.discard();
-                return errc::cut_off;
-            }
-            uint64_t unused;
-            const FrameKind next = read_frame(header, unused);
-            if (next == FrameKind::whole || next == FrameKind::begin) {
-                sink.discard();  // the sender's lock was taken over without an abort
-                return errc::cut_off;
-            }
-            if (next == FrameKind::abort) {
-                consume(read + frame_size(next, header.length));
-                sink.discard();
-                return errc::cut_off;
-            }
-            if (received + header.length > total ||
-                (next == FrameKind::end) != (received + header.length == total)) {
-                throw Error(errc::corrupt, "pipe ring holds chunks that do not add up");
-            }
-            copy_from_ring(*in_, mask, read + header_size, target + received, header.length);
-            received += header.length;
-            read += frame_size(next, header.length);
-            consume(read);
-        }
-        return static_cast<std::size_t>(total);
-    }
-}
-
-result<std::vector<std::byte>> Connection::recv_bytes(std::size_t max_length) {
-    return recv_bytes_until(no_deadline, max_length);
-}
-result<std::vector<std::byte>> Connection::try_recv_bytes(std::size_t max_length) {
-    std::vector<std::byte> message;
-    Sink sink{.limit = max_length, .bytes = &message};
-    if (auto got = recv_impl(sink, Mode::try_once, {}); !got) return got.error();
-    return message;
-}
-result<std::vector<std::byte>> Connection::recv_bytes_for(steady_clock::duration timeout,
-                                                          std::size_t max_length) {
-    return recv_bytes_until(deadline_after(timeout), max_length);
-}
-result<std::vector<std::byte>> Connection::recv_bytes_until(steady_clock::time_point deadline,
-                                                            std::size_t max_length) {
-    std::vector<std::byte> message;
-    Sink sink{.limit = max_length, .bytes = &message};
-    auto got = recv_impl(sink, deadline == no_deadline ? Mode::block : Mode::until, deadline);
-    if (!got) return got.error();
-    return message;
-}
-
-result<std::string> Connection::recv(std::size_t max_length) {
-    return recv_until(no_deadline, max_length);
-}
-result<std::string> Connection::try_recv(std::size_t max_length) {
-    std::string message;
-    Sink sink{.limit = max_length, .text = &message};
-    if (auto got = recv_impl(sink, Mode::try_once, {}); !got) return got.error();
-    return message;
-}
-result<std::string> Connection::recv_for(steady_clock::duration timeout, std::size_t max_length) {
-    return recv_until(deadline_after(timeout), max_length);
-}
-result<std::string> Connection::recv_until(steady_clock::time_point deadline,
-                                           std::size_t max_length) {
-    std::string message;
-    Sink sink{.limit = max_length, .text = &message};
-    auto got = recv_impl(sink, deadline == no_deadline ? Mode::block : Mode::until, deadline);
-    if (!got) return got.error();
-    return message;
-}
-
-result<std::size_t> Connection::recv_bytes_into(std::span<std::byte> buffer) {
-    return recv_bytes_into_until(buffer, no_deadline);
-}
-result<std::size_t> Connection::try_recv_bytes_into(std::span<std::byte> buffer) {
-    Sink sink{.limit = buffer.size(), .too_long = errc::buffer_too_small, .buffer = buffer.data()};
-    return recv_impl(sink, Mode::try_once, {});
-}
-result<std::size_t> Connection::recv_bytes_into_for(std::span<std::byte> buffer,
-                                                    steady_clock::duration timeout) {
-    return recv_bytes_into_until(buffer, deadline_after(timeout));
-}
-result<std::size_t> Connection::recv_bytes_into_until(std::span<std::byte> buffer,
-                                                      steady_clock::time_point deadline) {
-    Sink sink{.limit = buffer.size(), .too_long = errc::buffer_too_small, .buffer = buffer.data()};
-    return recv_impl(sink, deadline == no_deadline ? Mode::block : Mode::until, deadline);
-}
-
-result<std::size_t> Connection::message_length() {
-    Sink sink{.peek = true};
-    return recv_impl(sink, Mode::try_once, {});
-}
-
 PipeActivity Connection::activity() const noexcept {
     PipeActivity now;
     if (in_) {
@@ -577,228 +179,12 @@ PipeActivity Connection::activity() const noexcept {
     return now;
 }
 
-bool Connection::poll() {
-    require_readable();
-    if (data_ready()) return true;
-    if (!in_peer_gone_ && detail::socket_hung_up(in_fd_)) in_peer_gone_ = true;
-    return in_peer_gone_;
-}
-
-bool Connection::poll_for(steady_clock::duration timeout) {
-    return poll_until(deadline_after(timeout));
-}
-
-bool Connection::poll_until(steady_clock::time_point deadline) {
-    require_readable();
-    if (poll()) return true;
-    switch (acquire(in_->reader_lock, false, deadline)) {
-        case LockResult::busy:
-        case LockResult::timeout: return poll();
-        default: break;
-    }
-    LockGuard guard(in_->reader_lock);
-    status ready = wait_for_data(deadline == no_deadline ? Mode::block : Mode::until, deadline);
-    return ready || ready.error() == errc::eof;
-}
-
-// ---- Connection: sending side ----------------------------------------------------------------
-
-bool Connection::peer_closed_check() {
-    if (out_peer_gone_) return true;
-    const uint64_t closes = control_->closes[1 - side_].load(std::memory_order_relaxed);
-    bool ask = closes != seen_peer_closes_;
-    seen_peer_closes_ = closes;
-    // A peer that died (or exited without close()) cannot bump the count: ask the kernel on the
-    // first send at least peer_check_interval after the last question, however few sends came
-    // in between. The tick counter is a cheap filter in front of the clock (it only bounds how
-    // often the clock is read); the clock alone decides when to ask.
-    if (!ask) {
-        const uint64_t ticks = cheap_ticks();
-        if (ticks - last_clock_read_ticks_ >= clock_read_ticks) {
-            last_clock_read_ticks_ = ticks;
-            const auto now = steady_clock::now();
-            if (now - last_peer_check_ >= peer_check_interval) {
-                last_peer_check_ = now;
-                ask = true;
-            }
-        }
-    }
-    if (ask && detail::socket_hung_up(out_fd_)) out_peer_gone_ = true;
-    return out_peer_gone_;
-}
-
-void Connection::publish(uint64_t write_cursor) noexcept {
-    out_->write_cursor.store(write_cursor, std::memory_order_seq_cst);
-    if (out_->reader_parked.load(std::memory_order_relaxed) != 0 &&
-        out_->reader_parked.exchange(0, std::memory_order_acq_rel) != 0) {
-        if (!detail::ring_socket(out_fd_)) out_peer_gone_ = true;
-    }
-}
-
-status Connection::wait_for_room(uint64_t need, Mode mode, steady_clock::time_point deadline) {
-    const uint64_t write = out_->write_cursor.load(std::memory_order_relaxed);
-    auto room = [&] {
-        if (write - cached_read_ <= capacity_ - need) return true;
-        cached_read_ = out_->read_cursor.load(std::memory_order_acquire);
-        return write - cached_read_ <= capacity_ - need;
-    };
-    if (room()) [[likely]]
-        return {};
-    auto peer_gone = [&] {
-        if (!out_peer_gone_ && detail::socket_hung_up(out_fd_)) out_peer_gone_ = true;
-        return out_peer_gone_;
-    };
-    if (peer_gone()) return errc::broken_pipe;
-    if (mode == Mode::try_once) return errc::full;
-    Backoff backoff;
-    auto next_peer_check = steady_clock::now() + peer_check_interval;
-    uint32_t polls = 0;
-    while (backoff.step()) {
-        if (room()) {
-            backoff.satisfied();
-            return {};
-        }
-        if (mode == Mode::until || ++polls > 16) {
-            const auto now = steady_clock::now();
-            if (mode == Mode::until && now >= deadline) return errc::timeout;
-            if (now >= next_peer_check) {
-                next_peer_check = now + peer_check_interval;
-                if (peer_gone()) return errc::broken_pipe;
-            }
-        }
-    }
-    for (;;) {
-        out_->writer_parked.store(1, std::memory_order_seq_cst);
-        if (room()) {
-            out_->writer_parked.store(0, std::memory_order_relaxed);
-            return {};
-        }
-        const auto now = steady_clock::now();
-        if (mode == Mode::until && now >= deadline) {
-            out_->writer_parked.store(0, std::memory_order_relaxed);
-            return errc::timeout;
-        }
-        const auto until =
-            std::min(mode == Mode::until ? deadline : no_deadline, now + park_backstop);
-        const detail::SocketState state = detail::wait_socket(out_fd_, until);
-        out_->writer_parked.store(0, std::memory_order_relaxed);
-        if (state == detail::SocketState::hung_up) {
-            out_peer_gone_ = true;
-            return errc::broken_pipe;
-        }
-        if (state == detail::SocketState::readable) detail::drain_socket(out_fd_);
-        if (room()) return {};
-    }
-}
-
-status Connection::send_impl(std::span<const std::byte> message, Mode mode,
-                             steady_clock::time_point deadline) {
-    require_writable();
-    switch (acquire(out_->writer_lock, mode == Mode::try_once, deadline)) {
-        case LockResult::busy: return errc::full;
-        case LockResult::timeout: return errc::timeout;
-        case LockResult::taken_from_dead:
-            if (out_->writer_lock.mid_message.load(std::memory_order_relaxed) != 0) {
-                // The dead sender was inside a chunked message: tell the receiver it is void.
-                // Room for this frame was always kept free.
-                const uint64_t write = out_->write_cursor.load(std::memory_order_relaxed);
-                const FrameHeader abort{0, static_cast<uint32_t>(FrameKind::abort)};
-                std::memcpy(out_->data() + (write & (capacity_ - 1)), &abort, sizeof abort);
-                publish(write + header_size);
-                out_->writer_lock.mid_message.store(0, std::memory_order_relaxed);
-            }
-            break;
-        default: break;
-    }
-    LockGuard guard(out_->writer_lock);
-    if (peer_closed_check()) return errc::broken_pipe;
-
-    const uint64_t mask = capacity_ - 1;
-    const uint64_t largest_frame = capacity_ / 4;
-    const uint64_t total = message.size();
-    if (header_size + round8(total) <= largest_frame) {
-        const uint64_t need = header_size + round8(total);
-        if (status room = wait_for_room(need + abort_reserve, mode, deadline); !room) return room;
-        const uint64_t write = out_->write_cursor.load(std::memory_order_relaxed);
-        const FrameHeader header{static_cast<uint32_t>(total),
-                                 static_cast<uint32_t>(FrameKind::whole)};
-        std::memcpy(out_->data() + (write & mask), &header, sizeof header);
-        copy_into_ring(*out_, mask, write + header_size, message.data(), total);
-        publish(write + need);
-        return {};
-    }
-
-    // Larger than a quarter of the ring: stream it through in chunks of at most a quarter, so
-    // the receiver copies one chunk out while the next is copied in.
-    if (mode == Mode::try_once) {
-        // Never blocks: only if the whole message fits the free space now (chunk headers and
-        // rounding included), and then it is written without waiting.
-        const uint64_t chunks = total / (largest_frame - header_size - total_field_size) + 1;
-        const uint64_t need = total + chunks * (header_size + 8) + total_field_size;
-        if (need > capacity_ - abort_reserve) return errc::full;
-        if (status room = wait_for_room(need + abort_reserve, mode, deadline); !room) return room;
-        mode = Mode::block;
-    }
-    uint64_t sent = 0;
-    bool first = true;
-    out_->writer_lock.mid_message.store(1, std::memory_order_relaxed);
-    while (sent < total) {
-        const uint64_t overhead = header_size + (first ? total_field_size : 0);
-        const uint64_t remaining = total - sent;
-        // Wait until the rest fits, or a full-size chunk does: never for more than the ring
-        // can ever free while the rest would already fit.
-        const uint64_t want = std::min(overhead + round8(remaining), largest_frame);
-        status room = wait_for_room(want + abort_reserve, mode, deadline);
-        if (!room) {
-            if (!first && room.error() != errc::broken_pipe) {
-                const uint64_t write = out_->write_cursor.load(std::memory_order_relaxed);
-                const FrameHeader abort{0, static_cast<uint32_t>(FrameKind::abort)};
-                std::memcpy(out_->data() + (write & mask), &abort, sizeof abort);
-                publish(write + header_size);
-            }
-            out_->writer_lock.mid_message.store(0, std::memory_order_relaxed);
-            return room;
-        }
-        const uint64_t write = out_->write_cursor.load(std::memory_order_relaxed);
-        const uint64_t free_bytes = capacity_ - (write - cached_read_) - abort_reserve;
-        const uint64_t usable = (std::min(free_bytes, largest_frame) - overhead) & ~uint64_t{7};
-        const uint64_t chunk = std::min(remaining, usable);
-        const FrameKind kind = first                ? FrameKind::begin
-                               : chunk == remaining ? FrameKind::end
-                                                    : FrameKind::middle;
-        const FrameHeader header{static_cast<uint32_t>(chunk), static_cast<uint32_t>(kind)};
-        std::memcpy(out_->data() + (write & mask), &header, sizeof header);
-        if (first) std::memcpy(out_->data() + ((write + header_size) & mask), &total, sizeof total);
-        copy_into_ring(*out_, mask, write + overhead, message.data() + sent, chunk);
-        publish(write + frame_size(kind, chunk));
-        SHUTTLE_KILL_POINT("pipe.send.chunk_published");
-        sent += chunk;
-        first = false;
-    }
-    out_->writer_lock.mid_message.store(0, std::memory_order_relaxed);
-    return {};
-}
-
-status Connection::send_bytes(std::span<const std::byte> message) {
-    return send_impl(message, Mode::block, no_deadline);
-}
-status Connection::try_send_bytes(std::span<const std::byte> message) {
-    return send_impl(message, Mode::try_once, {});
-}
-status Connection::send_bytes_for(std::span<const std::byte> message,
-                                  steady_clock::duration timeout) {
-    return send_bytes_until(message, deadline_after(timeout));
-}
-status Connection::send_bytes_until(std::span<const std::byte> message,
-                                    steady_clock::time_point deadline) {
-    return send_impl(message, deadline == no_deadline ? Mode::block : Mode::until, deadline);
-}
-
 // ---- making a pipe ---------------------------------------------------------------------------
 
 std::pair<Connection, Connection> Pipe(bool duplex, PipeOptions options) {
     const std::size_t capacity = options.capacity;
-    if (capacity < 4096 || capacity > (std::size_t{1} << 30) || !std::has_single_bit(capacity)) {
+    if (capacity < detail::min_pipe_capacity || capacity > detail::max_pipe_capacity ||
+        !std::has_single_bit(capacity)) {
         throw Error(
             errc::invalid_argument,
             fmt::format("pipe capacity {} must be a power of two from 4 KiB to 1 GiB", capacity));
@@ -807,18 +193,18 @@ std::pair<Connection, Connection> Pipe(bool duplex, PipeOptions options) {
     SegmentInfo info;
     info.kind = ObjectKind::pipe;
     info.capacity = capacity;
-    info.max_message_size = capacity / 4;
-    info.flags = duplex ? 1 : 0;
+    info.max_message_size = detail::largest_frame(capacity);
+    info.flags = duplex ? detail::pipe_flag_duplex : 0;
     info.registry_capacity = 0;
     auto body_size = [rings](const SegmentInfo& i) -> std::optional<uint64_t> {
-        return sizeof(PipeControl) + rings * ring_bytes(i.capacity);
+        return detail::ring_offset(rings, i.capacity);
     };
     auto init = [&](Segment& segment) {
         auto* control = new (segment.body()) PipeControl{};
         control->capacity = capacity;
         control->duplex = duplex ? 1 : 0;
         for (int r = 0; r < rings; ++r) {
-            new (segment.body() + sizeof(PipeControl) + r * ring_bytes(capacity)) PipeRing{};
+            new (segment.body() + detail::ring_offset(r, capacity)) PipeRing{};
         }
     };
     auto segment = std::make_shared<Segment>(Segment::create_anonymous(info, body_size, init));
@@ -834,8 +220,7 @@ std::pair<Connection, Connection> Pipe(bool duplex, PipeOptions options) {
     }
     auto* control = reinterpret_cast<PipeControl*>(segment->body());
     auto ring = [&](int r) {
-        return reinterpret_cast<PipeRing*>(segment->body() + sizeof(PipeControl) +
-                                           r * ring_bytes(capacity));
+        return reinterpret_cast<PipeRing*>(segment->body() + detail::ring_offset(r, capacity));
     };
     // Ring 0 carries end 1 -> end 0; ring 1 (duplex only) carries end 0 -> end 1. Socketpair r
     // belongs to ring r: end 0 holds sockets[r][0], end 1 holds sockets[r][1].
@@ -861,50 +246,6 @@ std::pair<Connection, Connection> Pipe(bool duplex, PipeOptions options) {
         ends.second.in_fd_ = sockets[1][1];
     }
     return ends;
-}
-
-// ---- waiting on several connections ----------------------------------------------------------
-
-std::vector<Connection*> wait(std::span<Connection* const> connections,
-                              steady_clock::time_point deadline) {
-    std::vector<Connection*> ready;
-    auto collect = [&](bool ask_kernel) {
-        for (Connection* connection : connections) {
-            if (ask_kernel ? connection->poll() : connection->data_ready()) {
-                ready.push_back(connection);
-            }
-        }
-        return !ready.empty();
-    };
-    for (Connection* connection : connections) connection->require_readable();
-    if (collect(true) || connections.empty()) return ready;
-    Backoff backoff;
-    while (backoff.step()) {
-        if (collect(false)) return ready;
-        if (deadline != no_deadline && steady_clock::now() >= deadline) return ready;
-    }
-    std::vector<int> fds;
-    for (Connection* connection : connections) fds.push_back(connection->in_fd_);
-    std::vector<detail::SocketState> states(fds.size());
-    for (;;) {
-        for (Connection* connection : connections) {
-            connection->in_->reader_parked.store(1, std::memory_order_seq_cst);
-        }
-        const bool found = collect(false);
-        const auto now = steady_clock::now();
-        std::fill(states.begin(), states.end(), detail::SocketState::quiet);
-        if (!found && now < deadline) {
-            detail::wait_sockets(fds, states, std::min(deadline, now + park_backstop));
-        }
-        for (Connection* connection : connections) {
-            connection->in_->reader_parked.store(0, std::memory_order_relaxed);
-        }
-        if (found) return ready;
-        for (std::size_t i = 0; i < fds.size(); ++i) {
-            if (states[i] == detail::SocketState::readable) detail::drain_socket(fds[i]);
-        }
-        if (collect(true) || steady_clock::now() >= deadline) return ready;
-    }
 }
 
 }  // namespace shuttle

@@ -252,7 +252,7 @@ class Connection {
     uint64_t cached_write_ = 0;  // a lower bound of in_->write_cursor
     uint64_t cached_read_ = 0;   // a lower bound of out_->read_cursor
     uint64_t seen_peer_closes_ = 0;
-    uint64_t last_clock_read_ticks_ = 0;  // cheap_ticks() at the last clock read (pipe.cpp)
+    uint64_t last_clock_read_ticks_ = 0;  // cheap_ticks() at the last clock read (pipe_send.cpp)
     steady_clock::time_point last_peer_check_{};
 };
 

@@ -1,0 +1,61 @@
+// The lock over one side (the senders, or the receivers) of one direction of a pipe
+// (PipeLock, in detail/pipe_layout.hpp): free in one CAS when uncontended; contended waiters
+// spin, yield, then sleep on its futex word; a holder proven dead is stepped over. The slow
+// path is in pipe/src/pipe.cpp.
+#pragma once
+
+#include <atomic>
+
+#include "shuttle/detail/os.hpp"
+#include "shuttle/detail/pipe_layout.hpp"
+#include "shuttle/wait.hpp"
+
+namespace shuttle::detail {
+
+enum class PipeLockResult { acquired, taken_from_dead, busy, timeout };
+
+/// Throws Error(invalid_argument): the calling process already holds the lock, so two threads
+/// use one Connection in the same direction at once.
+[[noreturn]] void pipe_concurrent_use();
+
+/// The contended path of acquire_pipe_lock(): waits for the holder (or steps over a dead one).
+PipeLockResult acquire_pipe_lock_slow(PipeLock& lock, ProcessIdentity me, bool try_once,
+                                      steady_clock::time_point deadline);
+
+/// Takes `lock`: `busy` at once if held and `try_once`, `timeout` once `deadline` passed,
+/// `taken_from_dead` if its holder had died holding it (the caller repairs what it left).
+inline PipeLockResult acquire_pipe_lock(PipeLock& lock, bool try_once,
+                                        steady_clock::time_point deadline) {
+    const ProcessIdentity me = current_process_identity();
+    uint64_t expected = 0;
+    if (lock.owner.compare_exchange_strong(expected, me, std::memory_order_acquire,
+                                           std::memory_order_relaxed)) [[likely]] {
+        lock.owner_namespace.store(current_pid_namespace(), std::memory_order_release);
+        return PipeLockResult::acquired;
+    }
+    if (expected == me) pipe_concurrent_use();
+    return acquire_pipe_lock_slow(lock, me, try_once, deadline);
+}
+
+inline void release_pipe_lock(PipeLock& lock) noexcept {
+    lock.owner_namespace.store(0, std::memory_order_relaxed);
+    lock.owner.store(0, std::memory_order_release);
+    if (lock.waiters.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+        lock.released.fetch_add(1, std::memory_order_release);
+        wake_all(lock.released);
+    }
+}
+
+/// Releases a lock taken with acquire_pipe_lock() at the end of a scope.
+class PipeLockGuard {
+  public:
+    explicit PipeLockGuard(PipeLock& lock) noexcept : lock_(lock) {}
+    ~PipeLockGuard() { release_pipe_lock(lock_); }
+    PipeLockGuard(const PipeLockGuard&) = delete;
+    PipeLockGuard& operator=(const PipeLockGuard&) = delete;
+
+  private:
+    PipeLock& lock_;
+};
+
+}  // namespace shuttle::detail
