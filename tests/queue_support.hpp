@@ -21,6 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::NameGuard;
 using test::run_child;
+using test::sanitized;
 using test::unique_name;
 
 /// What every test sends: producer id + sequence number.
@@ -29,10 +30,6 @@ struct Item {
     uint64_t sequence;
     friend bool operator==(const Item&, const Item&) = default;
 };
-
-inline bool sanitized() {
-    return std::getenv("SHUTTLE_SANITIZED") != nullptr;
-}
 
 // ---- adapters: one interface over Queue<Item> and ByteQueue -----------------------------------
 

@@ -1,4 +1,4 @@
-// Shared helpers for the test suite: unique names, children with a watchdog.
+// Shared helpers for the test suite: unique names, children with a watchdog, bounded waits.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <optional>
+#include <source_location>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +20,12 @@
 namespace shuttle::test {
 
 using namespace std::chrono_literals;
+
+/// Whether the suite runs in the sanitizer build (scripts/test sets SHUTTLE_SANITIZED=1 there):
+/// stress tests run smaller and time limits are looser.
+inline bool sanitized() {
+    return std::getenv("SHUTTLE_SANITIZED") != nullptr;
+}
 
 /// A segment name no other test (or concurrent test run) uses.
 inline std::string unique_name(const std::string& stem = "t") {
@@ -65,6 +73,31 @@ inline bool join_or_fail(Process& process, std::chrono::milliseconds limit = 200
     return false;
 }
 
+/// Joins `process` as join_or_fail does, then checks that it exited with `exit_code` (minus the
+/// signal number if killed); a different code fails the test at the caller's line, which goes
+/// on. Returns false only if the process hung: ASSERT_TRUE on it.
+[[nodiscard]] inline bool join_and_expect_exit(
+    Process& process, int exit_code = 0, std::chrono::milliseconds limit = 20000ms,
+    std::source_location caller = std::source_location::current()) {
+    if (!join_or_fail(process, limit)) return false;
+    if (process.exitcode() != exit_code) {
+        ADD_FAILURE_AT(caller.file_name(), static_cast<int>(caller.line()))
+            << "process " << process.pid() << " exited with " << process.exitcode().value_or(-1)
+            << ", expected " << exit_code;
+    }
+    return true;
+}
+
+/// join_and_expect_exit for each of `processes` in order; false at the first one that hung.
+[[nodiscard]] inline bool join_all_and_expect_exit(
+    std::vector<Process>& processes, int exit_code = 0,
+    std::source_location caller = std::source_location::current()) {
+    for (Process& process : processes) {
+        if (!join_and_expect_exit(process, exit_code, 20000ms, caller)) return false;
+    }
+    return true;
+}
+
 struct ProgramOutput {
     int exit_code = -1;  // -signal if killed, -1000 if it hung (and was killed)
     std::string output;  // stdout and stderr, interleaved
@@ -105,6 +138,39 @@ template <class Condition>
 bool eventually(Condition condition, std::chrono::milliseconds limit = 10000ms) {
     return wait_until_true(std::move(condition), limit);
 }
+
+/// Kills `process` (SIGKILL) from a thread of its own once `ready()` holds — or after `limit`,
+/// so a state that never comes fails the test instead of hanging it — and notes when: how tests
+/// time how fast the survivors notice a death. join() before reading the results (the
+/// destructor joins too).
+class KillWhen {
+  public:
+    template <class Ready>
+    KillWhen(Process& process, Ready ready, std::chrono::milliseconds limit = 10000ms)
+        : thread_([this, &process, ready = std::move(ready), limit] {
+              ready_seen_ = eventually(ready, limit);
+              killed_at_ = std::chrono::steady_clock::now();
+              process.kill();
+          }) {}
+    KillWhen(const KillWhen&) = delete;
+    KillWhen& operator=(const KillWhen&) = delete;
+    ~KillWhen() { join(); }
+
+    void join() {
+        if (thread_.joinable()) thread_.join();
+    }
+    /// Whether `ready()` held before the kill (false: killed after `limit` instead).
+    bool ready_seen() const { return ready_seen_; }
+    /// Milliseconds from the kill to `then`.
+    double milliseconds_from_kill_to(std::chrono::steady_clock::time_point then) const {
+        return std::chrono::duration<double, std::milli>(then - killed_at_).count();
+    }
+
+  private:
+    bool ready_seen_ = false;
+    std::chrono::steady_clock::time_point killed_at_{};
+    std::thread thread_;  // last: it starts once the members it writes exist
+};
 
 /// The id of the calling thread (gettid), for sleeping_in_system_call.
 pid_t current_thread_id();

@@ -52,10 +52,6 @@ void expect_takes(std::chrono::milliseconds timeout, F body) {
         << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
 }
 
-inline bool sanitized() {
-    return std::getenv("SHUTTLE_SANITIZED") != nullptr;
-}
-
 /// The state letter of process `pid` from /proc/<pid>/stat ('R' running, 'S' sleeping, 'Z'
 /// zombie, ...), or 0 if it is gone.
 inline char process_state(pid_t pid) {
@@ -112,3 +108,13 @@ inline bool futex_word_has_waiters(const detail::LockState& state) {
 }
 
 }  // namespace shuttle::test
+
+// The names every sync test uses unqualified.
+namespace shuttle {
+namespace {
+using namespace std::chrono_literals;
+using test::NameGuard;
+using test::run_child;
+using test::SharedWords;
+}  // namespace
+}  // namespace shuttle

@@ -1,16 +1,15 @@
 // The scenario runner never rots: `shuttle_scenarios --quick` runs every scenario with every
 // installed peer across real processes (counts and checksums checked) and must exit 0 with
 // tables and no failure.
-#include <gtest/gtest.h>
-
 #include <array>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
+
+#include "support.hpp"
 
 #ifdef SHUTTLE_BENCH_SCENARIOS
 TEST(BenchSmoke, QuickRunPrintsTablesWithoutFailures) {
-    if (std::getenv("SHUTTLE_SANITIZED")) GTEST_SKIP() << "the bench is not built sanitized";
+    if (shuttle::test::sanitized()) GTEST_SKIP() << "the bench is not built sanitized";
     std::string command = std::string(SHUTTLE_BENCH_SCENARIOS) + " --quick 2>&1";
     FILE* pipe = popen(command.c_str(), "r");
     ASSERT_NE(pipe, nullptr);

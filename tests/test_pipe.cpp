@@ -22,12 +22,10 @@ namespace shuttle {
 namespace {
 
 using namespace std::chrono_literals;
+using test::eventually;
 using test::join_or_fail;
 using test::run_child;
-
-bool sanitized() {
-    return std::getenv("SHUTTLE_SANITIZED") != nullptr;
-}
+using test::sanitized;
 
 std::vector<std::byte> pattern(std::size_t length, uint32_t seed) {
     std::vector<std::byte> bytes(length);
@@ -43,22 +41,10 @@ double milliseconds_since(steady_clock::time_point start) {
     return std::chrono::duration<double, std::milli>(steady_clock::now() - start).count();
 }
 
-// Polls `condition` (yielding between looks) until it holds or `limit` passes; returns whether it
-// held. How tests wait for another thread or process to reach a state, never by sleeping.
-template <class Condition>
-bool wait_until_true(Condition condition, steady_clock::duration limit = 10s) {
-    const auto deadline = steady_clock::now() + limit;
-    while (!condition()) {
-        if (steady_clock::now() >= deadline) return false;
-        std::this_thread::yield();
-    }
-    return true;
-}
-
 // The notes' scenario: the parent sends 10 and closes; the child reads until EOF, exactly 10.
 TEST(Pipe, NotesScenarioChildReadsUntilEof) {
     auto [parent_end, child_end] = Pipe();
-    Process child([&] {
+    Process child = spawn([&] {
         parent_end.close();
         int count = 0;
         for (;;) {
@@ -68,14 +54,12 @@ TEST(Pipe, NotesScenarioChildReadsUntilEof) {
             ++count;
         }
     });
-    child.start();
     child_end.close();
     for (int i = 0; i < 10; ++i) {
         ASSERT_TRUE(parent_end.send_for("message " + std::to_string(i), 10s));
     }
     parent_end.close();
-    ASSERT_TRUE(join_or_fail(child));
-    EXPECT_EQ(*child.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(child));
 }
 
 // EOF only when every copy of the peer end is closed, counting the copy fork() gave a child;
@@ -83,7 +67,7 @@ TEST(Pipe, NotesScenarioChildReadsUntilEof) {
 TEST(Pipe, EofOnlyAfterEveryCopyOfThePeerEndCloses) {
     auto [receiver, sender] = Pipe(false);
     auto [go_receiver, go_sender] = Pipe(false);
-    Process holder([&] {
+    Process holder = spawn([&] {
         receiver.close();
         go_sender.close();
         if (!sender.send("from the child's copy")) return 1;
@@ -91,7 +75,6 @@ TEST(Pipe, EofOnlyAfterEveryCopyOfThePeerEndCloses) {
         sender.close();
         return 0;
     });
-    holder.start();
     go_receiver.close();
     ASSERT_TRUE(sender.send_for("from the parent's copy", 10s));
     sender.close();  // the child's copy is still open
@@ -113,21 +96,19 @@ TEST(Pipe, EofOnlyAfterEveryCopyOfThePeerEndCloses) {
     EXPECT_THROW(receiver.recv_or_throw(), EOFError);
     EXPECT_TRUE(receiver.poll());
     EXPECT_EQ(receiver.recv_for(10s).error(), errc::eof);  // and stays at EOF
-    ASSERT_TRUE(join_or_fail(holder));
-    EXPECT_EQ(*holder.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(holder));
 }
 
 // A holder of a copy that exec()s another program no longer holds it (close-on-exec): EOF comes
 // while that program still runs -- the kernel counts descriptors, no pid polling involved.
 TEST(Pipe, EofWhenTheLastHolderExecsAnotherProgram) {
     auto [receiver, sender] = Pipe(false);
-    Process execer([&] {
+    Process execer = spawn([&] {
         receiver.close();
         if (!sender.send("before exec")) return 1;
         execl("/bin/sleep", "sleep", "20", static_cast<char*>(nullptr));
         return 2;
     });
-    execer.start();
     sender.close();
     EXPECT_EQ(receiver.recv_for(10s).value(), "before exec");
     auto eof = receiver.recv_for(10s);
@@ -141,7 +122,7 @@ TEST(Pipe, EofWhenTheLastHolderExecsAnotherProgram) {
 // then EOF -- no hang. An idle receiver learns of the death within milliseconds.
 TEST(Pipe, EofAfterTheSenderIsKilledMidStream) {
     auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 64 * 1024});
-    Process child([&] {
+    Process child = spawn([&] {
         receiver.close();
         for (uint64_t i = 0;; ++i) {
             auto bytes = pattern(8 + i % 300, static_cast<uint32_t>(i));
@@ -149,7 +130,6 @@ TEST(Pipe, EofAfterTheSenderIsKilledMidStream) {
             if (!sender.send_bytes(bytes)) return 1;
         }
     });
-    child.start();
     sender.close();
     uint64_t expected = 0;
     auto check = [&](const std::vector<std::byte>& bytes) {
@@ -184,29 +164,22 @@ TEST(Pipe, EofAfterTheSenderIsKilledMidStream) {
 TEST(Pipe, IdleReceiverGetsEofWithinMillisecondsOfTheSendersDeath) {
     auto [receiver, sender] = Pipe(false);
     auto [ready_receiver, ready_sender] = Pipe(false);
-    Process child([&] {
+    Process child = spawn([&] {
         receiver.close();
         (void)ready_sender.send("ready");
         for (;;) pause();
     });
-    child.start();
     sender.close();
     ASSERT_EQ(ready_receiver.recv_for(10s).value(), "ready");
-    std::atomic<int64_t> killed_at{0};
-    std::atomic<bool> saw_parked{false};
-    std::thread killer([&] {
-        // Kill only once the receiver is parked on its socket (it parks after ~0.2 ms of
-        // spinning and yielding): the hang-up itself must wake it.
-        saw_parked = wait_until_true([&] { return receiver.activity().incoming_receiver_parked; });
-        killed_at = steady_clock::now().time_since_epoch().count();
-        child.kill();
-    });
+    // Kill only once the receiver is parked on its socket (it parks after ~0.2 ms of spinning
+    // and yielding): the hang-up itself must wake it.
+    test::KillWhen killer(child, [&] { return receiver.activity().incoming_receiver_parked; });
     auto eof = receiver.recv_for(10s);
-    auto now = steady_clock::now().time_since_epoch().count();
+    const auto now = steady_clock::now();
     killer.join();
-    EXPECT_TRUE(saw_parked);
+    EXPECT_TRUE(killer.ready_seen());
     ASSERT_EQ(eof.error(), errc::eof);
-    const double latency_ms = static_cast<double>(now - killed_at.load()) / 1e6;
+    const double latency_ms = killer.milliseconds_from_kill_to(now);
     EXPECT_LT(latency_ms, 10.0 * (sanitized() ? 5 : 1));
     RecordProperty("eof_after_sigkill_ms", std::to_string(latency_ms));
     ASSERT_TRUE(join_or_fail(child));
@@ -215,34 +188,31 @@ TEST(Pipe, IdleReceiverGetsEofWithinMillisecondsOfTheSendersDeath) {
 // A message cut off by its sender's death is reported as such, never delivered in part.
 TEST(Pipe, MessageCutOffByTheSendersDeathIsNeverDeliveredInPart) {
     auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 64 * 1024});
-    Process child([&] {
+    Process child = spawn([&] {
         receiver.close();
         if (!sender.send("whole before")) return 1;
         detail::arm_kill_point("pipe.send.chunk_published", 2);  // dies after the 3rd chunk
         (void)sender.send_bytes(pattern(1 << 20, 7));
         return 3;
     });
-    child.start();
     sender.close();
     EXPECT_EQ(receiver.recv_for(10s).value(), "whole before");
     auto cut = receiver.recv_bytes_for(10s);
     ASSERT_FALSE(cut);
     EXPECT_EQ(cut.error(), errc::cut_off);
     EXPECT_EQ(receiver.recv_bytes_for(10s).error(), errc::eof);
-    ASSERT_TRUE(join_or_fail(child));
-    EXPECT_EQ(*child.exitcode(), -SIGKILL);
+    ASSERT_TRUE(test::join_and_expect_exit(child, -SIGKILL));
 }
 
 // Sending to a closed peer fails at once with broken pipe (no SIGPIPE); the sender's own end
 // closing is misuse.
 TEST(Pipe, SendToAClosedPeerIsABrokenPipe) {
     auto [receiver, sender] = Pipe(false);
-    Process child([&] {
+    Process child = spawn([&] {
         sender.close();
         receiver.close();  // explicitly, then exit
         return 0;
     });
-    child.start();
     ASSERT_TRUE(join_or_fail(child));
     ASSERT_TRUE(sender.send_for("still open here", 10s));  // the parent's copy is still open
     receiver.close();
@@ -257,31 +227,24 @@ TEST(Pipe, SendToAClosedPeerIsABrokenPipe) {
 TEST(Pipe, BlockedSenderGetsBrokenPipeWhenTheReceiverIsKilled) {
     auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 64 * 1024});
     auto [ready_receiver, ready_sender] = Pipe(false);
-    Process reader([&] {
+    Process reader = spawn([&] {
         sender.close();
         (void)ready_sender.send("ready");
         for (;;) pause();  // never reads
     });
-    reader.start();
     receiver.close();
     ASSERT_EQ(ready_receiver.recv_for(10s).value(), "ready");
     // Fill the ring completely, then block on a message larger than the ring.
     while (sender.try_send_bytes(pattern(1000, 1))) {
     }
-    std::atomic<int64_t> killed_at{0};
-    std::atomic<bool> saw_parked{false};
-    std::thread killer([&] {
-        // Kill only once the sender is parked on its socket waiting for room.
-        saw_parked = wait_until_true([&] { return sender.activity().outgoing_sender_parked; });
-        killed_at = steady_clock::now().time_since_epoch().count();
-        reader.kill();
-    });
+    // Kill only once the sender is parked on its socket waiting for room.
+    test::KillWhen killer(reader, [&] { return sender.activity().outgoing_sender_parked; });
     status sent = sender.send_bytes_for(pattern(256 * 1024, 2), 10s);
-    auto now = steady_clock::now().time_since_epoch().count();
+    const auto now = steady_clock::now();
     killer.join();
-    EXPECT_TRUE(saw_parked);
+    EXPECT_TRUE(killer.ready_seen());
     EXPECT_EQ(sent, errc::broken_pipe);
-    EXPECT_LT(static_cast<double>(now - killed_at.load()) / 1e6, 10.0 * (sanitized() ? 5 : 1));
+    EXPECT_LT(killer.milliseconds_from_kill_to(now), 10.0 * (sanitized() ? 5 : 1));
     EXPECT_EQ(sender.send_for("again", 10s), errc::broken_pipe);
     ASSERT_TRUE(join_or_fail(reader));
 }
@@ -293,13 +256,12 @@ TEST(Pipe, SendAfterTheReceiverIsKilledFailsPromptly) {
     for (const bool flat_out : {false, true}) {
         SCOPED_TRACE(flat_out ? "flat out" : "one send after the death");
         auto [receiver, sender] = Pipe(false);
-        Process reader([&] {
+        Process reader = spawn([&] {
             sender.close();
             for (;;) {
                 if (!receiver.recv()) return 1;  // reads until it is killed
             }
         });
-        reader.start();
         receiver.close();
         for (int i = 0; i < 5; ++i) ASSERT_TRUE(sender.send_for("alive", 10s));
         reader.kill();
@@ -331,13 +293,12 @@ TEST(Pipe, SendAfterTheReceiverIsKilledFailsPromptly) {
 // every peer copy is closed (EPIPE). The receiver runs with SIGPIPE's default action.
 TEST(Pipe, DoorbellToADeadPeerRaisesNoSigpipe) {
     auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
-    Process writer([&] {
+    Process writer = spawn([&] {
         receiver.close();
         return sender.send_bytes(pattern(64 * 1024, 4)) ? 0 : 1;  // parks on the full ring
     });
-    writer.start();
     sender.close();
-    ASSERT_TRUE(wait_until_true([&] { return receiver.activity().incoming_sender_parked; }));
+    ASSERT_TRUE(eventually([&] { return receiver.activity().incoming_sender_parked; }));
     writer.kill();
     ASSERT_TRUE(join_or_fail(writer));
     ASSERT_TRUE(receiver.activity().incoming_sender_parked);  // left set by the dead sender
@@ -388,11 +349,10 @@ TEST(Pipe, RecvBytesIntoTooSmallLosesNothing) {
 TEST(Pipe, StreamedMessageIntoTooSmallBufferLosesNothing) {
     auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
     auto big = pattern(100 * 1024, 3);
-    Process child([&] {
+    Process child = spawn([&] {
         receiver.close();
         return sender.send_bytes(big) ? 0 : 2;
     });
-    child.start();
     sender.close();
     std::vector<std::byte> small(big.size() - 1);
     EXPECT_EQ(receiver.recv_bytes_into_for(small, 10s).error(), errc::buffer_too_small);
@@ -400,8 +360,7 @@ TEST(Pipe, StreamedMessageIntoTooSmallBufferLosesNothing) {
     std::vector<std::byte> enough(big.size());
     ASSERT_EQ(receiver.recv_bytes_into_for(enough, 10s).value(), big.size());
     EXPECT_TRUE(enough == big);
-    ASSERT_TRUE(join_or_fail(child));
-    EXPECT_EQ(*child.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(child));
 }
 
 TEST(Pipe, MaxLengthExceededKeepsTheMessage) {
@@ -424,12 +383,11 @@ TEST(Pipe, PollWithAndWithoutDataAndTimeout) {
     EXPECT_LT(waited, 100.0);
     EXPECT_FALSE(b.poll_for(0ms));
     auto [go_receiver, go_sender] = Pipe(false);
-    Process child([&] {
+    Process child = spawn([&] {
         b.close();
         if (!go_receiver.recv()) return 1;
         return a.send("late") ? 0 : 2;
     });
-    child.start();
     a.close();
     ASSERT_TRUE(go_sender.send_for("go", 10s));
     EXPECT_TRUE(b.poll_for(10s));
@@ -452,14 +410,13 @@ TEST(Pipe, TimedReceiveNeverEarly) {
 TEST(Pipe, SixtyFourMiBMessageTravelsWhole) {
     const std::size_t size = sanitized() ? (8u << 20) : (64u << 20);
     auto [receiver, sender] = Pipe(false);
-    Process child([&] {
+    Process child = spawn([&] {
         receiver.close();
         auto big = pattern(size, 11);
         if (!sender.send_bytes(big)) return 1;
         if (!sender.send("after")) return 2;
         return 0;
     });
-    child.start();
     sender.close();
     auto got = receiver.recv_bytes_for(60s);
     ASSERT_TRUE(got) << make_error_code(got.error()).message();
@@ -467,8 +424,7 @@ TEST(Pipe, SixtyFourMiBMessageTravelsWhole) {
     EXPECT_TRUE(*got == pattern(size, 11));
     EXPECT_EQ(receiver.recv_for(10s).value(), "after");
     EXPECT_EQ(receiver.recv_for(10s).error(), errc::eof);
-    ASSERT_TRUE(join_or_fail(child));
-    EXPECT_EQ(*child.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(child));
 }
 
 TEST(Pipe, ZeroLengthMessagesAreMessages) {
@@ -532,7 +488,7 @@ TEST(Pipe, UseAfterCloseThrows) {
 TEST(Pipe, DuplexTrafficBothWaysAtOnce) {
     auto [parent_end, child_end] = Pipe(true, PipeOptions{.capacity = 64 * 1024});
     const int count = 200;  // 200 * ~100 B fits 64 KiB
-    Process child([&] {
+    Process child = spawn([&] {
         parent_end.close();
         for (int i = 0; i < count; ++i) {
             if (!child_end.send("child " + std::to_string(i))) return 1;
@@ -542,7 +498,6 @@ TEST(Pipe, DuplexTrafficBothWaysAtOnce) {
         }
         return 0;
     });
-    child.start();
     child_end.close();
     for (int i = 0; i < count; ++i) {
         ASSERT_TRUE(parent_end.send_for("parent " + std::to_string(i), 10s));
@@ -552,8 +507,7 @@ TEST(Pipe, DuplexTrafficBothWaysAtOnce) {
         ASSERT_TRUE(message) << make_error_code(message.error()).message();
         EXPECT_EQ(*message, "child " + std::to_string(i));
     }
-    ASSERT_TRUE(join_or_fail(child));
-    EXPECT_EQ(*child.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(child));
 }
 
 // Two single-threaded peers each sending a message larger than the buffers would deadlock (as
@@ -562,12 +516,11 @@ TEST(Pipe, ReaderThreadResolvesLargeDuplexExchange) {
     auto [parent_end, child_end] = Pipe(true, PipeOptions{.capacity = 16 * 1024});
     const auto from_child = pattern(1 << 20, 21);
     const auto from_parent = pattern(1 << 20, 22);
-    Process child([&] {
+    Process child = spawn([&] {
         parent_end.close();
         if (!child_end.send_bytes(from_child)) return 1;  // single-threaded: send, then recv
         return child_end.recv_bytes().value() == from_parent ? 0 : 2;
     });
-    child.start();
     child_end.close();
     result<std::vector<std::byte>> received = errc::empty;
     std::thread reader([&] { received = parent_end.recv_bytes_for(60s); });
@@ -576,8 +529,7 @@ TEST(Pipe, ReaderThreadResolvesLargeDuplexExchange) {
     ASSERT_TRUE(sent);
     ASSERT_TRUE(received) << make_error_code(received.error()).message();
     EXPECT_TRUE(*received == from_child);
-    ASSERT_TRUE(join_or_fail(child));
-    EXPECT_EQ(*child.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(child));
 }
 
 // Copies of the same end used by several processes at once do not corrupt each other.
@@ -587,7 +539,7 @@ TEST(Pipe, CopiesOfOneEndSendConcurrentlyWithoutCorruption) {
     const int per_sender = sanitized() ? 100 : 400;
     std::vector<Process> children;
     for (int s = 0; s < senders; ++s) {
-        children.emplace_back([&, s] {
+        children.push_back(spawn([&, s] {
             receiver.close();
             for (int i = 0; i < per_sender; ++i) {
                 // Mixed sizes: whole frames and streamed (larger than a quarter of the ring).
@@ -598,8 +550,7 @@ TEST(Pipe, CopiesOfOneEndSendConcurrentlyWithoutCorruption) {
                 if (!sender.send_bytes(bytes)) return 1;
             }
             return 0;
-        });
-        children.back().start();
+        }));
     }
     sender.close();
     std::vector<int> next(senders, 0);
@@ -623,10 +574,7 @@ TEST(Pipe, CopiesOfOneEndSendConcurrentlyWithoutCorruption) {
         ++total;
     }
     EXPECT_EQ(total, senders * per_sender);
-    for (auto& child : children) {
-        ASSERT_TRUE(join_or_fail(child));
-        EXPECT_EQ(*child.exitcode(), 0);
-    }
+    ASSERT_TRUE(test::join_all_and_expect_exit(children));
 }
 
 // Copies of the receiving end in several processes share the messages: each message arrives
@@ -640,7 +588,7 @@ TEST(Pipe, CopiesOfOneEndReceiveConcurrentlyWithoutCorruption) {
     };
     std::vector<Process> children;
     for (int r = 0; r < 2; ++r) {
-        children.emplace_back([&] {
+        children.push_back(spawn([&] {
             sender.close();
             count_receiver.close();
             int got = 0;
@@ -655,8 +603,7 @@ TEST(Pipe, CopiesOfOneEndReceiveConcurrentlyWithoutCorruption) {
                 if (*message != reference) return 2;
                 ++got;
             }
-        });
-        children.back().start();
+        }));
     }
     receiver.close();
     count_sender.close();
@@ -673,10 +620,7 @@ TEST(Pipe, CopiesOfOneEndReceiveConcurrentlyWithoutCorruption) {
         total += count_receiver.recv_value<int>().value();
     }
     EXPECT_EQ(total, messages);
-    for (auto& child : children) {
-        ASSERT_TRUE(join_or_fail(child));
-        EXPECT_EQ(*child.exitcode(), 0);
-    }
+    ASSERT_TRUE(test::join_all_and_expect_exit(children));
 }
 
 // The send lock between copies of one end in three processes: while one copy streams a message
@@ -686,22 +630,20 @@ TEST(Pipe, CopiesOfOneEndReceiveConcurrentlyWithoutCorruption) {
 TEST(Pipe, CopiesOfOneEndWaitForTheSendLockAndAreWokenOnRelease) {
     auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
     const auto big = pattern(64 * 1024, 12);
-    Process holder([&] {
+    Process holder = spawn([&] {
         receiver.close();
         return sender.send_bytes(big) ? 0 : 1;
     });
-    holder.start();
     ASSERT_TRUE(receiver.poll_for(10s));  // its first chunk is there: the holder has the lock
     EXPECT_EQ(sender.try_send("no wait"), errc::full);
     auto start = steady_clock::now();
     EXPECT_EQ(sender.send_for("short wait", 20ms), errc::timeout);
     EXPECT_GE(milliseconds_since(start), 20.0);
-    Process waiter([&] {
+    Process waiter = spawn([&] {
         receiver.close();
         return sender.send("from the waiter") ? 0 : 1;
     });
-    waiter.start();
-    ASSERT_TRUE(wait_until_true([&] { return sender.activity().outgoing_send_lock_waiters > 0; }))
+    ASSERT_TRUE(eventually([&] { return sender.activity().outgoing_send_lock_waiters > 0; }))
         << "the waiter never slept on the lock";
     sender.close();
     auto first = receiver.recv_bytes_for(10s);
@@ -720,13 +662,12 @@ TEST(Pipe, CopiesOfOneEndWaitForTheSendLockAndAreWokenOnRelease) {
 // arrives whole after the receiver is told the dead one's was cut off.
 TEST(Pipe, SenderCopyStepsOverADeadLockHolder) {
     auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 64 * 1024});
-    Process holder([&] {
+    Process holder = spawn([&] {
         receiver.close();
         detail::arm_kill_point("pipe.send.chunk_published", 1);  // dies after the 2nd chunk
         (void)sender.send_bytes(pattern(1 << 20, 13));
         return 3;
     });
-    holder.start();
     ASSERT_TRUE(join_or_fail(holder));
     ASSERT_EQ(*holder.exitcode(), -SIGKILL);
     auto start = steady_clock::now();
@@ -745,20 +686,18 @@ TEST(Pipe, SenderCopyStepsOverADeadLockHolder) {
 // namespace -- stepped over, not waited for forever.
 TEST(Pipe, LockHolderKilledBeforeRecordingItsNamespaceIsSteppedOver) {
     auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
-    Process holder([&] {
+    Process holder = spawn([&] {
         receiver.close();
         return sender.send_bytes(pattern(64 * 1024, 14)) ? 0 : 1;  // holds until drained
     });
-    holder.start();
     ASSERT_TRUE(receiver.poll_for(10s));
-    Process dies_with_the_lock([&] {
+    Process dies_with_the_lock = spawn([&] {
         receiver.close();
         detail::arm_kill_point("pipe.lock.taken_before_namespace");
         (void)sender.send("never sent");  // waits for the lock (slow path), takes it, dies
         return 3;
     });
-    dies_with_the_lock.start();
-    ASSERT_TRUE(wait_until_true([&] { return sender.activity().outgoing_send_lock_waiters > 0; }));
+    ASSERT_TRUE(eventually([&] { return sender.activity().outgoing_send_lock_waiters > 0; }));
     auto first = receiver.recv_bytes_for(10s);
     ASSERT_TRUE(first) << make_error_code(first.error()).message();
     ASSERT_TRUE(join_or_fail(holder));
@@ -776,7 +715,7 @@ TEST(Pipe, LockHolderInAnotherPidNamespaceIsNotJudgedDead) {
     auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 16 * 1024});
     auto [word_receiver, word_sender] = Pipe(false);
     const auto big = pattern(64 * 1024, 15);
-    Process outer([&] {
+    Process outer = spawn([&] {
         receiver.close();
         word_receiver.close();
         // A new pid namespace for the children, a private mount namespace for their /proc.
@@ -805,7 +744,6 @@ TEST(Pipe, LockHolderInAnotherPidNamespaceIsNotJudgedDead) {
         }
         return *inner.exitcode();
     });
-    outer.start();
     word_sender.close();
     auto word = word_receiver.recv_for(20s);
     ASSERT_TRUE(word) << make_error_code(word.error()).message();
@@ -822,8 +760,7 @@ TEST(Pipe, LockHolderInAnotherPidNamespaceIsNotJudgedDead) {
     EXPECT_TRUE(*got == big) << "the living holder's message was broken into";
     ASSERT_TRUE(sender.send_for("from the parent", 10s));
     EXPECT_EQ(receiver.recv_for(10s).value(), "from the parent");
-    ASSERT_TRUE(join_or_fail(outer));
-    EXPECT_EQ(*outer.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(outer));
 }
 
 // A timed send that runs out of time midway through a streamed message abandons it: the
@@ -833,17 +770,15 @@ TEST(Pipe, TimedSendGivingUpMidwayIsReportedAsCutOff) {
     auto start = steady_clock::now();
     EXPECT_EQ(sender.send_bytes_for(pattern(200 * 1024, 5), 30ms), errc::timeout);
     EXPECT_GE(milliseconds_since(start), 30.0);
-    Process child([&] {
+    Process child = spawn([&] {
         sender.close();
         auto cut = receiver.recv_bytes();
         if (cut || cut.error() != errc::cut_off) return 1;
         return receiver.recv().value() == "next" ? 0 : 2;
     });
-    child.start();
     receiver.close();
     ASSERT_TRUE(sender.send_for("next", 10s));
-    ASSERT_TRUE(join_or_fail(child));
-    EXPECT_EQ(*child.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(child));
 }
 
 // wait() over several connections returns the ready ones.
@@ -851,12 +786,11 @@ TEST(Pipe, WaitOverSeveralConnections) {
     std::vector<std::pair<Connection, Connection>> pipes;
     for (int i = 0; i < 3; ++i) pipes.push_back(Pipe(false));
     auto first_wait_done = Event::anonymous();  // the child stays (its ends open) until then
-    Process child([&] {
+    Process child = spawn([&] {
         for (auto& [receiver, sender] : pipes) receiver.close();
         if (!pipes[1].second.send("on the second")) return 1;
         return first_wait_done.wait_for(10s) ? 0 : 2;
     });
-    child.start();
     std::vector<Connection*> receivers;
     for (auto& [receiver, sender] : pipes) {
         sender.close();
@@ -867,8 +801,7 @@ TEST(Pipe, WaitOverSeveralConnections) {
     EXPECT_EQ(ready[0], receivers[1]);
     EXPECT_EQ(receivers[1]->recv_for(10s).value(), "on the second");
     first_wait_done.set();
-    ASSERT_TRUE(join_or_fail(child));
-    EXPECT_EQ(child.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(child));
     // The child exited: every pipe is at EOF now, so all are ready.
     EXPECT_EQ(wait(receivers, deadline_after(10s)).size(), 3u);
     EXPECT_TRUE(wait_for(std::span<Connection* const>(receivers.data(), 0), 0ms).empty());

@@ -166,8 +166,7 @@ TEST(Process, BufferedOutputIsNotWrittenTwice) {
     std::string output = test::read_until_end_of_file(fds[0], 10000ms, timed_out);
     ::close(fds[0]);
     EXPECT_FALSE(timed_out) << "the output pipe never closed";
-    ASSERT_TRUE(test::join_or_fail(outer));
-    EXPECT_EQ(outer.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(outer));
     EXPECT_EQ(output, "parent-line\nchild-line\n");
 }
 

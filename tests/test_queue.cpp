@@ -56,8 +56,7 @@ TYPED_TEST(QueueTest, ItemsCrossProcessesInOrder) {
         ASSERT_TRUE(item) << "item " << i;
         ASSERT_EQ(*item, (Item{1, i}));
     }
-    ASSERT_TRUE(test::join_or_fail(producer));
-    EXPECT_EQ(producer.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(producer));
 }
 
 TYPED_TEST(QueueTest, BlockedPutIsReleasedByAGetInAnotherProcess) {
@@ -67,8 +66,7 @@ TYPED_TEST(QueueTest, BlockedPutIsReleasedByAGetInAnotherProcess) {
     this->wait_until([&] { return queue.waiting_putters() == 1; });
     EXPECT_EQ(queue.size(), TypeParam::capacity);  // it really is blocked: nothing went in
     ASSERT_TRUE(get(queue));
-    ASSERT_TRUE(test::join_or_fail(producer));
-    EXPECT_EQ(producer.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(producer));
     for (std::size_t i = 1; i < TypeParam::capacity; ++i) ASSERT_EQ(get(queue)->sequence, i);
     EXPECT_EQ(*get(queue), (Item{7, 7}));
 }
@@ -104,8 +102,7 @@ TYPED_TEST(QueueTest, CloseWakesBlockedConsumersInEveryProcess) {
     auto start = steady_clock::now();
     queue.close();
     for (auto& child : children) {
-        ASSERT_TRUE(test::join_or_fail(child, 5000ms));
-        EXPECT_EQ(child.exitcode(), 0);
+        ASSERT_TRUE(test::join_and_expect_exit(child, 0, 5000ms));
     }
     EXPECT_LT(steady_clock::now() - start, 50ms * consumers + 50ms);
 }
@@ -131,8 +128,7 @@ TYPED_TEST(QueueTest, CloseWakesABlockedProducer) {
     });
     this->wait_until([&] { return queue.waiting_putters() == 1; });
     queue.close();
-    ASSERT_TRUE(test::join_or_fail(producer, 5000ms));
-    EXPECT_EQ(producer.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(producer, 0, 5000ms));
 }
 
 TYPED_TEST(QueueTest, StopTokenCancelsABlockedGet) {
@@ -175,8 +171,7 @@ TYPED_TEST(QueueTest, TaskAccountingAcrossProcesses) {
         for (uint64_t i = 0; i < count; ++i) ASSERT_TRUE(put(queue, {0, i}));
         EXPECT_EQ(queue.join_for(10s), errc::ok);
         EXPECT_EQ(queue.unfinished_tasks(), 0u);
-        ASSERT_TRUE(test::join_or_fail(consumer));
-        EXPECT_EQ(consumer.exitcode(), 0);
+        ASSERT_TRUE(test::join_and_expect_exit(consumer));
         EXPECT_EQ(queue.task_done(), errc::task_done_overflow);  // over-call changes nothing
         EXPECT_EQ(queue.unfinished_tasks(), 0u);
         ASSERT_TRUE(put(queue, {0, 0}));
@@ -193,8 +188,7 @@ TYPED_TEST(QueueTest, ProcessKilledWhileBlockedLeavesQueueUsable) {
     Process blocked_getter = this->spawn_user([](auto& q) { return get(q) ? 1 : 2; });
     this->wait_until([&] { return queue.waiting_getters() == 1; });
     blocked_getter.kill();
-    ASSERT_TRUE(test::join_or_fail(blocked_getter));
-    EXPECT_EQ(blocked_getter.exitcode(), -SIGKILL);
+    ASSERT_TRUE(test::join_and_expect_exit(blocked_getter, -SIGKILL));
 
     // A fresh consumer blocks, and an item put now reaches it.
     Process consumer = this->spawn_user([](auto& q) {
@@ -203,8 +197,7 @@ TYPED_TEST(QueueTest, ProcessKilledWhileBlockedLeavesQueueUsable) {
     });
     this->wait_until([&] { return queue.waiting_getters() >= 1; });
     ASSERT_TRUE(put(queue, {3, 3}));
-    ASSERT_TRUE(test::join_or_fail(consumer));
-    EXPECT_EQ(consumer.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(consumer));
 
     // Same on the producer side: a producer killed while blocked on a full queue.
     for (std::size_t i = 0; i < TypeParam::capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
@@ -294,16 +287,14 @@ TYPED_TEST(QueueTest, StressExactlyOnceAndPerProducerOrder) {
         }));
     }
     for (auto& producer : producer_processes) {
-        ASSERT_TRUE(test::join_or_fail(producer, 60000ms));
-        EXPECT_EQ(producer.exitcode(), 0);
+        ASSERT_TRUE(test::join_and_expect_exit(producer, 0, 60000ms));
     }
     if constexpr (TypeParam::joinable) {
         EXPECT_EQ(this->queue_.join_for(60s), errc::ok);
     }
     this->queue_.close();
     for (auto& consumer : children) {
-        ASSERT_TRUE(test::join_or_fail(consumer, 60000ms));
-        EXPECT_EQ(consumer.exitcode(), 0);
+        ASSERT_TRUE(test::join_and_expect_exit(consumer, 0, 60000ms));
     }
     EXPECT_EQ(failures[0].load(), 0u);
     uint64_t missing = 0, duplicated = 0;

@@ -206,15 +206,13 @@ TEST(QueueRecovery, ANewcomerRepairsTheEntryItTakesOver) {
     NameGuard name(unique_name("q"));
     auto queue = Queue<Item>::create(*name, 4, {.max_participants = 2});
     ASSERT_TRUE(queue.try_put({0, 0}));  // the parent's entry
-    Process dying([&] {
-        auto attached = Queue<Item>::open(*name);
-        detail::arm_kill_point("queue.get.claimed");
-        (void)attached.get();
-        return 99;
-    });
-    dying.start();
-    ASSERT_TRUE(test::join_or_fail(dying));
-    ASSERT_EQ(dying.exitcode(), -SIGKILL);
+    ASSERT_EQ(test::run_child([&] {
+                  auto attached = Queue<Item>::open(*name);
+                  detail::arm_kill_point("queue.get.claimed");
+                  (void)attached.get();
+                  return 99;
+              }),
+              -SIGKILL);
     EXPECT_EQ(queue.lost_count(), 0u);
     const int code = test::run_child([&] {
         auto attached = Queue<Item>::open(*name);  // takes over the dead entry

@@ -89,8 +89,7 @@ TYPED_TEST(RedeliveryTest, AnotherProcessCannotAcknowledgeATask) {
     const TaskId id = task->second;
     Process other = this->spawn_user(
         [id](auto& q) { return q.task_done(id).error() == errc::not_owner ? 0 : 1; });
-    ASSERT_TRUE(test::join_or_fail(other));
-    EXPECT_EQ(other.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(other));
     EXPECT_EQ(queue.unfinished_tasks(), 1u);
     EXPECT_TRUE(queue.task_done(id));
     EXPECT_EQ(queue.join_for(1s), errc::ok);
@@ -312,15 +311,13 @@ TEST(QueueRedelivery, ANewcomerTakesOverTheOrphanInItsEntry) {
     const QueueOptions options{.max_participants = 2, .redelivery = true};
     auto queue = JoinableQueue<Item>::create(*name, 1, options);
     ASSERT_TRUE(queue.try_put({1, 1}));  // the parent's entry
-    Process dying([&] {
-        auto attached = JoinableQueue<Item>::open(*name, options);
-        detail::arm_kill_point("queue.lease.released");
-        (void)attached.get_task();
-        return 99;
-    });
-    dying.start();
-    ASSERT_TRUE(test::join_or_fail(dying));
-    ASSERT_EQ(dying.exitcode(), -SIGKILL);
+    ASSERT_EQ(test::run_child([&] {
+                  auto attached = JoinableQueue<Item>::open(*name, options);
+                  detail::arm_kill_point("queue.lease.released");
+                  (void)attached.get_task();
+                  return 99;
+              }),
+              -SIGKILL);
     ASSERT_TRUE(queue.try_put({2, 2}));  // the ring is full
     const int code = test::run_child([&] {
         auto attached = JoinableQueue<Item>::open(*name, options);  // takes over the dead entry

@@ -8,11 +8,6 @@
 namespace shuttle {
 namespace {
 
-using namespace std::chrono_literals;
-using test::NameGuard;
-using test::run_child;
-using test::SharedWords;
-
 // N processes meet several times; each generation hands out the indices 0..N-1 once each.
 TEST(SyncBarrier, ProcessesMeetAndGetDistinctArrivalIndices) {
     NameGuard name(test::unique_name("barrier"));
@@ -33,10 +28,7 @@ TEST(SyncBarrier, ProcessesMeetAndGetDistinctArrivalIndices) {
             return 0;
         }));
     }
-    for (auto& child : children) {
-        ASSERT_TRUE(test::join_or_fail(child));
-        EXPECT_EQ(child.exitcode(), 0);
-    }
+    ASSERT_TRUE(test::join_all_and_expect_exit(children));
     for (int g = 0; g < generations; ++g) {
         std::set<uint64_t> who;
         for (uint32_t i = 0; i < parties; ++i) who.insert(words[g * parties + i].load());
@@ -57,10 +49,7 @@ TEST(SyncBarrier, AbortBreaksWaitersAndResetMakesItUsableAgain) {
     }
     ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 2; }));
     barrier.abort();
-    for (auto& waiter : waiters) {
-        ASSERT_TRUE(test::join_or_fail(waiter));
-        EXPECT_EQ(waiter.exitcode(), 0);
-    }
+    ASSERT_TRUE(test::join_all_and_expect_exit(waiters));
     EXPECT_TRUE(barrier.broken());
     EXPECT_EQ(barrier.wait().error(), errc::broken);  // fails at once while broken
 
@@ -71,10 +60,7 @@ TEST(SyncBarrier, AbortBreaksWaitersAndResetMakesItUsableAgain) {
         parties.push_back(spawn([&] { return barrier.wait_for(10s) ? 0 : 1; }));
     }
     EXPECT_TRUE(barrier.wait_for(10s).has_value());
-    for (auto& party : parties) {
-        ASSERT_TRUE(test::join_or_fail(party));
-        EXPECT_EQ(party.exitcode(), 0);
-    }
+    ASSERT_TRUE(test::join_all_and_expect_exit(parties));
 }
 
 TEST(SyncBarrier, ResetWhileWaitingFailsTheWaiters) {
@@ -82,8 +68,7 @@ TEST(SyncBarrier, ResetWhileWaitingFailsTheWaiters) {
     Process waiter = spawn([&] { return barrier.wait().error() == errc::broken ? 0 : 1; });
     ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 1; }));
     barrier.reset();
-    ASSERT_TRUE(test::join_or_fail(waiter));
-    EXPECT_EQ(waiter.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(waiter));
     EXPECT_FALSE(barrier.broken());
 }
 
@@ -101,8 +86,7 @@ TEST(SyncBarrier, TimedWaitTimesOutAndBreaksTheBarrier) {
     Process waiter = spawn([&] { return barrier.wait().error() == errc::broken ? 0 : 1; });
     ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 1; }));
     barrier.abort();
-    ASSERT_TRUE(test::join_or_fail(waiter));
-    EXPECT_EQ(waiter.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(waiter));
 }
 
 TEST(SyncBarrier, TimeoutOfOnePartyBreaksTheOthers) {
@@ -110,8 +94,7 @@ TEST(SyncBarrier, TimeoutOfOnePartyBreaksTheOthers) {
     Process patient = spawn([&] { return barrier.wait().error() == errc::broken ? 0 : 1; });
     ASSERT_TRUE(test::wait_until_true([&] { return barrier.n_waiting() >= 1; }));
     EXPECT_EQ(barrier.wait_for(50ms).error(), errc::timeout);
-    ASSERT_TRUE(test::join_or_fail(patient));
-    EXPECT_EQ(patient.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(patient));
 }
 
 // A party killed while waiting breaks the barrier instead of hanging the others.

@@ -9,11 +9,6 @@
 namespace shuttle {
 namespace {
 
-using namespace std::chrono_literals;
-using test::NameGuard;
-using test::run_child;
-using test::SharedWords;
-
 // Consumers in other processes wait (with a predicate) for items a producer counts up under the
 // condition's lock; every item is taken exactly once.
 TEST(SyncCondition, PredicateWaitAcrossProcesses) {
@@ -44,10 +39,7 @@ TEST(SyncCondition, PredicateWaitAcrossProcesses) {
         words[2] = 1;
         condition.notify_all();
     }
-    for (auto& consumer : consumers) {
-        ASSERT_TRUE(test::join_or_fail(consumer));
-        EXPECT_EQ(consumer.exitcode(), 0);
-    }
+    ASSERT_TRUE(test::join_all_and_expect_exit(consumers));
     EXPECT_EQ(words[1].load(), items);
     EXPECT_EQ(words[0].load(), 0u);
 }
@@ -68,8 +60,7 @@ TEST(SyncCondition, NotifyWakesAWaiterInAnotherProcess) {
         words[1] = 1;
     }
     condition.notify();
-    ASSERT_TRUE(test::join_or_fail(waiter));
-    EXPECT_EQ(waiter.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(waiter));
 }
 
 TEST(SyncCondition, TimedWaitsHonourTheTimeoutAndHoldTheLockAfter) {
@@ -99,8 +90,7 @@ TEST(SyncCondition, WaitReleasesTheLockWhileParked) {
     });
     std::unique_lock guard(condition);
     EXPECT_TRUE(condition.wait_for(10s, [&] { return words[0].load() == 1; }));
-    ASSERT_TRUE(test::join_or_fail(other));
-    EXPECT_EQ(other.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(other));
 }
 
 TEST(SyncCondition, WaitWithoutTheLockIsRefused) {
@@ -160,10 +150,7 @@ TEST(SyncCondition, NotifyWakesAtMostTheRequestedNumberOfWaiters) {
     EXPECT_EQ(condition.state().waiters.load(), 1u);
 
     condition.notify_all();
-    for (auto& waiter : waiters) {
-        ASSERT_TRUE(test::join_or_fail(waiter));
-        EXPECT_EQ(waiter.exitcode(), 0);
-    }
+    ASSERT_TRUE(test::join_all_and_expect_exit(waiters));
     EXPECT_EQ(returned.value(), 1u);
     EXPECT_EQ(condition.state().waiters.load(), 0u);
     condition.notify(3);  // nobody waits: nothing happens, nothing is stored up for later
@@ -226,8 +213,7 @@ TEST(SyncCondition, ADeadWaiterDoesNotAbsorbANotification) {
     }));
     auto start = std::chrono::steady_clock::now();
     condition.notify(1);
-    ASSERT_TRUE(test::join_or_fail(survivor, 5000ms));
-    EXPECT_EQ(survivor.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(survivor, 0, 5000ms));
     EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
     EXPECT_EQ(condition.state().waiters.load(), 0u);  // the dead waiter's slot was reclaimed
 }

@@ -7,11 +7,6 @@
 namespace shuttle {
 namespace {
 
-using namespace std::chrono_literals;
-using test::NameGuard;
-using test::run_child;
-using test::SharedWords;
-
 TEST(SyncEvent, SetWakesEveryWaitingProcess) {
     NameGuard name(test::unique_name("event"));
     Event event = Event::create(*name);
@@ -32,8 +27,7 @@ TEST(SyncEvent, SetWakesEveryWaitingProcess) {
     ASSERT_TRUE(test::wait_until_true([&] { return event.state().waiters.load() >= processes; }));
     event.set();
     for (auto& child : children) {
-        ASSERT_TRUE(test::join_or_fail(child, 10000ms));
-        EXPECT_EQ(child.exitcode(), 0);
+        ASSERT_TRUE(test::join_and_expect_exit(child, 0, 10000ms));
     }
 }
 
@@ -57,8 +51,7 @@ TEST(SyncEvent, TimedWaitReturnsTrueWhenSetByAnotherProcess) {
         return parked ? 0 : 1;
     });
     EXPECT_TRUE(event.wait_for(10s));
-    ASSERT_TRUE(test::join_or_fail(setter));
-    EXPECT_EQ(setter.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(setter));
 }
 
 TEST(SyncEvent, SetClearIsSet) {
@@ -80,8 +73,7 @@ TEST(SyncEvent, APulseIsNotLost) {
     ASSERT_TRUE(test::wait_until_true([&] { return event.state().waiters.load() != 0; }));
     event.set();
     event.clear();
-    ASSERT_TRUE(test::join_or_fail(waiter));
-    EXPECT_EQ(waiter.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(waiter));
 }
 
 TEST(SyncEvent, StopTokenCancelsAWait) {
@@ -106,8 +98,7 @@ TEST(SyncEvent, AKilledWaiterIsHarmless) {
     Process waiter = spawn([&] { return event.wait_for(10s) ? 0 : 1; });
     ASSERT_TRUE(test::wait_until_true([&] { return event.state().waiters.load() >= 2; }));
     event.set();
-    ASSERT_TRUE(test::join_or_fail(waiter));
-    EXPECT_EQ(waiter.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(waiter));
 }
 
 }  // namespace

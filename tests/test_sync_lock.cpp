@@ -8,10 +8,17 @@
 namespace shuttle {
 namespace {
 
-using namespace std::chrono_literals;
-using test::NameGuard;
-using test::run_child;
-using test::SharedWords;
+// The timed forms on a lock another process holds: never early, late by less than 50 ms,
+// whichever clock the deadline is on; a negative timeout tries once.
+template <class Lockable>
+void expect_timed_forms_time_out(Lockable& lock) {
+    test::expect_takes(100ms, [&] { EXPECT_FALSE(lock.try_lock_for(100ms)); });
+    test::expect_takes(
+        50ms, [&] { EXPECT_FALSE(lock.try_lock_until(std::chrono::steady_clock::now() + 50ms)); });
+    test::expect_takes(
+        30ms, [&] { EXPECT_FALSE(lock.try_lock_until(std::chrono::system_clock::now() + 30ms)); });
+    test::expect_takes(0ms, [&] { EXPECT_FALSE(lock.try_lock_for(-5ms)); });
+}
 
 // A counter incremented with a plain load + store (no atomic read-modify-write) by several
 // processes under the Lock ends exact: nothing was lost to interleaving.
@@ -30,10 +37,7 @@ TEST(SyncLock, MutualExclusionAcrossProcesses) {
             }
         }));
     }
-    for (auto& child : children) {
-        ASSERT_TRUE(test::join_or_fail(child));
-        EXPECT_EQ(child.exitcode(), 0);
-    }
+    ASSERT_TRUE(test::join_all_and_expect_exit(children));
     EXPECT_EQ(words[0].load(), processes * rounds);
 }
 
@@ -53,8 +57,7 @@ TEST(SyncLock, NamedLockIsSharedByName) {
     words[1] = 1;
     EXPECT_TRUE(lock.try_lock_for(10s));
     lock.unlock();
-    ASSERT_TRUE(test::join_or_fail(child));
-    EXPECT_EQ(child.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(child));
 }
 
 TEST(SyncLock, CreateOpenValidation) {
@@ -174,8 +177,7 @@ TEST(SyncLock, BlockedWaiterGetsLockWhenHolderIsKilled) {
     EXPECT_FALSE(waiter.join_for(0ms)) << "the waiter got a lock that is still held";
     holder.kill();
     holder.join();
-    ASSERT_TRUE(test::join_or_fail(waiter));
-    EXPECT_EQ(waiter.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(waiter));
 }
 
 TEST(SyncLock, UnlockByNonOwnerIsRefused) {
@@ -251,12 +253,7 @@ TEST(SyncLock, TimedFormsHonourTheirTimeout) {
         lock.unlock();
     });
     ASSERT_TRUE(test::await_at_least(words[0], 1));
-    test::expect_takes(100ms, [&] { EXPECT_FALSE(lock.try_lock_for(100ms)); });
-    test::expect_takes(
-        50ms, [&] { EXPECT_FALSE(lock.try_lock_until(std::chrono::steady_clock::now() + 50ms)); });
-    test::expect_takes(
-        30ms, [&] { EXPECT_FALSE(lock.try_lock_until(std::chrono::system_clock::now() + 30ms)); });
-    test::expect_takes(0ms, [&] { EXPECT_FALSE(lock.try_lock_for(-5ms)); });
+    expect_timed_forms_time_out(lock);
     words[1] = 1;
     EXPECT_TRUE(lock.try_lock_for(10s));
     lock.unlock();
@@ -348,19 +345,13 @@ TEST(SyncRLock, TimedFormsHonourTheirTimeout) {
         return 0;
     });
     ASSERT_TRUE(test::await_at_least(words[0], 1));
-    test::expect_takes(100ms, [&] { EXPECT_FALSE(lock.try_lock_for(100ms)); });
-    test::expect_takes(
-        50ms, [&] { EXPECT_FALSE(lock.try_lock_until(std::chrono::steady_clock::now() + 50ms)); });
-    test::expect_takes(
-        30ms, [&] { EXPECT_FALSE(lock.try_lock_until(std::chrono::system_clock::now() + 30ms)); });
-    test::expect_takes(0ms, [&] { EXPECT_FALSE(lock.try_lock_for(-5ms)); });
+    expect_timed_forms_time_out(lock);
     EXPECT_EQ(lock.depth(), 0u);
     words[1] = 1;
     EXPECT_TRUE(lock.try_lock_for(10s));
     EXPECT_EQ(lock.depth(), 1u);
     lock.unlock();
-    ASSERT_TRUE(test::join_or_fail(holder));
-    EXPECT_EQ(holder.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(holder));
 }
 
 }  // namespace

@@ -7,11 +7,6 @@
 namespace shuttle {
 namespace {
 
-using namespace std::chrono_literals;
-using test::NameGuard;
-using test::run_child;
-using test::SharedWords;
-
 // At most `n` processes are ever inside at once, and they do get in concurrently.
 TEST(SyncSemaphore, NeverExceedsItsCountAcrossProcesses) {
     const uint32_t n = 3;
@@ -34,10 +29,7 @@ TEST(SyncSemaphore, NeverExceedsItsCountAcrossProcesses) {
             }
         }));
     }
-    for (auto& child : children) {
-        ASSERT_TRUE(test::join_or_fail(child));
-        EXPECT_EQ(child.exitcode(), 0);
-    }
+    ASSERT_TRUE(test::join_all_and_expect_exit(children));
     EXPECT_LE(words[1].load(), n);
     EXPECT_GE(words[1].load(), 2u);
     EXPECT_EQ(semaphore.value(), n);

@@ -18,9 +18,6 @@
 namespace shuttle {
 namespace {
 
-using namespace std::chrono_literals;
-using test::run_child;
-
 std::atomic<uint64_t> signals_delivered{0};
 sem_t signal_handled;  // posted by the handler (sem_post is async-signal-safe)
 
@@ -142,8 +139,7 @@ void expect_idle_while_blocked(Process& child, Parked parked, Release release) {
     const auto used = test::process_cpu_time(child.pid()) - before;
     EXPECT_LT(used, 20ms) << used.count() << " µs of CPU in one second of waiting";
     release();
-    ASSERT_TRUE(test::join_or_fail(child));
-    EXPECT_EQ(child.exitcode(), 0);
+    ASSERT_TRUE(test::join_and_expect_exit(child));
 }
 
 TEST(SyncWaiting, ABlockedSemaphoreAcquireUsesNoCpu) {
