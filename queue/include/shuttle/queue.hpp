@@ -36,27 +36,11 @@
 
 #include "shuttle/detail/queue_core.hpp"
 #include "shuttle/error.hpp"
+#include "shuttle/queue_types.hpp"
 #include "shuttle/segment.hpp"
 #include "shuttle/wait.hpp"
 
 namespace shuttle {
-
-/// A task from JoinableQueue<T>::get_task(): the item and the handle task_done(task) takes.
-template <class T>
-struct Task {
-    T item;
-    TaskId id;
-    const T& operator*() const noexcept { return item; }
-    const T* operator->() const noexcept { return &item; }
-};
-
-/// A task from JoinableByteQueue::get_task(buffer): the message's length in the caller's
-/// buffer, and the handle task_done(task) takes.
-struct ByteTask {
-    std::size_t length = 0;
-    TaskId id;
-};
-
 namespace detail {
 
 inline SegmentInfo queue_info(ObjectKind kind, uint64_t element_size, uint64_t element_align,

@@ -34,36 +34,12 @@
 #include "shuttle/detail/queue_recovery.hpp"
 #include "shuttle/detail/thread_participants.hpp"
 #include "shuttle/error.hpp"
+#include "shuttle/queue_types.hpp"
 #include "shuttle/registry.hpp"
 #include "shuttle/segment.hpp"
 #include "shuttle/wait.hpp"
 
 namespace shuttle {
-
-/// Creation/attach options shared by every queue form.
-struct QueueOptions {
-    /// Threads (in any process) that may use the queue at once; at most 32.
-    uint32_t max_participants = 32;
-    /// Permission bits of a new named queue.
-    unsigned mode = 0600;
-    /// Part of the element fingerprint checked on open (with size and alignment).
-    uint64_t type_tag = 0;
-    /// Whether destroying the creating handle (in the creating process) removes the name.
-    bool remove_on_destroy = false;
-    /// JoinableQueue only: at-least-once redelivery (get_task(); docs/recovery.md). Fixed at
-    /// creation; open() must ask for the same (else kind_mismatch). A plain queue refuses it
-    /// (invalid_argument).
-    bool redelivery = false;
-};
-
-/// A task got with get_task() from a queue with redelivery: which queue, which get, which
-/// registry entry holds its lease. Opaque; valid until its task_done(task).
-struct TaskId {
-    uint64_t queue = 0;   // the queue's lease key
-    uint64_t ticket = 0;  // the ticket of the get that leased it
-    uint32_t holder = 0;  // the registry entry (and lease) that holds it
-};
-
 namespace detail {
 
 /// The ring and its waiting, independent of the element type.

@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "shuttle/queue_types.hpp"
 #include "shuttle/segment.hpp"
 
 namespace shuttle::detail {
@@ -113,10 +114,8 @@ struct QueueControl {
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "queue cursors must be lock-free");
 static_assert(sizeof(QueueControl) % cache_line == 0, "the journal starts on a cache line");
 
-enum class LostOperation : uint32_t {
-    put = 1,  // the producer was killed after claiming its slot, before publishing the item
-    get = 2,  // the consumer was killed after claiming the item, before releasing its slot
-};
+/// The journal's operation field (tests and recovery name it detail::LostOperation).
+using LostOperation = shuttle::LostOperation;
 
 /// One journal record: an item lost with a killed process. The journal keeps the last
 /// journal_capacity records (older ones are overwritten; `lost` keeps counting).

@@ -32,31 +32,11 @@
 #include "shuttle/detail/os.hpp"
 #include "shuttle/detail/queue_layout.hpp"
 #include "shuttle/detail/thread_participants.hpp"
+#include "shuttle/queue_types.hpp"
 #include "shuttle/registry.hpp"
 #include "shuttle/wait.hpp"
 
 namespace shuttle {
-
-/// An item lost because the process putting or getting it was killed mid-operation.
-struct LostItem {
-    uint64_t ticket = 0;  // its position in the queue's order of puts
-    detail::LostOperation operation = detail::LostOperation::put;
-    pid_t pid = 0;  // the killed process
-    uint64_t length = 0;
-    /// Its first bytes, when they were still in the queue (a lost get; at most 192 bytes).
-    std::vector<std::byte> contents;
-    steady_clock::time_point repaired_at{};
-};
-
-/// A slot a live process holds mid-operation (what a stuck survivor is waiting on: a stopped
-/// process cannot be told from a slow one).
-struct Stall {
-    pid_t pid = 0;
-    uint64_t ticket = 0;
-    bool putting = false;  // true: claimed for a put, not yet published; false: a get
-    bool stopped = false;  // the process is stopped (SIGSTOP) or traced
-};
-
 namespace detail {
 
 #if defined(SHUTTLE_QUEUE_UNPROTECTED)
