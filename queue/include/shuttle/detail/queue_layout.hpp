@@ -31,6 +31,7 @@
 //                  entry's next owner takes it over in its first get_task)
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -43,6 +44,16 @@
 #include "shuttle/segment.hpp"
 
 namespace shuttle::detail {
+
+/// Whether the inline put/get paths of this translation unit write what crash recovery reads
+/// (announcements, taken/done counts) and call into recovery. The layout is the same either
+/// way. SHUTTLE_QUEUE_UNPROTECTED turns it off, for the cost comparison and the hang test only;
+/// the compiled library (recovery itself) is always built protected.
+#if defined(SHUTTLE_QUEUE_UNPROTECTED)
+inline constexpr bool queue_recovery = false;
+#else
+inline constexpr bool queue_recovery = true;
+#endif
 
 inline constexpr uint64_t closed_bit = uint64_t{1} << 63;
 inline constexpr uint32_t max_queue_participants = 32;
@@ -285,6 +296,23 @@ struct Ring {
     }
     uint64_t put_tickets() const noexcept {
         return control->tail.load(std::memory_order_acquire) & ~closed_bit;
+    }
+    /// JoinableQueue: items put and not yet finished.
+    uint64_t unfinished_tasks() const noexcept {
+        const uint64_t finished = finished_tasks();
+        const uint64_t tickets = put_tickets();
+        return tickets > finished ? tickets - finished : 0;
+    }
+    /// Items in the ring (approximate while others put or get).
+    uint64_t size() const noexcept {
+        const uint64_t head = control->head.load(std::memory_order_acquire);
+        return size_between(head, put_tickets());
+    }
+    /// Items between get ticket `head` and put ticket `tail` (bounded: read apart, they may
+    /// be from different moments).
+    uint64_t size_between(uint64_t head, uint64_t tail) const noexcept {
+        if (tail <= head) return 0;
+        return std::min<uint64_t>(tail - head, capacity);
     }
 };
 

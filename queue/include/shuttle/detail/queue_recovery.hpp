@@ -31,6 +31,8 @@
 
 #include "shuttle/detail/os.hpp"
 #include "shuttle/detail/queue_layout.hpp"
+#include "shuttle/detail/queue_ring.hpp"
+#include "shuttle/detail/queue_waiting.hpp"
 #include "shuttle/detail/thread_participants.hpp"
 #include "shuttle/queue_types.hpp"
 #include "shuttle/registry.hpp"
@@ -38,86 +40,6 @@
 
 namespace shuttle {
 namespace detail {
-
-#if defined(SHUTTLE_QUEUE_UNPROTECTED)
-inline constexpr bool queue_recovery = false;  // for the cost comparison and the hang test only
-#else
-inline constexpr bool queue_recovery = true;
-#endif
-
-/// Moves one parked waiter of `side` to polling and wakes it. Indices found in the shared word
-/// are bounded by the registry's size (the segment is untrusted input).
-inline void wake_one_waiter(WaitSide& side, const Registry& registry) noexcept {
-    const uint64_t valid =
-        registry.capacity() >= 32 ? parked_mask : (uint64_t{1} << registry.capacity()) - 1;
-    uint64_t state = side.state.load(std::memory_order_relaxed);
-    while ((state & parked_mask & valid) != 0) {
-        const uint32_t index = static_cast<uint32_t>(std::countr_zero(state & parked_mask & valid));
-        const uint64_t next = (state & ~parked_bit(index)) | polling_bit(index);
-        if (side.state.compare_exchange_weak(state, next, std::memory_order_acq_rel)) {
-            RegistryEntry& entry = registry.entry(index);
-            entry.wake_word.fetch_add(1, std::memory_order_release);
-            wake(entry.wake_word, 1);
-            return;
-        }
-    }
-}
-
-/// One put attempt on the ring from the thread owning `entry` (announce, claim, write, publish,
-/// wake a consumer): QueueCore::try_put, and recovery's redelivery (`Redeliver`: also into a
-/// closed queue, since the item was accepted before the close). `write(void* payload) ->
-/// uint64_t length` must not throw.
-template <bool Redeliver = false, class Write>
-[[gnu::always_inline]] inline errc ring_try_put(const Ring& ring, const Registry& registry,
-                                                RegistryEntry& entry, Write&& write) noexcept {
-    QueueControl& control = *ring.control;
-    uint64_t tail = control.tail.load(std::memory_order_relaxed);
-    for (;;) {
-        if (!Redeliver && (tail & closed_bit)) return errc::closed;
-        const uint64_t ticket = Redeliver ? tail & ~closed_bit : tail;
-        SlotHeader& slot = ring.slot_at(ticket);
-        const uint64_t lap = ring.lap_of(ticket);
-        const uint64_t turn = slot.turn.load(std::memory_order_acquire);
-        const int64_t diff = static_cast<int64_t>(turn - 2 * lap);
-        if (diff == 0) {
-            // Announce before claiming: crash recovery reads it (DESIGN §6).
-            if constexpr (queue_recovery) entry.announced.store(ticket, std::memory_order_relaxed);
-            SHUTTLE_KILL_POINT("queue.put.announced");
-            if (control.tail.compare_exchange_weak(tail, tail + 1, std::memory_order_seq_cst,
-                                                   std::memory_order_relaxed)) {
-                SHUTTLE_KILL_POINT("queue.put.claimed");
-                slot.length.store(write(Ring::payload_of(slot)), std::memory_order_relaxed);
-                slot.turn.store(2 * lap + 1, std::memory_order_release);
-                SHUTTLE_KILL_POINT("queue.put.published");
-                // After a put: wake one parked consumer unless one is polling.
-                const uint64_t state = control.consumers.state.load(std::memory_order_relaxed);
-                if ((state & parked_mask) != 0 && (state & polling_mask) == 0) {
-                    wake_one_waiter(control.consumers, registry);
-                }
-                return errc::ok;
-            }
-            // Lost the race for this ticket: withdraw the announcement, so recovery does
-            // not wait for us on a slot someone else claimed.
-            if constexpr (queue_recovery) {
-                entry.announced.store(announce_none, std::memory_order_relaxed);
-            }
-        } else if (diff < 0 || (turn & poison_bit)) {
-            // The slot still holds the previous lap's item: full (unless tail moved on).
-            const uint64_t now = control.tail.load(std::memory_order_relaxed);
-            if (now == tail) return errc::full;
-            tail = now;
-        } else {
-            tail = control.tail.load(std::memory_order_relaxed);
-        }
-    }
-}
-
-/// Clears a registry entry's waiter bits on both sides.
-inline void forget_waiter(QueueControl& control, uint32_t index) noexcept {
-    for (WaitSide* side : {&control.consumers, &control.producers}) {
-        side->state.fetch_and(~(parked_bit(index) | polling_bit(index)), std::memory_order_acq_rel);
-    }
-}
 
 class QueueRecovery {
   public:
@@ -371,7 +293,7 @@ class QueueRecovery {
             }
             SHUTTLE_KILL_POINT("queue.lease.acknowledged");
             lease.state.compare_exchange_strong(state, 0, std::memory_order_acq_rel);
-            wake_joiners();
+            wake_joiners(*ring_.control);
             return false;
         }
         ring_.control->recovery.orphans.store(1, std::memory_order_seq_cst);
@@ -430,7 +352,7 @@ class QueueRecovery {
         const uint64_t target = recovery.releasing_settled.load(std::memory_order_relaxed);
         if (recovery.settled.load(std::memory_order_acquire) < target) {
             recovery.settled.store(target, std::memory_order_release);
-            wake_joiners();
+            wake_joiners(*ring_.control);
         }
         SHUTTLE_KILL_POINT("queue.release.settled");
         const uint64_t redelivered = recovery.releasing_redelivered.load(std::memory_order_relaxed);
@@ -573,7 +495,7 @@ class QueueRecovery {
         RecoveryControl& recovery = ring_.control->recovery;
         if (recovery.settled.load(std::memory_order_acquire) < record.settled_target) {
             recovery.settled.store(record.settled_target, std::memory_order_release);
-            wake_joiners();
+            wake_joiners(*ring_.control);
         }
         recovery.lost.store(number + 1, std::memory_order_release);
     }
@@ -611,7 +533,7 @@ class QueueRecovery {
         SHUTTLE_KILL_POINT("queue.settle.recorded");
         if (amount != 0) recovery.settled.store(settled + amount, std::memory_order_release);
         finish_settlement(identity, included);
-        if (amount != 0) wake_joiners();
+        if (amount != 0) wake_joiners(*ring_.control);
     }
 
     /// The part of a committed settlement that clears the entries it settled (idempotent),
@@ -673,11 +595,6 @@ class QueueRecovery {
                 recovery.settling_identity.store(0, std::memory_order_release);  // redo later
             }
         }
-    }
-
-    void wake_joiners() noexcept {
-        ring_.control->join_word.fetch_add(1, std::memory_order_seq_cst);
-        wake_all(ring_.control->join_word);
     }
 
     // ---- the recovery lock: one process at a time, taken over from a dead holder -------------
