@@ -43,61 +43,25 @@
 namespace shuttle {
 namespace detail {
 
-inline SegmentInfo queue_info(ObjectKind kind, uint64_t element_size, uint64_t element_align,
-                              uint64_t capacity, uint64_t max_message_size, uint64_t flags,
-                              const QueueOptions& options) {
-    if (capacity == 0 || capacity > max_queue_capacity) {
-        throw Error(errc::invalid_argument, "queue capacity must be 1 .. 2^32");
-    }
-    if (options.max_participants == 0 || options.max_participants > max_queue_participants) {
-        throw Error(errc::invalid_argument, "max_participants must be 1 .. 32");
-    }
-    SegmentInfo info;
-    info.kind = kind;
-    info.element_size = element_size;
-    info.element_align = element_align;
-    info.type_tag = options.type_tag;
-    info.capacity = capacity;
-    info.max_message_size = max_message_size;
-    info.flags = flags;
-    info.registry_capacity = options.max_participants;
-    return info;
-}
+// Segment set-up shared by every queue form (queue/src/queue_segment.cpp).
 
-inline SegmentExpectation queue_expectation(ObjectKind kind, uint64_t element_size,
-                                            uint64_t element_align, const QueueOptions& options) {
-    SegmentExpectation expected;
-    expected.kind = kind;
-    expected.element_size = element_size;
-    expected.element_align = element_align;
-    expected.type_tag = options.type_tag;
-    expected.body_size = queue_body_size;
-    return expected;
-}
+/// The header values of a new queue. Throws Error(invalid_argument) for a capacity or
+/// participant count out of range.
+SegmentInfo queue_info(ObjectKind kind, uint64_t element_size, uint64_t element_align,
+                       uint64_t capacity, uint64_t max_message_size, uint64_t flags,
+                       const QueueOptions& options);
 
-inline Segment check_queue_flags(Segment segment, uint64_t flags) {
-    if (segment.info().flags != flags) {
-        const bool joinable = segment.info().flags & queue_flag_joinable;
-        const bool redelivery = segment.info().flags & queue_flag_redelivery;
-        throw Error(errc::kind_mismatch,
-                    std::string("segment '") + segment.name() + "' holds a " +
-                        (joinable ? "joinable" : "non-joinable") + " queue " +
-                        (redelivery ? "with" : "without") + " redelivery (open it with " +
-                        "QueueOptions::redelivery = " + (redelivery ? "true" : "false") + ")");
-    }
-    return segment;
-}
+/// What open() requires of a queue segment of this kind and element.
+SegmentExpectation queue_expectation(ObjectKind kind, uint64_t element_size, uint64_t element_align,
+                                     const QueueOptions& options);
+
+/// `segment` if its flags are `flags`; else throws Error(kind_mismatch) saying which queue
+/// form it holds.
+Segment check_queue_flags(Segment segment, uint64_t flags);
 
 /// The segment flags of a queue form and its options. Throws Error(invalid_argument) for
 /// redelivery on a plain queue.
-inline uint64_t queue_flags(bool joinable, bool variable_length, const QueueOptions& options) {
-    if (options.redelivery && !joinable) {
-        throw Error(errc::invalid_argument, "redelivery needs a JoinableQueue (task accounting)");
-    }
-    return (joinable ? queue_flag_joinable : 0) |
-           (variable_length ? queue_flag_variable_length : 0) |
-           (options.redelivery ? queue_flag_redelivery : 0);
-}
+uint64_t queue_flags(bool joinable, bool variable_length, const QueueOptions& options);
 
 /// What every queue handle has: shutdown, size, and (Joinable) task accounting.
 template <bool Joinable>

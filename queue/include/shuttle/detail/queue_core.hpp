@@ -1,7 +1,7 @@
 // QueueCore: one queue handle's state (segment, ring, recovery, the threads' registry entries)
 // and the operations every queue form shares, independent of the element type. It ties the
 // parts together: the fast paths (queue_ring.hpp), waiting (queue_waiting.hpp), crash recovery
-// (queue_recovery.hpp) and task accounting (JoinableQueue).
+// (queue_recovery.hpp, compiled in queue/src/) and task accounting (JoinableQueue).
 #pragma once
 
 #include <algorithm>
@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -37,9 +36,13 @@ class QueueCore {
           ring_(ring_of(segment_)),
           recovery_(std::make_unique<QueueRecovery>(ring_, Registry(segment_))),
           participants_(std::make_unique<ThreadParticipants>(
-              Registry(segment_),
-              [recovery = recovery_.get()](uint32_t index, ProcessIdentity previous) {
-                  recovery->adopt(index, previous);
+              Registry(segment_), [recovery = recovery_.get(), control = ring_.control](
+                                      uint32_t index, ProcessIdentity previous) {
+                  if constexpr (queue_recovery) {
+                      recovery->adopt(index, previous);
+                  } else {
+                      forget_waiter(*control, index);  // an unprotected queue only clears bits
+                  }
               })) {
         recovery_->set_participants(participants_.get());
     }
@@ -57,29 +60,8 @@ class QueueCore {
     }
     ~QueueCore() { participants_.reset(); }
 
-    /// Lays out a fresh (zeroed) segment body.
-    static void initialise(Segment& segment) {
-        new (segment.body()) QueueControl();
-        const Ring ring = ring_of(segment);
-        for (uint64_t i = 0; i < journal_capacity; ++i) {
-            new (ring.journal + i) LostRecord{};
-        }
-        for (uint64_t i = 0; i < ring.capacity; ++i) {
-            new (ring.slots + i * ring.stride) SlotHeader{};  // turn 0: free for lap 0
-        }
-        for (uint32_t i = 0; i < ring.lease_count; ++i) new (&ring.lease_at(i)) LeaseHeader{};
-        if (ring.redelivery) {
-            std::random_device random;
-            const uint64_t key = (uint64_t{random()} << 32) ^ random() ^
-                                 current_process_identity() ^
-                                 steady_clock::now().time_since_epoch().count();
-            ring.control->recovery.lease_key.store(key | 1, std::memory_order_relaxed);
-        }
-        RegistryEntry* entries = segment.registry();
-        for (uint32_t i = 0; i < segment.info().registry_capacity; ++i) {
-            entries[i].announced.store(announce_none, std::memory_order_relaxed);
-        }
-    }
+    /// Lays out a fresh (zeroed) segment body (queue/src/queue_segment.cpp).
+    static void initialise(Segment& segment);
 
     uint64_t capacity() const noexcept { return ring_.capacity; }
     uint64_t payload_capacity() const noexcept { return ring_.payload_capacity; }
