@@ -32,9 +32,25 @@ void QueueCore::initialise(Segment& segment) {
     }
 }
 
-SegmentInfo queue_info(ObjectKind kind, uint64_t element_size, uint64_t element_align,
-                       uint64_t capacity, uint64_t max_message_size, uint64_t flags,
-                       const QueueOptions& options) {
+namespace {
+
+/// The segment flags of a queue form with these options.
+uint64_t flags_of(const QueueForm& form, const QueueOptions& options) {
+    if (options.redelivery && !form.joinable) {
+        throw Error(errc::invalid_argument, "redelivery needs a JoinableQueue (task accounting)");
+    }
+    return (form.joinable ? queue_flag_joinable : 0) |
+           (form.variable_length ? queue_flag_variable_length : 0) |
+           (options.redelivery ? queue_flag_redelivery : 0);
+}
+
+/// The header values of a new queue of this form.
+SegmentInfo info_of(const QueueForm& form, uint64_t capacity, uint64_t max_message_size,
+                    const QueueOptions& options) {
+    if (form.variable_length && (max_message_size == 0 || max_message_size > max_queue_bytes)) {
+        throw Error(errc::invalid_argument, "max_message_size must be 1 .. 2^40");
+    }
+    const uint64_t flags = flags_of(form, options);
     if (capacity == 0 || capacity > max_queue_capacity) {
         throw Error(errc::invalid_argument, "queue capacity must be 1 .. 2^32");
     }
@@ -42,9 +58,9 @@ SegmentInfo queue_info(ObjectKind kind, uint64_t element_size, uint64_t element_
         throw Error(errc::invalid_argument, "max_participants must be 1 .. 32");
     }
     SegmentInfo info;
-    info.kind = kind;
-    info.element_size = element_size;
-    info.element_align = element_align;
+    info.kind = form.kind;
+    info.element_size = form.element_size;
+    info.element_align = form.element_align;
     info.type_tag = options.type_tag;
     info.capacity = capacity;
     info.max_message_size = max_message_size;
@@ -53,18 +69,8 @@ SegmentInfo queue_info(ObjectKind kind, uint64_t element_size, uint64_t element_
     return info;
 }
 
-SegmentExpectation queue_expectation(ObjectKind kind, uint64_t element_size, uint64_t element_align,
-                                     const QueueOptions& options) {
-    SegmentExpectation expected;
-    expected.kind = kind;
-    expected.element_size = element_size;
-    expected.element_align = element_align;
-    expected.type_tag = options.type_tag;
-    expected.body_size = queue_body_size;
-    return expected;
-}
-
-Segment check_queue_flags(Segment segment, uint64_t flags) {
+/// `segment` if its flags are `flags`; else Error(kind_mismatch) saying which form it holds.
+Segment with_flags(Segment segment, uint64_t flags) {
     if (segment.info().flags != flags) {
         const bool joinable = segment.info().flags & queue_flag_joinable;
         const bool redelivery = segment.info().flags & queue_flag_redelivery;
@@ -77,13 +83,45 @@ Segment check_queue_flags(Segment segment, uint64_t flags) {
     return segment;
 }
 
-uint64_t queue_flags(bool joinable, bool variable_length, const QueueOptions& options) {
-    if (options.redelivery && !joinable) {
-        throw Error(errc::invalid_argument, "redelivery needs a JoinableQueue (task accounting)");
-    }
-    return (joinable ? queue_flag_joinable : 0) |
-           (variable_length ? queue_flag_variable_length : 0) |
-           (options.redelivery ? queue_flag_redelivery : 0);
+}  // namespace
+
+SegmentExpectation queue_expectation(ObjectKind kind, uint64_t element_size, uint64_t element_align,
+                                     uint64_t type_tag) {
+    SegmentExpectation expected;
+    expected.kind = kind;
+    expected.element_size = element_size;
+    expected.element_align = element_align;
+    expected.type_tag = type_tag;
+    expected.body_size = queue_body_size;
+    return expected;
+}
+
+Segment create_queue_segment(std::string_view name, const QueueForm& form, uint64_t capacity,
+                             uint64_t max_message_size, const QueueOptions& options) {
+    return Segment::create(name, info_of(form, capacity, max_message_size, options),
+                           queue_body_size, QueueCore::initialise,
+                           {options.mode, options.remove_on_destroy});
+}
+
+Segment create_anonymous_queue_segment(const QueueForm& form, uint64_t capacity,
+                                       uint64_t max_message_size, const QueueOptions& options) {
+    return Segment::create_anonymous(info_of(form, capacity, max_message_size, options),
+                                     queue_body_size, QueueCore::initialise);
+}
+
+Segment open_queue_segment(std::string_view name, const QueueForm& form,
+                           const QueueOptions& options) {
+    const uint64_t flags = flags_of(form, options);
+    return with_flags(Segment::open(name, queue_expectation(form.kind, form.element_size,
+                                                            form.element_align, options.type_tag)),
+                      flags);
+}
+
+Segment open_queue_segment(int fd, const QueueForm& form, const QueueOptions& options) {
+    const uint64_t flags = flags_of(form, options);
+    return with_flags(Segment::open_fd(fd, queue_expectation(form.kind, form.element_size,
+                                                             form.element_align, options.type_tag)),
+                      flags);
 }
 
 }  // namespace shuttle::detail
