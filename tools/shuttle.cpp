@@ -12,8 +12,8 @@
 
 #include <ctime>
 
-#include "shuttle/detail/queue_recovery.hpp"
 #include "shuttle/inspect.hpp"
+#include "shuttle/queue_inspect.hpp"
 
 namespace {
 
@@ -30,53 +30,41 @@ void print_line(const SegmentSummary& s) {
                s.stale() ? "  [stale]" : "");
 }
 
+const char* lease_state_name(shuttle::LeasedTask::State state) {
+    switch (state) {
+        case shuttle::LeasedTask::State::held: return "held";
+        case shuttle::LeasedTask::State::acknowledging: return "acknowledging";
+        case shuttle::LeasedTask::State::orphaned: return "orphaned (to redeliver)";
+    }
+    return "unknown";
+}
+
 void print_queue(const SegmentSummary& s) {
-    shuttle::SegmentExpectation expected;
-    expected.kind = s.kind;
-    expected.element_size = s.element_size;
-    expected.element_align = s.element_align;
-    expected.type_tag = s.type_tag;
-    expected.body_size = shuttle::detail::queue_body_size;
-    shuttle::Segment segment = shuttle::Segment::open(s.name, expected);
-    const shuttle::detail::Ring ring = shuttle::detail::ring_of(segment);
-    shuttle::detail::QueueRecovery recovery(ring, shuttle::Registry(segment));
-    const uint64_t tail = ring.put_tickets();
-    const uint64_t head = ring.control->head.load();
-    fmt::print(
-        "queue: capacity {}, {} queued (head {}, tail {}), {}{}\n", ring.capacity,
-        tail > head ? std::min(tail - head, ring.capacity) : 0, head, tail,
-        ring.control->closed.load() ? "closed" : "open",
-        ring.joinable
-            ? fmt::format(", {} unfinished tasks ({} settled for killed processes)",
-                          tail - std::min(tail, ring.finished_tasks()), recovery.settled_tasks())
-            : "");
-    for (const shuttle::Stall& stall : recovery.stalls()) {
+    const shuttle::QueueSnapshot queue = shuttle::inspect_queue(s);
+    fmt::print("queue: capacity {}, {} queued (head {}, tail {}), {}{}\n", queue.capacity,
+               queue.size, queue.gets, queue.puts, queue.closed ? "closed" : "open",
+               queue.joinable
+                   ? fmt::format(", {} unfinished tasks ({} settled for killed processes)",
+                                 queue.unfinished_tasks, queue.settled_tasks)
+                   : "");
+    for (const shuttle::Stall& stall : queue.stalls) {
         fmt::print("  waiting on pid {}{}: it holds ticket {} mid-{}\n", stall.pid,
                    stall.stopped ? " (stopped)" : "", stall.ticket, stall.putting ? "put" : "get");
     }
-    if (ring.redelivery) {
+    if (queue.redelivery) {
         fmt::print("redelivery: {} tasks redelivered after their holder died; leases:",
-                   recovery.redelivered_count());
-        uint32_t held = 0;
-        for (uint32_t index = 0; index < ring.lease_count; ++index) {
-            const uint64_t state = ring.lease_at(index).state.load();
-            if (state == 0) continue;
-            const uint64_t kind = state & shuttle::detail::lease_kind_mask;
-            fmt::print(" [entry {} {} ticket {}]", index,
-                       kind == shuttle::detail::lease_held     ? "held"
-                       : kind == shuttle::detail::lease_acking ? "acknowledging"
-                                                               : "orphaned (to redeliver)",
-                       state & shuttle::detail::lease_ticket_mask);
-            ++held;
+                   queue.redelivered);
+        for (const shuttle::LeasedTask& lease : queue.leases) {
+            fmt::print(" [entry {} {} ticket {}]", lease.holder, lease_state_name(lease.state),
+                       lease.ticket);
         }
-        fmt::print("{}\n", held == 0 ? " none held" : "");
+        fmt::print("{}\n", queue.leases.empty() ? " none held" : "");
     }
-    fmt::print("lost with killed processes: {}\n", recovery.lost_count());
-    for (const shuttle::LostItem& item : recovery.lost_items()) {
+    fmt::print("lost with killed processes: {}\n", queue.lost_count);
+    for (const shuttle::LostItem& item : queue.lost_items) {
         fmt::print(
             "  ticket {} {} by pid {}, {} bytes{}\n", item.ticket,
-            item.operation == shuttle::detail::LostOperation::put ? "put" : "get", item.pid,
-            item.length,
+            item.operation == shuttle::LostOperation::put ? "put" : "get", item.pid, item.length,
             item.contents.empty() ? "" : fmt::format(": {:02x}", fmt::join(item.contents, "")));
     }
 }

@@ -36,83 +36,61 @@
 
 #include "shuttle/detail/queue_core.hpp"
 #include "shuttle/error.hpp"
+#include "shuttle/queue_types.hpp"
 #include "shuttle/segment.hpp"
 #include "shuttle/wait.hpp"
 
 namespace shuttle {
-
-/// A task from JoinableQueue<T>::get_task(): the item and the handle task_done(task) takes.
-template <class T>
-struct Task {
-    T item;
-    TaskId id;
-    const T& operator*() const noexcept { return item; }
-    const T* operator->() const noexcept { return &item; }
-};
-
-/// A task from JoinableByteQueue::get_task(buffer): the message's length in the caller's
-/// buffer, and the handle task_done(task) takes.
-struct ByteTask {
-    std::size_t length = 0;
-    TaskId id;
-};
-
 namespace detail {
 
-inline SegmentInfo queue_info(ObjectKind kind, uint64_t element_size, uint64_t element_align,
-                              uint64_t capacity, uint64_t max_message_size, uint64_t flags,
-                              const QueueOptions& options) {
-    if (capacity == 0 || capacity > max_queue_capacity) {
-        throw Error(errc::invalid_argument, "queue capacity must be 1 .. 2^32");
-    }
-    if (options.max_participants == 0 || options.max_participants > max_queue_participants) {
-        throw Error(errc::invalid_argument, "max_participants must be 1 .. 32");
-    }
-    SegmentInfo info;
-    info.kind = kind;
-    info.element_size = element_size;
-    info.element_align = element_align;
-    info.type_tag = options.type_tag;
-    info.capacity = capacity;
-    info.max_message_size = max_message_size;
-    info.flags = flags;
-    info.registry_capacity = options.max_participants;
-    return info;
-}
+// Segment set-up shared by every queue form (queue/src/queue_segment.cpp).
 
-inline SegmentExpectation queue_expectation(ObjectKind kind, uint64_t element_size,
-                                            uint64_t element_align, const QueueOptions& options) {
-    SegmentExpectation expected;
-    expected.kind = kind;
-    expected.element_size = element_size;
-    expected.element_align = element_align;
-    expected.type_tag = options.type_tag;
-    expected.body_size = queue_body_size;
-    return expected;
-}
+/// A queue form as its segment's header records it: the kind and element fingerprint every
+/// create() writes and every open() checks, and whether it is joinable / variable-length.
+struct QueueForm {
+    ObjectKind kind;
+    uint64_t element_size;
+    uint64_t element_align;
+    bool joinable;
+    bool variable_length;  // ByteQueue: messages up to max_message_size
+};
 
-inline Segment check_queue_flags(Segment segment, uint64_t flags) {
-    if (segment.info().flags != flags) {
-        const bool joinable = segment.info().flags & queue_flag_joinable;
-        const bool redelivery = segment.info().flags & queue_flag_redelivery;
-        throw Error(errc::kind_mismatch,
-                    std::string("segment '") + segment.name() + "' holds a " +
-                        (joinable ? "joinable" : "non-joinable") + " queue " +
-                        (redelivery ? "with" : "without") + " redelivery (open it with " +
-                        "QueueOptions::redelivery = " + (redelivery ? "true" : "false") + ")");
-    }
-    return segment;
-}
+/// A new named queue segment, its body laid out. Throws Error(invalid_argument) for a
+/// capacity, message size or participant count out of range, or redelivery on a plain queue,
+/// and what Segment::create throws.
+Segment create_queue_segment(std::string_view name, const QueueForm& form, uint64_t capacity,
+                             uint64_t max_message_size, const QueueOptions& options);
+/// The same, anonymous (a memfd shared with fork()ed children).
+Segment create_anonymous_queue_segment(const QueueForm& form, uint64_t capacity,
+                                       uint64_t max_message_size, const QueueOptions& options);
 
-/// The segment flags of a queue form and its options. Throws Error(invalid_argument) for
-/// redelivery on a plain queue.
-inline uint64_t queue_flags(bool joinable, bool variable_length, const QueueOptions& options) {
-    if (options.redelivery && !joinable) {
-        throw Error(errc::invalid_argument, "redelivery needs a JoinableQueue (task accounting)");
+/// What open() requires of a queue segment of this kind and element fingerprint.
+SegmentExpectation queue_expectation(ObjectKind kind, uint64_t element_size, uint64_t element_align,
+                                     uint64_t type_tag);
+
+/// Attaches named queue segment `name` of this form (type_tag and redelivery as `options`
+/// say). Throws Error(kind_mismatch) for another queue form, and what Segment::open throws.
+Segment open_queue_segment(std::string_view name, const QueueForm& form,
+                           const QueueOptions& options);
+/// The same for the segment behind descriptor `fd` (taken over on success).
+Segment open_queue_segment(int fd, const QueueForm& form, const QueueOptions& options);
+
+/// open(), or create() if there is no such queue; both again when racing another creator or a
+/// remover. `open` throws Error(capacity_mismatch) for a queue of another size.
+template <class Open, class Create>
+auto open_or_create_queue(Open&& open, Create&& create) -> decltype(open()) {
+    for (;;) {
+        try {
+            return open();
+        } catch (const Error& error) {
+            if (error.condition() != errc::not_found) throw;
+        }
+        try {
+            return create();
+        } catch (const Error& error) {
+            if (error.condition() != errc::already_exists) throw;
+        }
     }
-    return (joinable ? queue_flag_joinable : 0) |
-           (variable_length ? queue_flag_variable_length : 0) |
-           (options.redelivery ? queue_flag_redelivery : 0);
 }
 
 /// What every queue handle has: shutdown, size, and (Joinable) task accounting.
@@ -236,55 +214,42 @@ class BasicQueue : public detail::QueueHandle<Joinable> {
     static_assert(sizeof(T) <= detail::max_queue_bytes, "element too large");
     using Base = detail::QueueHandle<Joinable>;
     using Base::core_;
-    static uint64_t flags(const QueueOptions& options) {
-        return detail::queue_flags(Joinable, false, options);
-    }
+    static constexpr detail::QueueForm form{ObjectKind::queue, sizeof(T), alignof(T), Joinable,
+                                            false};
 
   public:
     /// Creates a named queue. Throws Error(already_exists, invalid_name, invalid_argument,
     /// permission, no_space).
     static BasicQueue create(std::string_view name, std::size_t capacity,
                              const QueueOptions& options = {}) {
-        return BasicQueue(Segment::create(name, info(capacity, options), detail::queue_body_size,
-                                          detail::QueueCore::initialise,
-                                          {options.mode, options.remove_on_destroy}));
+        return BasicQueue(detail::create_queue_segment(name, form, capacity, 0, options));
     }
     /// Attaches a named queue; checks element size, alignment and options.type_tag, and
     /// whether it is joinable (and has redelivery as options.redelivery says). Throws
     /// Error(not_found, type_mismatch, kind_mismatch, ...).
     static BasicQueue open(std::string_view name, const QueueOptions& options = {}) {
-        return BasicQueue(
-            detail::check_queue_flags(Segment::open(name, expectation(options)), flags(options)));
+        return BasicQueue(detail::open_queue_segment(name, form, options));
     }
     /// open(), or create() if there is no such queue (also when racing another creator).
     static BasicQueue open_or_create(std::string_view name, std::size_t capacity,
                                      const QueueOptions& options = {}) {
-        for (;;) {
-            try {
+        return detail::open_or_create_queue(
+            [&] {
                 BasicQueue queue = open(name, options);
                 if (queue.capacity() != capacity) {
                     throw Error(errc::capacity_mismatch, "queue exists with another capacity");
                 }
                 return queue;
-            } catch (const Error& error) {
-                if (error.condition() != errc::not_found) throw;
-            }
-            try {
-                return create(name, capacity, options);
-            } catch (const Error& error) {
-                if (error.condition() != errc::already_exists) throw;
-            }
-        }
+            },
+            [&] { return create(name, capacity, options); });
     }
     /// An unnamed queue, shared with children fork()ed after this call.
     static BasicQueue anonymous(std::size_t capacity, const QueueOptions& options = {}) {
-        return BasicQueue(Segment::create_anonymous(
-            info(capacity, options), detail::queue_body_size, detail::QueueCore::initialise));
+        return BasicQueue(detail::create_anonymous_queue_segment(form, capacity, 0, options));
     }
     /// Attaches the queue behind a descriptor (see fd()); takes ownership of it on success.
     static BasicQueue open_fd(int fd, const QueueOptions& options = {}) {
-        return BasicQueue(
-            detail::check_queue_flags(Segment::open_fd(fd, expectation(options)), flags(options)));
+        return BasicQueue(detail::open_queue_segment(fd, form, options));
     }
     /// Removes a name; attached processes keep working. False if there was no such name.
     static bool remove(std::string_view name) { return Segment::remove(name); }
@@ -366,13 +331,6 @@ class BasicQueue : public detail::QueueHandle<Joinable> {
     using Storage = std::array<std::byte, sizeof(T)>;
     explicit BasicQueue(Segment segment) : Base(std::move(segment)) {}
 
-    static SegmentInfo info(std::size_t capacity, const QueueOptions& options) {
-        return detail::queue_info(ObjectKind::queue, sizeof(T), alignof(T), capacity, 0,
-                                  flags(options), options);
-    }
-    static SegmentExpectation expectation(const QueueOptions& options) {
-        return detail::queue_expectation(ObjectKind::queue, sizeof(T), alignof(T), options);
-    }
     static auto writer(const T& item) noexcept {
         return [&item](void* payload) noexcept -> uint64_t {
             std::memcpy(payload, &item, sizeof(T));
@@ -398,54 +356,41 @@ template <bool Joinable = false>
 class BasicByteQueue : public detail::QueueHandle<Joinable> {
     using Base = detail::QueueHandle<Joinable>;
     using Base::core_;
-    static uint64_t flags(const QueueOptions& options) {
-        return detail::queue_flags(Joinable, true, options);
-    }
+    static constexpr detail::QueueForm form{ObjectKind::byte_queue, 1, 1, Joinable, true};
 
   public:
     static BasicByteQueue create(std::string_view name, std::size_t capacity,
                                  std::size_t max_message_size, const QueueOptions& options = {}) {
-        return BasicByteQueue(Segment::create(
-            name, info(capacity, max_message_size, options), detail::queue_body_size,
-            detail::QueueCore::initialise, {options.mode, options.remove_on_destroy}));
+        return BasicByteQueue(
+            detail::create_queue_segment(name, form, capacity, max_message_size, options));
     }
     /// Attaches; max_message_size is read from the queue (check max_message_size()).
     static BasicByteQueue open(std::string_view name, const QueueOptions& options = {}) {
-        return BasicByteQueue(
-            detail::check_queue_flags(Segment::open(name, expectation(options)), flags(options)));
+        return BasicByteQueue(detail::open_queue_segment(name, form, options));
     }
     static BasicByteQueue anonymous(std::size_t capacity, std::size_t max_message_size,
                                     const QueueOptions& options = {}) {
-        return BasicByteQueue(Segment::create_anonymous(info(capacity, max_message_size, options),
-                                                        detail::queue_body_size,
-                                                        detail::QueueCore::initialise));
+        return BasicByteQueue(
+            detail::create_anonymous_queue_segment(form, capacity, max_message_size, options));
     }
     static BasicByteQueue open_fd(int fd, const QueueOptions& options = {}) {
-        return BasicByteQueue(
-            detail::check_queue_flags(Segment::open_fd(fd, expectation(options)), flags(options)));
+        return BasicByteQueue(detail::open_queue_segment(fd, form, options));
     }
     /// open(), or create() if there is no such queue (also when racing another creator).
     /// Throws Error(capacity_mismatch) if it exists with another capacity or message size.
     static BasicByteQueue open_or_create(std::string_view name, std::size_t capacity,
                                          std::size_t max_message_size,
                                          const QueueOptions& options = {}) {
-        for (;;) {
-            try {
+        return detail::open_or_create_queue(
+            [&] {
                 BasicByteQueue queue = open(name, options);
                 if (queue.capacity() != capacity || queue.max_message_size() != max_message_size) {
                     throw Error(errc::capacity_mismatch,
                                 "byte queue exists with another capacity or message size");
                 }
                 return queue;
-            } catch (const Error& error) {
-                if (error.condition() != errc::not_found) throw;
-            }
-            try {
-                return create(name, capacity, max_message_size, options);
-            } catch (const Error& error) {
-                if (error.condition() != errc::already_exists) throw;
-            }
-        }
+            },
+            [&] { return create(name, capacity, max_message_size, options); });
     }
     /// Removes a name; attached processes keep working. False if there was no such name.
     static bool remove(std::string_view name) { return Segment::remove(name); }
@@ -558,17 +503,6 @@ class BasicByteQueue : public detail::QueueHandle<Joinable> {
         return std::as_bytes(std::span(message.data(), message.size()));
     }
 
-    static SegmentInfo info(std::size_t capacity, std::size_t max_message_size,
-                            const QueueOptions& options) {
-        if (max_message_size == 0 || max_message_size > detail::max_queue_bytes) {
-            throw Error(errc::invalid_argument, "max_message_size must be 1 .. 2^40");
-        }
-        return detail::queue_info(ObjectKind::byte_queue, 1, 1, capacity, max_message_size,
-                                  flags(options), options);
-    }
-    static SegmentExpectation expectation(const QueueOptions& options) {
-        return detail::queue_expectation(ObjectKind::byte_queue, 1, 1, options);
-    }
     static auto writer(std::span<const std::byte> message) noexcept {
         return [message](void* payload) noexcept -> uint64_t {
             if (!message.empty()) std::memcpy(payload, message.data(), message.size());

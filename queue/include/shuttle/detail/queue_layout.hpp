@@ -31,15 +31,29 @@
 //                  entry's next owner takes it over in its first get_task)
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
+#include <type_traits>
 
+#include "shuttle/queue_types.hpp"
 #include "shuttle/segment.hpp"
 
 namespace shuttle::detail {
+
+/// Whether the inline put/get paths of this translation unit write what crash recovery reads
+/// (announcements, taken/done counts) and call into recovery. The layout is the same either
+/// way. SHUTTLE_QUEUE_UNPROTECTED turns it off, for the cost comparison and the hang test only;
+/// the compiled library (recovery itself) is always built protected.
+#if defined(SHUTTLE_QUEUE_UNPROTECTED)
+inline constexpr bool queue_recovery = false;
+#else
+inline constexpr bool queue_recovery = true;
+#endif
 
 inline constexpr uint64_t closed_bit = uint64_t{1} << 63;
 inline constexpr uint32_t max_queue_participants = 32;
@@ -113,10 +127,45 @@ struct QueueControl {
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "queue cursors must be lock-free");
 static_assert(sizeof(QueueControl) % cache_line == 0, "the journal starts on a cache line");
 
-enum class LostOperation : uint32_t {
-    put = 1,  // the producer was killed after claiming its slot, before publishing the item
-    get = 2,  // the consumer was killed after claiming the item, before releasing its slot
-};
+// Where the hot words lie, not only how big the block is: producers hammer `tail`, consumers
+// `head`, wakers read the waiter words on every put/get, and empty polls read `closed`. Any two
+// of them on one cache line would bounce it between the two sides on every operation.
+namespace layout_check {
+inline constexpr std::size_t line_of(std::size_t offset) {
+    return offset / cache_line;
+}
+static_assert(std::is_standard_layout_v<QueueControl>, "offsetof needs a standard layout");
+inline constexpr std::size_t hot_words[] = {
+    offsetof(QueueControl, tail),      offsetof(QueueControl, head),
+    offsetof(QueueControl, consumers), offsetof(QueueControl, producers),
+    offsetof(QueueControl, closed),    offsetof(QueueControl, done),
+    offsetof(QueueControl, recovery)};
+inline constexpr bool each_on_its_own_line() {
+    for (std::size_t a = 0; a < std::size(hot_words); ++a) {
+        if (hot_words[a] % cache_line != 0) return false;
+        for (std::size_t b = a + 1; b < std::size(hot_words); ++b) {
+            if (line_of(hot_words[a]) == line_of(hot_words[b])) return false;
+        }
+    }
+    return true;
+}
+static_assert(each_on_its_own_line(),
+              "tail, head, the two waiter words, closed, the task counts and the recovery block "
+              "must each start their own cache line");
+static_assert(offsetof(QueueControl, tail) == 0 && offsetof(QueueControl, head) == cache_line,
+              "the cursors are the first two lines of the body (docs/layout.md)");
+static_assert(offsetof(QueueControl, consumers) == 2 * cache_line &&
+                  offsetof(QueueControl, producers) == 3 * cache_line,
+              "the consumers' and producers' waiter words follow the cursors, a line each");
+static_assert(sizeof(WaitSide) == cache_line, "a waiter word fills its cache line alone");
+static_assert(offsetof(RecoveryControl, redelivered) % cache_line == 0,
+              "redelivery's words start their own line in the recovery block");
+static_assert(segment_header_area % cache_line == 0 && sizeof(RegistryEntry) % cache_line == 0,
+              "the body (so the control block, and every line offset above) starts on a line");
+}  // namespace layout_check
+
+/// The journal's operation field (tests and recovery name it detail::LostOperation).
+using LostOperation = shuttle::LostOperation;
 
 /// One journal record: an item lost with a killed process. The journal keeps the last
 /// journal_capacity records (older ones are overwritten; `lost` keeps counting).
@@ -145,12 +194,18 @@ inline constexpr std::size_t slot_header_size = sizeof(SlotHeader);
 inline constexpr uint64_t slots_offset =
     sizeof(QueueControl) + journal_capacity * sizeof(LostRecord);
 
-inline uint64_t slot_stride_for(uint64_t payload_size) {
+inline constexpr uint64_t slot_stride_for(uint64_t payload_size) {
     return (slot_header_size + payload_size + cache_line - 1) / cache_line * cache_line;
 }
-inline uint64_t lease_stride_for(uint64_t payload_size) {
+inline constexpr uint64_t lease_stride_for(uint64_t payload_size) {
     return (32 + payload_size + cache_line - 1) / cache_line * cache_line;
 }
+static_assert(slots_offset % cache_line == 0, "slot 0 starts on a cache line");
+static_assert(slot_header_size == 16 && alignof(SlotHeader) == 16,
+              "a slot's payload starts 16 bytes in, 16-byte aligned");
+static_assert(slot_stride_for(0) == cache_line && slot_stride_for(48) == cache_line &&
+                  slot_stride_for(49) == 2 * cache_line,
+              "slots are whole cache lines: neighbouring slots never share one");
 
 /// A lease (queue_flag_redelivery): a task a consumer got with get_task() and has not yet
 /// acknowledged, kept here so that it can be put back if its holder dies. The header, then the
@@ -165,6 +220,8 @@ struct alignas(16) LeaseHeader {
 };
 inline constexpr std::size_t lease_header_size = sizeof(LeaseHeader);
 static_assert(lease_header_size == 32, "lease headers are 32 bytes");
+static_assert(lease_stride_for(32) == cache_line && lease_stride_for(33) == 2 * cache_line,
+              "leases are whole cache lines, after the slots (which are too)");
 inline constexpr uint64_t lease_held = uint64_t{1} << 61;
 inline constexpr uint64_t lease_acking = uint64_t{2} << 61;
 inline constexpr uint64_t lease_orphan = uint64_t{3} << 61;
@@ -239,6 +296,23 @@ struct Ring {
     }
     uint64_t put_tickets() const noexcept {
         return control->tail.load(std::memory_order_acquire) & ~closed_bit;
+    }
+    /// JoinableQueue: items put and not yet finished.
+    uint64_t unfinished_tasks() const noexcept {
+        const uint64_t finished = finished_tasks();
+        const uint64_t tickets = put_tickets();
+        return tickets > finished ? tickets - finished : 0;
+    }
+    /// Items in the ring (approximate while others put or get).
+    uint64_t size() const noexcept {
+        const uint64_t head = control->head.load(std::memory_order_acquire);
+        return size_between(head, put_tickets());
+    }
+    /// Items between get ticket `head` and put ticket `tail` (bounded: read apart, they may
+    /// be from different moments).
+    uint64_t size_between(uint64_t head, uint64_t tail) const noexcept {
+        if (tail <= head) return 0;
+        return std::min<uint64_t>(tail - head, capacity);
     }
 };
 

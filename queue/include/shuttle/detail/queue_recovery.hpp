@@ -18,126 +18,25 @@
 // recovery lock, taken over from a dead holder); every repair writes its journal record before
 // its commit CAS, and the next lock holder finishes a repair or settlement whose recoverer was
 // killed half-way (fix_up), so nothing is lost from the accounting or counted twice.
+//
+// The hot paths (queue_ring.hpp) only announce; everything here runs off them, in
+// queue/src/queue_recovery.cpp, and is always compiled with recovery on.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
-#include <bit>
 #include <chrono>
-#include <cstring>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "shuttle/detail/os.hpp"
 #include "shuttle/detail/queue_layout.hpp"
 #include "shuttle/detail/thread_participants.hpp"
+#include "shuttle/queue_types.hpp"
 #include "shuttle/registry.hpp"
 #include "shuttle/wait.hpp"
 
-namespace shuttle {
-
-/// An item lost because the process putting or getting it was killed mid-operation.
-struct LostItem {
-    uint64_t ticket = 0;  // its position in the queue's order of puts
-    detail::LostOperation operation = detail::LostOperation::put;
-    pid_t pid = 0;  // the killed process
-    uint64_t length = 0;
-    /// Its first bytes, when they were still in the queue (a lost get; at most 192 bytes).
-    std::vector<std::byte> contents;
-    steady_clock::time_point repaired_at{};
-};
-
-/// A slot a live process holds mid-operation (what a stuck survivor is waiting on: a stopped
-/// process cannot be told from a slow one).
-struct Stall {
-    pid_t pid = 0;
-    uint64_t ticket = 0;
-    bool putting = false;  // true: claimed for a put, not yet published; false: a get
-    bool stopped = false;  // the process is stopped (SIGSTOP) or traced
-};
-
-namespace detail {
-
-#if defined(SHUTTLE_QUEUE_UNPROTECTED)
-inline constexpr bool queue_recovery = false;  // for the cost comparison and the hang test only
-#else
-inline constexpr bool queue_recovery = true;
-#endif
-
-/// Moves one parked waiter of `side` to polling and wakes it. Indices found in the shared word
-/// are bounded by the registry's size (the segment is untrusted input).
-inline void wake_one_waiter(WaitSide& side, const Registry& registry) noexcept {
-    const uint64_t valid =
-        registry.capacity() >= 32 ? parked_mask : (uint64_t{1} << registry.capacity()) - 1;
-    uint64_t state = side.state.load(std::memory_order_relaxed);
-    while ((state & parked_mask & valid) != 0) {
-        const uint32_t index = static_cast<uint32_t>(std::countr_zero(state & parked_mask & valid));
-        const uint64_t next = (state & ~parked_bit(index)) | polling_bit(index);
-        if (side.state.compare_exchange_weak(state, next, std::memory_order_acq_rel)) {
-            RegistryEntry& entry = registry.entry(index);
-            entry.wake_word.fetch_add(1, std::memory_order_release);
-            wake(entry.wake_word, 1);
-            return;
-        }
-    }
-}
-
-/// One put attempt on the ring from the thread owning `entry` (announce, claim, write, publish,
-/// wake a consumer): QueueCore::try_put, and recovery's redelivery (`Redeliver`: also into a
-/// closed queue, since the item was accepted before the close). `write(void* payload) ->
-/// uint64_t length` must not throw.
-template <bool Redeliver = false, class Write>
-[[gnu::always_inline]] inline errc ring_try_put(const Ring& ring, const Registry& registry,
-                                                RegistryEntry& entry, Write&& write) noexcept {
-    QueueControl& control = *ring.control;
-    uint64_t tail = control.tail.load(std::memory_order_relaxed);
-    for (;;) {
-        if (!Redeliver && (tail & closed_bit)) return errc::closed;
-        const uint64_t ticket = Redeliver ? tail & ~closed_bit : tail;
-        SlotHeader& slot = ring.slot_at(ticket);
-        const uint64_t lap = ring.lap_of(ticket);
-        const uint64_t turn = slot.turn.load(std::memory_order_acquire);
-        const int64_t diff = static_cast<int64_t>(turn - 2 * lap);
-        if (diff == 0) {
-            // Announce before claiming: crash recovery reads it (DESIGN §6).
-            if constexpr (queue_recovery) entry.announced.store(ticket, std::memory_order_relaxed);
-            SHUTTLE_KILL_POINT("queue.put.announced");
-            if (control.tail.compare_exchange_weak(tail, tail + 1, std::memory_order_seq_cst,
-                                                   std::memory_order_relaxed)) {
-                SHUTTLE_KILL_POINT("queue.put.claimed");
-                slot.length.store(write(Ring::payload_of(slot)), std::memory_order_relaxed);
-                slot.turn.store(2 * lap + 1, std::memory_order_release);
-                SHUTTLE_KILL_POINT("queue.put.published");
-                // After a put: wake one parked consumer unless one is polling.
-                const uint64_t state = control.consumers.state.load(std::memory_order_relaxed);
-                if ((state & parked_mask) != 0 && (state & polling_mask) == 0) {
-                    wake_one_waiter(control.consumers, registry);
-                }
-                return errc::ok;
-            }
-            // Lost the race for this ticket: withdraw the announcement, so recovery does
-            // not wait for us on a slot someone else claimed.
-            if constexpr (queue_recovery) {
-                entry.announced.store(announce_none, std::memory_order_relaxed);
-            }
-        } else if (diff < 0 || (turn & poison_bit)) {
-            // The slot still holds the previous lap's item: full (unless tail moved on).
-            const uint64_t now = control.tail.load(std::memory_order_relaxed);
-            if (now == tail) return errc::full;
-            tail = now;
-        } else {
-            tail = control.tail.load(std::memory_order_relaxed);
-        }
-    }
-}
-
-/// Clears a registry entry's waiter bits on both sides.
-inline void forget_waiter(QueueControl& control, uint32_t index) noexcept {
-    for (WaitSide* side : {&control.consumers, &control.producers}) {
-        side->state.fetch_and(~(parked_bit(index) | polling_bit(index)), std::memory_order_acq_rel);
-    }
-}
+namespace shuttle::detail {
 
 class QueueRecovery {
   public:
@@ -151,38 +50,7 @@ class QueueRecovery {
 
     /// Repairs what killed processes left behind. Non-blocking: returns false at once if another
     /// live process is recovering (it will do the work). Thread- and process-safe.
-    bool recover() noexcept {
-        RegistryEntry* me = nullptr;  // where a redelivery announces its put
-        if (ring_.redelivery && participants_ != nullptr) {
-            // Before the lock: a first use claims an entry, and adopting it takes the lock.
-            auto index = participants_->current();
-            if (index) me = &entry(*index);
-        }
-        if (!try_lock()) return false;
-        fix_up();
-        const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
-        const uint64_t tail = ring_.put_tickets();
-        for (uint32_t index = 0; index < registry_.capacity(); ++index) {
-            const uint64_t announced = entry(index).announced.load(std::memory_order_acquire);
-            if (classify(announced, head, tail) == Stuck::none) continue;
-            if (registry_.liveness(index) != Liveness::dead) continue;
-            if (announced_by_live_other(announced, index)) continue;
-            repair(index, announced, head, tail);
-        }
-        if (ring_.redelivery) recover_leases(me);
-        if (ring_.joinable) {
-            // Tasks taken by killed processes and never task_done()'d.
-            for (uint32_t index = 0; index < registry_.capacity(); ++index) {
-                RegistryEntry& candidate = entry(index);
-                const uint64_t identity = candidate.identity.load(std::memory_order_acquire);
-                if (identity == 0 || outstanding(candidate) == 0) continue;
-                if (registry_.liveness(index) != Liveness::dead) continue;
-                settle(identity, registry_.capacity());
-            }
-        }
-        unlock();
-        return true;
-    }
+    bool recover() noexcept;
 
     /// recover(), unless this handle ran it less than `interval` ago (cheap to call often).
     void recover_at_most_every(steady_clock::duration interval) noexcept {
@@ -196,92 +64,13 @@ class QueueRecovery {
     /// Runs when this process claims registry entry `index` (free, or taken over from the dead
     /// `previous`), before first use: repairs what the entry's last holder left, settles its
     /// tasks, and clears its words. Blocks while another live process recovers (briefly).
-    void adopt(uint32_t index, ProcessIdentity previous) noexcept {
-        if constexpr (!queue_recovery) {
-            forget_waiter(*ring_.control, index);
-            return;
-        }
-        for (;;) {
-            lock();
-            fix_up();
-            RegistryEntry& adopted = entry(index);
-            const uint64_t announced = adopted.announced.load(std::memory_order_acquire);
-            const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
-            const uint64_t tail = ring_.put_tickets();
-            if (classify(announced, head, tail) != Stuck::none) {
-                // A live process announced the same ticket: it owns the slot (and will finish
-                // it), or it is about to withdraw a failed claim. Wait until we can tell: the
-                // announcement is all that says the slot may be stuck.
-                if (announced_by_live_other(announced, index)) {
-                    unlock();
-                    yield_processor();
-                    continue;
-                }
-                repair(index, announced, head, tail);
-            }
-            if (ring_.redelivery) {
-                // Its last holder is gone (dead, or its handle destroyed): nobody will
-                // acknowledge its task. Orphaned, it is redelivered (or taken over by us).
-                const uint64_t state = ring_.lease_at(index).state.load(std::memory_order_acquire);
-                if (state != 0 && (state & lease_kind_mask) != lease_orphan) {
-                    orphan(index, state);
-                }
-            }
-            if (previous != 0) {
-                settle(previous, index);
-            } else {
-                reset_entry(index, false);
-            }
-            unlock();
-            return;
-        }
-    }
+    void adopt(uint32_t index, ProcessIdentity previous) noexcept;
 
     /// Live processes holding a slot mid-operation right now. Non-blocking; reads /proc.
-    std::vector<Stall> stalls() const {
-        std::vector<Stall> found;
-        const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
-        const uint64_t tail = ring_.put_tickets();
-        for (uint32_t index = 0; index < registry_.capacity(); ++index) {
-            const uint64_t announced = entry(index).announced.load(std::memory_order_acquire);
-            const Stuck stuck = classify(announced, head, tail);
-            if (stuck == Stuck::none || registry_.liveness(index) == Liveness::dead) continue;
-            const ProcessIdentity identity = entry(index).identity.load(std::memory_order_acquire);
-            found.push_back(Stall{identity_pid(identity), announced & announce_ticket_mask,
-                                  stuck == Stuck::put, process_stopped(identity_pid(identity))});
-        }
-        return found;
-    }
+    std::vector<Stall> stalls() const;
 
     /// A one-line picture of the recovery state, for a hung test's diagnosis.
-    std::string describe() const {
-        const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
-        const uint64_t tail = ring_.put_tickets();
-        std::string text =
-            "head " + std::to_string(head) + " tail " + std::to_string(tail) + " head-turn " +
-            std::to_string(ring_.slot_at(head).turn.load(std::memory_order_acquire)) + " lock " +
-            std::to_string(identity_pid(ring_.control->recovery.holder.load())) + " entries:";
-        for (uint32_t index = 0; index < registry_.capacity(); ++index) {
-            const RegistryEntry& holder = entry(index);
-            const uint64_t announced = holder.announced.load(std::memory_order_acquire);
-            const Liveness liveness = registry_.liveness(index);
-            text += " [" + std::to_string(identity_pid(holder.identity.load())) +
-                    (liveness == Liveness::dead    ? " dead"
-                     : liveness == Liveness::alive ? " alive"
-                                                   : " unknown") +
-                    (announced == announce_none
-                         ? std::string(" -")
-                         : std::string(announced & announce_get ? " get " : " put ") +
-                               std::to_string(announced & announce_ticket_mask)) +
-                    (classify(announced, head, tail) != Stuck::none ? " STUCK" : "") +
-                    lease_text(index) + "]";
-        }
-        if (ring_.redelivery) {
-            text += " redelivered " + std::to_string(redelivered_count()) +
-                    (orphans_pending() ? " (orphans pending)" : "");
-        }
-        return text;
-    }
+    std::string describe() const;
 
     uint64_t lost_count() const noexcept {
         return ring_.control->recovery.lost.load(std::memory_order_acquire);
@@ -294,20 +83,7 @@ class QueueRecovery {
     /// redelivered): takes it over as this thread's task. Returns its ticket, or nullopt if it
     /// was redelivered meanwhile (the lease is free: get from the ring). Blocks while another
     /// live process recovers (briefly).
-    std::optional<uint64_t> take_orphan(uint32_t index) noexcept {
-        lock();
-        fix_up();
-        LeaseHeader& lease = ring_.lease_at(index);
-        uint64_t state = lease.state.load(std::memory_order_acquire);
-        std::optional<uint64_t> ticket;
-        if ((state & lease_kind_mask) == lease_orphan) {
-            lease.state.store(lease_held | (state & lease_ticket_mask), std::memory_order_release);
-            ring_.control->recovery.redelivered.fetch_add(1, std::memory_order_acq_rel);
-            ticket = state & lease_ticket_mask;
-        }
-        unlock();
-        return ticket;
-    }
+    std::optional<uint64_t> take_orphan(uint32_t index) noexcept;
 
     /// Whether a waiting consumer should run recovery: a lease may be orphaned.
     bool orphans_pending() const noexcept {
@@ -318,190 +94,53 @@ class QueueRecovery {
     }
 
     /// The journal's records, oldest first (the last journal_capacity losses).
-    std::vector<LostItem> lost_items() const {
-        std::vector<LostItem> items;
-        const uint64_t lost = lost_count();
-        for (uint64_t number = lost > journal_capacity ? lost - journal_capacity : 0; number < lost;
-             ++number) {
-            const LostRecord& record = ring_.journal[number % journal_capacity];
-            if (record.sequence.load(std::memory_order_acquire) != number + 1) continue;
-            LostItem item;
-            item.ticket = record.ticket;
-            item.operation = static_cast<LostOperation>(record.operation);
-            item.pid = record.pid;
-            item.length = record.length;
-            const auto kept = std::min<uint64_t>(record.length, LostRecord::contents_capacity);
-            if (item.operation == LostOperation::get) {
-                item.contents.assign(record.contents, record.contents + kept);
-            }
-            item.repaired_at =
-                steady_clock::time_point(std::chrono::nanoseconds(record.repaired_at_ns));
-            // Overwritten while we read (a seqlock): skip it.
-            if (record.sequence.load(std::memory_order_seq_cst) != number + 1) continue;
-            items.push_back(std::move(item));
-        }
-        return items;
-    }
+    std::vector<LostItem> lost_items() const;
 
   private:
     enum class Stuck { none, put, get_item, get_poison };
 
-    std::string lease_text(uint32_t index) const {
-        if (index >= ring_.lease_count) return "";
-        const uint64_t state = ring_.lease_at(index).state.load(std::memory_order_acquire);
-        if (state == 0) return "";
-        const uint64_t kind = state & lease_kind_mask;
-        return std::string(kind == lease_held     ? " lease held "
-                           : kind == lease_acking ? " lease acking "
-                                                  : " lease ORPHAN ") +
-               std::to_string(state & lease_ticket_mask);
-    }
+    std::string lease_text(uint32_t index) const;
 
     // ---- leases (redelivery) ---------------------------------------------------------------
     /// The leases whose holder is dead: held → orphaned, then put back into the ring (when
     /// there is room and this thread has an entry to announce from; else a later pass does);
     /// a dead holder's acknowledgement in progress is settled. Lock held.
-    void recover_leases(RegistryEntry* me) noexcept {
-        bool left = false;
-        for (uint32_t index = 0; index < ring_.lease_count; ++index) {
-            LeaseHeader& lease = ring_.lease_at(index);
-            uint64_t state = lease.state.load(std::memory_order_acquire);
-            if (state == 0) continue;
-            if ((state & lease_kind_mask) != lease_orphan) {
-                if (registry_.liveness(index) != Liveness::dead) continue;
-                if (!orphan(index, state)) continue;
-                state = lease.state.load(std::memory_order_acquire);
-            }
-            if (me == nullptr || !redeliver(index, state, *me)) left = true;
-        }
-        // Cleared only by a pass that found none left (orphans appear only under the lock).
-        if (!left) ring_.control->recovery.orphans.store(0, std::memory_order_relaxed);
-    }
+    void recover_leases(RegistryEntry* me) noexcept;
 
     /// The lease `index` lost its holder. Held: orphaned (true). Acknowledging: the holder had
     /// finished the task; its acknowledgement is finished (acks = acks_target: idempotent, so
     /// exact even if it had got that far, or this recoverer is killed) and the lease freed
     /// (false).
-    bool orphan(uint32_t index, uint64_t state) noexcept {
-        LeaseHeader& lease = ring_.lease_at(index);
-        if ((state & lease_kind_mask) == lease_acking) {
-            const uint64_t target = lease.acks_target.load(std::memory_order_acquire);
-            if (lease.acks.load(std::memory_order_acquire) < target) {
-                lease.acks.store(target, std::memory_order_seq_cst);
-            }
-            SHUTTLE_KILL_POINT("queue.lease.acknowledged");
-            lease.state.compare_exchange_strong(state, 0, std::memory_order_acq_rel);
-            wake_joiners();
-            return false;
-        }
-        ring_.control->recovery.orphans.store(1, std::memory_order_seq_cst);
-        lease.state.store(lease_orphan | (state & lease_ticket_mask), std::memory_order_release);
-        SHUTTLE_KILL_POINT("queue.lease.orphaned");
-        return true;
-    }
+    bool orphan(uint32_t index, uint64_t state) noexcept;
 
     /// `settled` after settling `amount` more tasks, bounded by the unfinished ones.
-    uint64_t settle_target(uint64_t amount) const noexcept {
-        const RecoveryControl& recovery = ring_.control->recovery;
-        const uint64_t settled = recovery.settled.load(std::memory_order_acquire);
-        const uint64_t accounted = ring_.finished_tasks();
-        const uint64_t tickets = ring_.put_tickets();
-        return settled + std::min(amount, tickets > accounted ? tickets - accounted : 0);
-    }
+    uint64_t settle_target(uint64_t amount) const noexcept;
 
     /// Puts orphaned lease `index` back into the ring (announced from `me`), then frees it.
     /// False if the ring is full (a later pass retries: recovery never blocks). A recoverer
     /// killed after the put and before the release leaves the lease orphaned: the next one puts
     /// it again (a duplicate, never a loss; the accounting stays right, see docs/recovery.md).
-    bool redeliver(uint32_t index, uint64_t state, RegistryEntry& me) noexcept {
-        LeaseHeader& lease = ring_.lease_at(index);
-        const uint64_t length = std::min<uint64_t>(lease.length.load(std::memory_order_relaxed),
-                                                   ring_.payload_capacity);
-        const errc rc = ring_try_put<true>(ring_, registry_, me, [&](void* payload) noexcept {
-            if (length != 0) std::memcpy(payload, Ring::payload_of(lease), length);
-            return length;
-        });
-        if (rc != errc::ok) return false;
-        SHUTTLE_KILL_POINT("queue.recovery.redelivered");
-        // The item is in the ring again under a new put ticket, for the same task: the new
-        // ticket's consumer finishes it, and the orphan's ticket is settled.
-        RecoveryControl& recovery = ring_.control->recovery;
-        release_lease(index, state, settle_target(1),
-                      recovery.redelivered.load(std::memory_order_acquire) + 1);
-        return true;
-    }
+    bool redeliver(uint32_t index, uint64_t state, RegistryEntry& me) noexcept;
 
     /// Frees lease `index` (in `state`) and commits `settled` / `redelivered` with it: recorded
     /// first, so a recoverer killed half-way is finished (or redone) by the next (fix_up).
     void release_lease(uint32_t index, uint64_t state, uint64_t settled_target,
-                       uint64_t redelivered_target) noexcept {
-        RecoveryControl& recovery = ring_.control->recovery;
-        recovery.releasing_state.store(state, std::memory_order_relaxed);
-        recovery.releasing_settled.store(settled_target, std::memory_order_relaxed);
-        recovery.releasing_redelivered.store(redelivered_target, std::memory_order_relaxed);
-        recovery.releasing_lease.store(index + 1, std::memory_order_release);
-        SHUTTLE_KILL_POINT("queue.release.recorded");
-        commit_release();
-    }
+                       uint64_t redelivered_target) noexcept;
 
-    void commit_release() noexcept {
-        RecoveryControl& recovery = ring_.control->recovery;
-        const uint64_t index = recovery.releasing_lease.load(std::memory_order_acquire) - 1;
-        const uint64_t target = recovery.releasing_settled.load(std::memory_order_relaxed);
-        if (recovery.settled.load(std::memory_order_acquire) < target) {
-            recovery.settled.store(target, std::memory_order_release);
-            wake_joiners();
-        }
-        SHUTTLE_KILL_POINT("queue.release.settled");
-        const uint64_t redelivered = recovery.releasing_redelivered.load(std::memory_order_relaxed);
-        if (recovery.redelivered.load(std::memory_order_acquire) < redelivered) {
-            recovery.redelivered.store(redelivered, std::memory_order_release);
-        }
-        if (index < ring_.lease_count) {
-            uint64_t expected = recovery.releasing_state.load(std::memory_order_relaxed);
-            ring_.lease_at(static_cast<uint32_t>(index))
-                .state.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
-        }
-        recovery.releasing_lease.store(0, std::memory_order_release);
-    }
+    void commit_release() noexcept;
 
     RegistryEntry& entry(uint32_t index) const noexcept { return registry_.entry(index); }
 
     /// What the announced ticket's slot says: claimed by its announcer's kind of operation and
     /// not finished (stuck, if the claimer is dead), or nothing to do.
-    Stuck classify(uint64_t announced, uint64_t head, uint64_t tail) const noexcept {
-        if (announced == announce_none) return Stuck::none;
-        const uint64_t ticket = announced & announce_ticket_mask;
-        const uint64_t lap = ring_.lap_of(ticket);
-        const uint64_t turn = ring_.slot_at(ticket).turn.load(std::memory_order_acquire);
-        if (announced & announce_get) {
-            if (ticket >= head) return Stuck::none;  // never claimed
-            if (turn == 2 * lap + 1) return Stuck::get_item;
-            if (turn == ((2 * lap + 1) | poison_bit)) return Stuck::get_poison;
-            return Stuck::none;
-        }
-        if (ticket >= tail || turn != 2 * lap) return Stuck::none;
-        return Stuck::put;
-    }
+    Stuck classify(uint64_t announced, uint64_t head, uint64_t tail) const noexcept;
 
     /// Whether a live (or unknowable) entry other than `self` announced the same ticket and
     /// operation: it may be the one that claimed it.
-    bool announced_by_live_other(uint64_t announced, uint32_t self) const noexcept {
-        const uint64_t key = announced & ~(announce_parity | announce_lease);
-        for (uint32_t index = 0; index < registry_.capacity(); ++index) {
-            if (index == self) continue;
-            const uint64_t other = entry(index).announced.load(std::memory_order_acquire);
-            if ((other & ~(announce_parity | announce_lease)) != key) continue;
-            if (registry_.liveness(index) != Liveness::dead) return true;
-        }
-        return false;
-    }
+    bool announced_by_live_other(uint64_t announced, uint32_t self) const noexcept;
 
     /// Whether the consumer that announced get `announced` counted it as taken before dying.
-    bool counted(uint32_t index, uint64_t announced) const noexcept {
-        return ring_.joinable && ((entry(index).words[entry_taken].load(std::memory_order_acquire) &
-                                   1) != ((announced & announce_parity) ? 1u : 0u));
-    }
+    bool counted(uint32_t index, uint64_t announced) const noexcept;
 
     static int64_t outstanding(const RegistryEntry& holder) noexcept {
         return static_cast<int64_t>(holder.words[entry_taken].load(std::memory_order_acquire) -
@@ -509,235 +148,31 @@ class QueueRecovery {
     }
 
     /// Repairs the slot `announced` names, claimed by the dead holder of entry `index`.
-    void repair(uint32_t index, uint64_t announced, uint64_t head, uint64_t tail) noexcept {
-        const Stuck stuck = classify(announced, head, tail);
-        if (stuck == Stuck::none) return;  // finished since we looked: its owner was alive
-        const uint64_t ticket = announced & announce_ticket_mask;
-        const uint64_t lap = ring_.lap_of(ticket);
-        SlotHeader& slot = ring_.slot_at(ticket);
-        RecoveryControl& recovery = ring_.control->recovery;
-        const pid_t pid = identity_pid(entry(index).identity.load(std::memory_order_acquire));
-        if (stuck == Stuck::get_poison) {  // a lost put its consumer died discarding: just release
-            uint64_t expected = (2 * lap + 1) | poison_bit;
-            slot.turn.compare_exchange_strong(expected, 2 * lap + 2, std::memory_order_acq_rel);
-            wake_one_waiter(ring_.control->producers, registry_);
-            return;
-        }
-        if (ring_.redelivery && (announced & announce_lease) && index < ring_.lease_count) {
-            // A get_task() killed before releasing its slot: the item goes to its lease (unless
-            // it got there first), which recover_leases() then redelivers. Nothing is lost.
-            LeaseHeader& lease = ring_.lease_at(index);
-            const uint64_t state = lease.state.load(std::memory_order_acquire);
-            const bool written =
-                state != 0 && (state & lease_ticket_mask) == ticket;  // held, acking or orphan
-            if (written || state == 0) {
-                if (!written) {
-                    const uint64_t length = std::min<uint64_t>(
-                        slot.length.load(std::memory_order_relaxed), ring_.payload_capacity);
-                    std::memcpy(Ring::payload_of(lease), Ring::payload_of(slot), length);
-                    lease.length.store(length, std::memory_order_relaxed);
-                    lease.state.store(lease_held | ticket, std::memory_order_release);
-                }
-                SHUTTLE_KILL_POINT("queue.repair.leased");
-                uint64_t expected = 2 * lap + 1;
-                slot.turn.compare_exchange_strong(expected, 2 * lap + 2, std::memory_order_acq_rel);
-                wake_one_waiter(ring_.control->producers, registry_);
-                return;
-            }
-            // Its lease holds another task (not possible by the protocol): journal as a get.
-        }
-        const uint64_t number = recovery.lost.load(std::memory_order_acquire);
-        LostRecord& record = ring_.journal[number % journal_capacity];
-        record.sequence.store(0, std::memory_order_seq_cst);  // readers skip it from here on
-        record.ticket = ticket;
-        record.pid = pid;
-        record.repaired_at_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                    steady_clock::now().time_since_epoch())
-                                    .count();
-        uint64_t settles = 0;
-        uint64_t expected = 0;
-        uint64_t replacement = 0;
-        if (stuck == Stuck::put) {
-            record.operation = static_cast<uint32_t>(LostOperation::put);
-            record.length = 0;
-            settles = ring_.joinable ? 1 : 0;  // its put ticket counts as a task nobody will do
-            expected = 2 * lap;
-            replacement = (2 * lap + 1) | poison_bit;
-        } else {
-            record.operation = static_cast<uint32_t>(LostOperation::get);
-            const uint64_t length = std::min<uint64_t>(slot.length.load(std::memory_order_relaxed),
-                                                       ring_.payload_capacity);
-            record.length = length;
-            std::memcpy(record.contents, Ring::payload_of(slot),
-                        std::min<uint64_t>(length, LostRecord::contents_capacity));
-            // Did the dead consumer count this task as taken (so settling its entry covers it)?
-            settles = ring_.joinable && !counted(index, announced) ? 1 : 0;
-            expected = 2 * lap + 1;
-            replacement = 2 * lap + 2;
-        }
-        record.stuck_turn = expected;
-        record.settled_target = recovery.settled.load(std::memory_order_acquire) + settles;
-        record.sequence.store(number + 1, std::memory_order_release);
-        SHUTTLE_KILL_POINT("queue.repair.journaled");
-        if (!slot.turn.compare_exchange_strong(expected, replacement, std::memory_order_acq_rel)) {
-            record.sequence.store(0, std::memory_order_release);  // nothing to repair after all
-            return;
-        }
-        SHUTTLE_KILL_POINT("queue.repair.committed");
-        commit(record, number);
-        wake_one_waiter(stuck == Stuck::put ? ring_.control->consumers : ring_.control->producers,
-                        registry_);
-    }
+    void repair(uint32_t index, uint64_t announced, uint64_t head, uint64_t tail) noexcept;
 
-    void commit(const LostRecord& record, uint64_t number) noexcept {
-        RecoveryControl& recovery = ring_.control->recovery;
-        if (recovery.settled.load(std::memory_order_acquire) < record.settled_target) {
-            recovery.settled.store(record.settled_target, std::memory_order_release);
-            wake_joiners();
-        }
-        recovery.lost.store(number + 1, std::memory_order_release);
-    }
+    void commit(const LostRecord& record, uint64_t number) noexcept;
 
     /// Settles the tasks of dead process `identity` (all its entries, plus entry `adopted` that
     /// this process just took over from it), then frees its entries.
-    void settle(ProcessIdentity identity, uint32_t adopted) noexcept {
-        RecoveryControl& recovery = ring_.control->recovery;
-        int64_t sum = 0;
-        uint64_t included = 0;  // the entries this settlement covers (and will clear)
-        const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
-        const uint64_t tail = ring_.put_tickets();
-        for (uint32_t index = 0; index < registry_.capacity(); ++index) {
-            if (index == adopted ||
-                entry(index).identity.load(std::memory_order_acquire) == identity) {
-                included |= uint64_t{1} << index;
-                sum += outstanding(entry(index));
-                // A stuck get it counted is settled by that slot's repair instead (the
-                // announcement is kept as "not counted" when the entry is cleared).
-                const uint64_t announced = entry(index).announced.load(std::memory_order_acquire);
-                if (classify(announced, head, tail) == Stuck::get_item &&
-                    counted(index, announced)) {
-                    --sum;
-                }
-            }
-        }
-        uint64_t amount = sum > 0 ? static_cast<uint64_t>(sum) : 0;
-        const uint64_t settled = recovery.settled.load(std::memory_order_acquire);
-        const uint64_t accounted = ring_.finished_tasks();
-        const uint64_t tickets = ring_.put_tickets();
-        amount = std::min(amount, tickets > accounted ? tickets - accounted : 0);
-        recovery.settling_target.store(settled + amount, std::memory_order_relaxed);
-        recovery.settling_entries.store(included, std::memory_order_relaxed);
-        recovery.settling_identity.store(identity, std::memory_order_release);
-        SHUTTLE_KILL_POINT("queue.settle.recorded");
-        if (amount != 0) recovery.settled.store(settled + amount, std::memory_order_release);
-        finish_settlement(identity, included);
-        if (amount != 0) wake_joiners();
-    }
+    void settle(ProcessIdentity identity, uint32_t adopted) noexcept;
 
     /// The part of a committed settlement that clears the entries it settled (idempotent),
     /// and frees those the dead process still holds. An entry taken over meanwhile by a
     /// newcomer is cleared too: the newcomer is waiting for this lock before its first use.
-    void finish_settlement(ProcessIdentity identity, uint64_t included) noexcept {
-        for (uint32_t index = 0; index < registry_.capacity(); ++index) {
-            if (!(included & (uint64_t{1} << index))) continue;
-            reset_entry(index, true);
-            uint64_t holder = identity;
-            entry(index).identity.compare_exchange_strong(holder, 0);
-        }
-        ring_.control->recovery.settling_identity.store(0, std::memory_order_release);
-    }
+    void finish_settlement(ProcessIdentity identity, uint64_t included) noexcept;
 
     /// Clears an entry's words. `keep_stuck`: an announcement whose slot is still stuck stays
     /// (recovery repairs it later; it is all that says so), as "not counted" (taken becomes 0).
-    void reset_entry(uint32_t index, bool keep_stuck) noexcept {
-        RegistryEntry& holder = entry(index);
-        const uint64_t announced = holder.announced.load(std::memory_order_acquire);
-        const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
-        const Stuck stuck = classify(announced, head, ring_.put_tickets());
-        holder.announced.store(
-            keep_stuck && stuck != Stuck::none ? announced & ~announce_parity : announce_none,
-            std::memory_order_relaxed);
-        holder.words[entry_taken].store(0, std::memory_order_relaxed);
-        holder.words[entry_done].store(0, std::memory_order_relaxed);
-        forget_waiter(*ring_.control, index);
-    }
+    void reset_entry(uint32_t index, bool keep_stuck) noexcept;
 
     /// Finishes what a recoverer killed half-way left: a journaled repair whose CAS happened
     /// but was not committed, or a settlement recorded but not finished. Lock held.
-    void fix_up() noexcept {
-        RecoveryControl& recovery = ring_.control->recovery;
-        const uint64_t number = recovery.lost.load(std::memory_order_acquire);
-        const LostRecord& record = ring_.journal[number % journal_capacity];
-        if (record.sequence.load(std::memory_order_acquire) == number + 1 &&
-            ring_.slot_at(record.ticket).turn.load(std::memory_order_acquire) !=
-                record.stuck_turn) {
-            commit(record, number);
-        }
-        if (recovery.releasing_lease.load(std::memory_order_acquire) != 0) {
-            if (recovery.settled.load(std::memory_order_acquire) >=
-                recovery.releasing_settled.load(std::memory_order_relaxed)) {
-                commit_release();
-            } else {
-                // Killed before committing: the lease is still orphaned (put it back again: a
-                // duplicate at worst) or acknowledging (settle it again).
-                recovery.releasing_lease.store(0, std::memory_order_release);
-            }
-        }
-        const uint64_t identity = recovery.settling_identity.load(std::memory_order_acquire);
-        if (identity != 0) {
-            if (recovery.settled.load(std::memory_order_acquire) >=
-                recovery.settling_target.load(std::memory_order_relaxed)) {
-                finish_settlement(identity,
-                                  recovery.settling_entries.load(std::memory_order_relaxed));
-            } else {
-                recovery.settling_identity.store(0, std::memory_order_release);  // redo later
-            }
-        }
-    }
-
-    void wake_joiners() noexcept {
-        ring_.control->join_word.fetch_add(1, std::memory_order_seq_cst);
-        wake_all(ring_.control->join_word);
-    }
+    void fix_up() noexcept;
 
     // ---- the recovery lock: one process at a time, taken over from a dead holder -------------
-    bool try_lock() noexcept {
-        RecoveryControl& recovery = ring_.control->recovery;
-        const ProcessIdentity self = current_process_identity();
-        uint64_t holder = 0;
-        if (!recovery.holder.compare_exchange_strong(holder, self, std::memory_order_acq_rel)) {
-            if (holder == self) return false;  // another thread of this process
-            uint64_t pid_namespace = recovery.holder_namespace.load(std::memory_order_acquire);
-            if (pid_namespace == 0) {
-                // Not written yet: the holder is alive mid-acquire, or was killed right after
-                // its CAS. After 2 ms of seeing the same holder so, judge it in our namespace
-                // (a holder in another namespace then risks, at worst, a second recoverer).
-                const int64_t now = steady_clock::now().time_since_epoch().count();
-                if (unnamed_holder_.exchange(holder, std::memory_order_relaxed) != holder) {
-                    unnamed_since_.store(now, std::memory_order_relaxed);
-                    return false;
-                }
-                const auto grace = std::chrono::nanoseconds(std::chrono::milliseconds(2)).count();
-                if (now - unnamed_since_.load(std::memory_order_relaxed) < grace) return false;
-                pid_namespace = current_pid_namespace();
-            }
-            if (process_liveness(holder, pid_namespace) != Liveness::dead) return false;
-            if (!recovery.holder.compare_exchange_strong(holder, self, std::memory_order_acq_rel)) {
-                return false;
-            }
-        }
-        SHUTTLE_KILL_POINT("queue.recovery.locked");
-        recovery.holder_namespace.store(current_pid_namespace(), std::memory_order_release);
-        return true;
-    }
-    void lock() noexcept {
-        while (!try_lock()) yield_processor();
-    }
-    void unlock() noexcept {
-        RecoveryControl& recovery = ring_.control->recovery;
-        recovery.holder_namespace.store(0, std::memory_order_relaxed);
-        recovery.holder.store(0, std::memory_order_release);
-    }
+    bool try_lock() noexcept;
+    void lock() noexcept;
+    void unlock() noexcept;
 
     Ring ring_;
     Registry registry_;
@@ -748,5 +183,4 @@ class QueueRecovery {
     std::atomic<int64_t> unnamed_since_{0};  // steady_clock ticks
 };
 
-}  // namespace detail
-}  // namespace shuttle
+}  // namespace shuttle::detail

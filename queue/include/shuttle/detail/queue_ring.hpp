@@ -1,0 +1,182 @@
+// The ring's two fast paths side by side: one put attempt and one get attempt, free functions
+// over the ring's geometry (Ring), the registry and the calling thread's entry. Everything else
+// (waiting, recovery, task accounting) is built on these two.
+//
+// Slots and tickets. Puts take tickets from `tail`, gets from `head`; ticket t uses slot
+// t % capacity on lap t / capacity. Each slot has a `turn`: 2*lap means "free for the put of
+// this lap", 2*lap+1 "holds the item of this lap". A participant claims a ticket only when its
+// slot is ready (check the turn, then CAS the cursor), so a process blocked in put/get holds no
+// ticket: waits can time out, be cancelled, or be killed without wedging anyone (unlike
+// ticket-first designs). Turns that step by two per lap keep capacity 1 unambiguous.
+//
+// Ordering pairs (each release store/RMW below names the acquire load it pairs with):
+//   (1) put publishes: turn = 2L+1 (release)  ->  get reads the turn (acquire): the item's
+//       bytes and length are visible to the consumer that claims it.
+//   (2) get releases:  turn = 2L+2 (release)  ->  the next lap's put reads the turn (acquire):
+//       the consumer's copy is done before the producer overwrites the slot.
+//   (3) announce (relaxed), then claim by CAS on the cursor (seq_cst)  ->  recovery reads the
+//       cursor (acquire), then the announcements: a claim it sees was announced.
+//   (4) close(): tail |= closed_bit, then closed = 1 (both seq_cst)  ->  an empty get reads
+//       `closed` (acquire), then the tail (acquire): closed only once nothing more can come.
+//   (5) leased get: lease state = held | ticket (release), before (2)  ->  recovery reads the
+//       lease state (acquire): a task in the lease survives its holder's death.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "shuttle/detail/os.hpp"
+#include "shuttle/detail/queue_layout.hpp"
+#include "shuttle/detail/queue_waiting.hpp"
+#include "shuttle/error.hpp"
+#include "shuttle/registry.hpp"
+
+namespace shuttle::detail {
+
+static_assert(((announce_get | announce_parity | announce_lease) & announce_ticket_mask) == 0,
+              "an announcement's flags lie above its ticket");
+static_assert(2 * (announce_ticket_mask + 1) <= poison_bit,
+              "turns (2 * lap + 2, tickets below 2^61) never reach the poison bit");
+static_assert((closed_bit & announce_ticket_mask) == 0,
+              "the tail's closed bit lies above every ticket");
+
+/// One put attempt on the ring from the thread owning `entry` (announce, claim, write, publish,
+/// wake a consumer): QueueCore::try_put, and recovery's redelivery (`Redeliver`: also into a
+/// closed queue, since the item was accepted before the close). `write(void* payload) ->
+/// uint64_t length` must not throw. Never blocks: ok, full or closed.
+template <bool Redeliver = false, class Write>
+[[gnu::always_inline]] inline errc ring_try_put(const Ring& ring, const Registry& registry,
+                                                RegistryEntry& entry, Write&& write) noexcept {
+    QueueControl& control = *ring.control;
+    uint64_t tail = control.tail.load(std::memory_order_relaxed);
+    for (;;) {
+        if (!Redeliver && (tail & closed_bit)) return errc::closed;
+        const uint64_t ticket = Redeliver ? tail & ~closed_bit : tail;
+        SlotHeader& slot = ring.slot_at(ticket);
+        const uint64_t lap = ring.lap_of(ticket);
+        const uint64_t turn = slot.turn.load(std::memory_order_acquire);  // pairs with (2)
+        const int64_t diff = static_cast<int64_t>(turn - 2 * lap);
+        if (diff == 0) {
+            // (3) Announce before claiming: crash recovery reads it (DESIGN §6).
+            if constexpr (queue_recovery) entry.announced.store(ticket, std::memory_order_relaxed);
+            SHUTTLE_KILL_POINT("queue.put.announced");
+            if (control.tail.compare_exchange_weak(tail, tail + 1, std::memory_order_seq_cst,
+                                                   std::memory_order_relaxed)) {
+                SHUTTLE_KILL_POINT("queue.put.claimed");
+                slot.length.store(write(Ring::payload_of(slot)), std::memory_order_relaxed);
+                slot.turn.store(2 * lap + 1, std::memory_order_release);  // (1) publish
+                SHUTTLE_KILL_POINT("queue.put.published");
+                notify(control.consumers, registry);
+                return errc::ok;
+            }
+            // Lost the race for this ticket: withdraw the announcement, so recovery does
+            // not wait for us on a slot someone else claimed.
+            if constexpr (queue_recovery) {
+                entry.announced.store(announce_none, std::memory_order_relaxed);
+            }
+        } else if (diff < 0 || (turn & poison_bit)) {
+            // The slot still holds the previous lap's item: full (unless tail moved on).
+            const uint64_t now = control.tail.load(std::memory_order_relaxed);
+            if (now == tail) return errc::full;
+            tail = now;
+        } else {
+            tail = control.tail.load(std::memory_order_relaxed);
+        }
+    }
+}
+
+/// One get attempt on the ring from the thread owning registry entry `index` (announce, claim,
+/// read, release, wake a producer). `fits(uint64_t length) -> bool` may refuse the item
+/// (errc::buffer_too_small; nothing is consumed); `read(const void* payload, uint64_t length)`
+/// copies it out; neither may throw. `Leased` (get_task, redelivery): the item also goes to
+/// entry `index`'s lease before the slot is released, and `ticket` is set to the get's ticket.
+/// Discards lost puts on its way. Never blocks: ok, empty, closed or buffer_too_small.
+template <bool Leased, class Fits, class Read>
+inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t index, Fits&& fits,
+                         Read&& read, uint64_t& ticket) noexcept {
+    RegistryEntry& entry = registry.entry(index);
+    QueueControl& control = *ring.control;
+    uint64_t head = control.head.load(std::memory_order_relaxed);
+    for (;;) {
+        SlotHeader& slot = ring.slot_at(head);
+        const uint64_t lap = ring.lap_of(head);
+        const uint64_t turn = slot.turn.load(std::memory_order_acquire);  // pairs with (1)
+        const int64_t diff = static_cast<int64_t>(turn - (2 * lap + 1));
+        if (diff == 0) {
+            // The slot is full and stays so until claimed: its length is stable. Read it
+            // once and bound it: the segment is untrusted input.
+            const uint64_t length = std::min<uint64_t>(slot.length.load(std::memory_order_relaxed),
+                                                       ring.payload_capacity);
+            if (!fits(length)) return errc::buffer_too_small;
+            uint64_t taken = 0;
+            if constexpr (queue_recovery) {
+                // (3) Announce before claiming, with the parity of `taken` (was it counted?).
+                taken = entry.words[entry_taken].load(std::memory_order_relaxed);
+                entry.announced.store(head | announce_get | ((taken & 1) ? announce_parity : 0) |
+                                          (Leased ? announce_lease : 0),
+                                      std::memory_order_relaxed);
+            }
+            SHUTTLE_KILL_POINT("queue.get.announced");
+            if (control.head.compare_exchange_weak(head, head + 1, std::memory_order_seq_cst,
+                                                   std::memory_order_relaxed)) {
+                SHUTTLE_KILL_POINT("queue.get.claimed");
+                if constexpr (Leased) {
+                    // (5) Into the lease before the slot is released: from here on the item
+                    // survives this thread's death (recovery redelivers it).
+                    LeaseHeader& lease = ring.lease_at(index);
+                    if (length != 0) {
+                        std::memcpy(Ring::payload_of(lease), Ring::payload_of(slot), length);
+                    }
+                    lease.length.store(length, std::memory_order_relaxed);
+                    lease.state.store(lease_held | head, std::memory_order_release);
+                    SHUTTLE_KILL_POINT("queue.lease.written");
+                    ticket = head;
+                }
+                read(static_cast<const void*>(Ring::payload_of(slot)), length);
+                if (queue_recovery && ring.joinable && !Leased) {
+                    // Counted before the release: a consumer killed from here on has taken
+                    // the task, and settling its entry covers it.
+                    entry.words[entry_taken].store(taken + 1, std::memory_order_relaxed);
+                    SHUTTLE_KILL_POINT("queue.get.counted");
+                }
+                slot.turn.store(2 * lap + 2, std::memory_order_release);  // (2) release
+                SHUTTLE_KILL_POINT(Leased ? "queue.lease.released" : "queue.get.released");
+                notify(control.producers, registry);
+                return errc::ok;
+            }
+            if constexpr (queue_recovery) {
+                entry.announced.store(announce_none, std::memory_order_relaxed);
+            }
+        } else if (diff < 0) {
+            // Not yet written on this lap (empty, or a producer is still writing it), or
+            // a lost put to discard.
+            if (queue_recovery && turn == ((2 * lap + 1) | poison_bit)) {
+                entry.announced.store(head | announce_get, std::memory_order_relaxed);
+                if (control.head.compare_exchange_weak(head, head + 1, std::memory_order_seq_cst,
+                                                       std::memory_order_relaxed)) {
+                    SHUTTLE_KILL_POINT("queue.get.discarding");
+                    slot.turn.store(2 * lap + 2, std::memory_order_release);  // (2) release
+                    control.recovery.discarded.fetch_add(1, std::memory_order_relaxed);
+                    notify(control.producers, registry);
+                    head = head + 1;
+                } else {
+                    entry.announced.store(announce_none, std::memory_order_relaxed);
+                }
+                continue;
+            }
+            const uint64_t now = control.head.load(std::memory_order_relaxed);
+            if (now == head) {
+                if (control.closed.load(std::memory_order_acquire) == 0) return errc::empty;  // (4)
+                const uint64_t tail = control.tail.load(std::memory_order_acquire);
+                return (tail & ~closed_bit) <= head ? errc::closed : errc::empty;
+            }
+            head = now;
+        } else {
+            head = control.head.load(std::memory_order_relaxed);
+        }
+    }
+}
+
+}  // namespace shuttle::detail
