@@ -31,6 +31,11 @@ Segment create_object(std::string_view name, const ObjectSpec& spec,
     return Segment::create(name, info_for(spec), body_size_for(spec), init, options);
 }
 
+std::string_view named(std::string_view name) {
+    Segment::validate_name(name);  // an empty name is not "anonymous" here
+    return name;
+}
+
 Segment open_object(std::string_view name, const ObjectSpec& spec) {
     SegmentExpectation expected;
     expected.kind = spec.kind;

@@ -162,6 +162,8 @@ struct ObjectSpec {
 /// Named (`name` non-empty) or anonymous segment for `spec`, initialised by `init`.
 Segment create_object(std::string_view name, const ObjectSpec& spec,
                       const Segment::Initialiser& init, const CreateOptions& options);
+/// `name`, once validated: an empty name throws Error(invalid_name) (it is not "anonymous" here).
+std::string_view named(std::string_view name);
 /// Opens a named object of `spec.kind`, validating size, alignment and tag (any capacity).
 Segment open_object(std::string_view name, const ObjectSpec& spec);
 /// create, or open if the name exists (retrying if it disappears in between).

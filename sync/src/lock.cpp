@@ -1,5 +1,7 @@
 // Lock and RLock: a robust, process-shared pthread mutex in shared memory. The one file of sync/
 // that talks to pthreads' mutexes (and gettid) directly.
+#include "shuttle/lock.hpp"
+
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -10,10 +12,27 @@
 
 #include <fmt/format.h>
 
-#include "shuttle/detail/sync_state.hpp"
-
-namespace shuttle::detail {
+namespace shuttle {
+namespace detail {
 namespace {
+
+// Type tag: a second check, beside the kind and the state's size, that a segment holds what
+// the caller expects (bumped if the state's meaning changes without its size changing).
+constexpr uint64_t lock_tag = 0x4c4f434b0001;  // "LOCK"
+
+ObjectSpec lock_spec(bool recursive) {
+    return {recursive ? ObjectKind::rlock : ObjectKind::lock, sizeof(LockState), alignof(LockState),
+            lock_tag};
+}
+
+Segment make_lock(std::string_view name, bool recursive, const CreateOptions& options) {
+    return create_object(
+        name, lock_spec(recursive),
+        [recursive](Segment& segment) {
+            lock_init(*reinterpret_cast<LockState*>(segment.body()), recursive);
+        },
+        options);
+}
 
 // The calling thread's kernel id, cached per thread. Only the forking thread survives in a
 // child, and the fork handler below forgets its cached id there.
@@ -51,8 +70,7 @@ void check(int rc, const char* call) {
 /// Interprets a pthread lock call's result: true if the calling thread now holds the mutex.
 bool acquired(LockState& state, int rc, const char* what) {
     switch (rc) {
-        case 0:
-            return true;
+        case 0: return true;
         case EOWNERDEAD:
             // Recover at once: the mutex never becomes ENOTRECOVERABLE. If we die before this
             // line, the kernel marks the owner dead again and the next acquirer recovers.
@@ -60,15 +78,13 @@ bool acquired(LockState& state, int rc, const char* what) {
             state.owner_died.store(1, std::memory_order_relaxed);
             return true;
         case EBUSY:
-        case ETIMEDOUT:
-            return false;
+        case ETIMEDOUT: return false;
         case EDEADLK:
             throw Error(errc::invalid_argument,
                         fmt::format("{}: already held by this thread (it would deadlock; use an "
                                     "RLock to re-enter)",
                                     what));
-        default:
-            throw_system_error(rc, fmt::format("{}: pthread mutex", what));
+        default: throw_system_error(rc, fmt::format("{}: pthread mutex", what));
     }
 }
 
@@ -134,4 +150,36 @@ void lock_release(LockState& state, const char* what) {
     check(rc, "pthread_mutex_unlock");
 }
 
-}  // namespace shuttle::detail
+}  // namespace detail
+
+using detail::named;
+
+Lock Lock::create(std::string_view name, const CreateOptions& options) {
+    return Lock(detail::make_lock(named(name), false, options));
+}
+Lock Lock::open(std::string_view name) {
+    return Lock(detail::open_object(name, detail::lock_spec(false)));
+}
+Lock Lock::open_or_create(std::string_view name, const CreateOptions& options) {
+    return detail::open_or_create_object([&] { return create(name, options); },
+                                         [&] { return open(name); });
+}
+Lock Lock::anonymous() {
+    return Lock(detail::make_lock({}, false, {}));
+}
+
+RLock RLock::create(std::string_view name, const CreateOptions& options) {
+    return RLock(detail::make_lock(named(name), true, options));
+}
+RLock RLock::open(std::string_view name) {
+    return RLock(detail::open_object(name, detail::lock_spec(true)));
+}
+RLock RLock::open_or_create(std::string_view name, const CreateOptions& options) {
+    return detail::open_or_create_object([&] { return create(name, options); },
+                                         [&] { return open(name); });
+}
+RLock RLock::anonymous() {
+    return RLock(detail::make_lock({}, true, {}));
+}
+
+}  // namespace shuttle
