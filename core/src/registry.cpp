@@ -1,33 +1,36 @@
 #include "shuttle/registry.hpp"
 
-#include "shuttle/detail/os.hpp"
+#include "shuttle/detail/owner_word.hpp"
 
 namespace shuttle {
 
+namespace {
+
+detail::OwnerWord owner_word(RegistryEntry& entry) noexcept {
+    return {entry.identity, entry.pid_namespace};
+}
+
+const char* const claim_kill_point = SHUTTLE_KILL_POINT_NAME("registry.claim.before_namespace");
+
+}  // namespace
+
 result<Registry::Claim> Registry::claim() noexcept {
     const detail::ProcessIdentity self = detail::current_process_identity();
-    const uint64_t pid_namespace = detail::current_pid_namespace();
-    // First pass: a free entry. Second pass: one whose holder is dead.
+    // First pass: a free entry. Second pass: one whose holder is dead. Entries are judged
+    // without grace (detail/owner_word.hpp): between a claimant's CAS and its namespace store,
+    // a reader sees the new identity with the entry's previous namespace word, and that word
+    // never misleads: a free entry holds unknown_pid_namespace ("unknown"), a reclaimed one the
+    // dead holder's namespace, which is ours, or we could not have judged the holder dead.
     for (int pass = 0; pass < 2; ++pass) {
         for (uint32_t index = 0; index < capacity_; ++index) {
-            RegistryEntry& entry = entries_[index];
-            uint64_t holder = entry.identity.load(std::memory_order_acquire);
-            if (pass == 0 && holder != 0) continue;
-            if (pass == 1 &&
-                (holder == 0 || detail::process_liveness(
-                                    holder, entry.pid_namespace.load(std::memory_order_relaxed)) !=
-                                    detail::Liveness::dead)) {
-                continue;
-            }
-            // The namespace word is written after the identity, so between the two a reader
-            // sees the new identity with the entry's previous namespace word. That word never
-            // misleads: a free entry holds unknown_pid_namespace (release() writes it before
-            // the identity; the CAS acquires that store), judged "unknown"; a reclaimed one
-            // holds the dead holder's namespace, which is ours, or we could not have judged
-            // the holder dead.
-            if (entry.identity.compare_exchange_strong(holder, self, std::memory_order_acq_rel)) {
-                SHUTTLE_KILL_POINT("registry.claim.before_namespace");
-                entry.pid_namespace.store(pid_namespace, std::memory_order_release);
+            detail::OwnerWord word = owner_word(entries_[index]);
+            uint64_t holder = word.holder();
+            if (pass == 0) {
+                if (holder == 0 && word.claim(holder, self, claim_kill_point)) {
+                    return Claim{index, 0};
+                }
+            } else if (holder != 0 &&
+                       word.take_over(holder, word.judge(holder), self, claim_kill_point)) {
                 return Claim{index, holder};
             }
         }
@@ -36,19 +39,12 @@ result<Registry::Claim> Registry::claim() noexcept {
 }
 
 void Registry::release(uint32_t index) noexcept {
-    if (index >= capacity_) return;
-    // The namespace goes first: the next claimant's identity must never appear next to this
-    // holder's namespace (a reader there would judge the claimant by the wrong pids).
-    entries_[index].pid_namespace.store(detail::unknown_pid_namespace, std::memory_order_relaxed);
-    entries_[index].identity.store(0, std::memory_order_release);
+    if (index < capacity_) owner_word(entries_[index]).release();
 }
 
 detail::Liveness Registry::liveness(uint32_t index) const noexcept {
     if (index >= capacity_) return detail::Liveness::dead;
-    const RegistryEntry& entry = entries_[index];
-    uint64_t holder = entry.identity.load(std::memory_order_acquire);
-    if (holder == 0) return detail::Liveness::dead;
-    return detail::process_liveness(holder, entry.pid_namespace.load(std::memory_order_acquire));
+    return owner_word(entries_[index]).liveness();
 }
 
 uint32_t Registry::live_count() const noexcept {

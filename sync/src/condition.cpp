@@ -1,6 +1,8 @@
 // Condition: one futex slot per waiter, so notify(n) wakes exactly the n oldest waiters.
 #include "shuttle/condition.hpp"
 
+#include "shuttle/detail/owner_word.hpp"
+
 namespace shuttle {
 namespace detail {
 namespace {
@@ -26,6 +28,11 @@ constexpr uint32_t slot_state_of(uint32_t word) noexcept {
 }
 constexpr uint32_t with_state(uint32_t word, uint32_t slot_state) noexcept {
     return (word & ~slot_state_mask) | slot_state;
+}
+
+/// Who waits in `slot`: announced before the slot's word says "waiting" (detail/owner_word.hpp).
+OwnerWord waiter_of(ConditionWaiterSlot& slot) noexcept {
+    return {slot.owner, slot.pid_namespace};
 }
 
 /// Moves up to `count` waiting slots, oldest ticket first, to "notified" and wakes each.
@@ -88,11 +95,7 @@ void repair_dead_waiters(ConditionState& state, bool waiting_too) noexcept {
         uint32_t word = slot.word.load(std::memory_order_acquire);
         const uint32_t slot_state = slot_state_of(word);
         if (slot_state == slot_free || (slot_state == slot_waiting && !waiting_too)) continue;
-        if (process_liveness(slot.owner.load(std::memory_order_acquire),
-                             slot.pid_namespace.load(std::memory_order_acquire)) !=
-            Liveness::dead) {
-            continue;
-        }
+        if (waiter_of(slot).liveness() != Liveness::dead) continue;
         if (slot.word.compare_exchange_strong(word, with_state(word, slot_free),
                                               std::memory_order_seq_cst)) {
             state.waiters.fetch_sub(1, std::memory_order_relaxed);
@@ -106,7 +109,6 @@ void repair_dead_waiters(ConditionState& state, bool waiting_too) noexcept {
 /// race each other). nullptr if every slot belongs to a live waiter.
 ConditionWaiterSlot* claim_slot(ConditionState& state, uint64_t ticket) noexcept {
     const ProcessIdentity owner = current_process_identity();
-    const uint64_t pid_namespace = current_pid_namespace();
     for (int pass = 0; pass < 2; ++pass) {
         if (pass == 1) repair_dead_waiters(state, true);
         for (uint32_t index = 0; index < condition_waiter_slots; ++index) {
@@ -115,8 +117,7 @@ ConditionWaiterSlot* claim_slot(ConditionState& state, uint64_t ticket) noexcept
             if (slot_state_of(word) != slot_free) continue;
             // Announce before claim: who waits here is written before the slot says "waiting".
             slot.ticket.store(ticket, std::memory_order_relaxed);
-            slot.owner.store(owner, std::memory_order_relaxed);
-            slot.pid_namespace.store(pid_namespace, std::memory_order_relaxed);
+            waiter_of(slot).announce(owner);
             if (index >= state.slots_used.load(std::memory_order_relaxed)) {
                 state.slots_used.store(index + 1, std::memory_order_seq_cst);
             }

@@ -141,6 +141,11 @@ void set_kill_point_hook(void (*hook)(const char* point)) noexcept;
 
 #if defined(SHUTTLE_ENABLE_KILL_POINTS)
 #define SHUTTLE_KILL_POINT(name) ::shuttle::detail::kill_point_hit(name)
+#define SHUTTLE_KILL_POINT_NAME(name) (name)
 #else
 #define SHUTTLE_KILL_POINT(name) ((void)0)
+#define SHUTTLE_KILL_POINT_NAME(name) (static_cast<const char*>(nullptr))
 #endif
+// SHUTTLE_KILL_POINT_NAME(name) hands a crash point to shared inline code (detail/owner_word.hpp)
+// that must compile the same in every translation unit: nullptr unless kill points are enabled
+// where it is written.
