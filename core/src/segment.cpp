@@ -143,14 +143,10 @@ Segment Segment::build(int fd, std::string name, const SegmentInfo& requested,
     // body, then publish the magic last.
     SegmentHeader& header = segment.header();
     header.layout_version = segment_layout_version;
-    header.kind = static_cast<uint32_t>(info.kind);
+    detail::for_each_description_field(header, info, [](auto& stored, const auto& field) {
+        stored = static_cast<std::remove_reference_t<decltype(stored)>>(field);
+    });
     header.segment_size = *total;
-    header.element_size = info.element_size;
-    header.element_align = info.element_align;
-    header.type_tag = info.type_tag;
-    header.capacity = info.capacity;
-    header.max_message_size = info.max_message_size;
-    header.flags = info.flags;
     header.creator = info.creator;
     header.pid_namespace = info.pid_namespace;
     header.registry_capacity = info.registry_capacity;
@@ -235,14 +231,7 @@ Segment Segment::attach(int fd, std::string name, const SegmentExpectation& expe
                                                header.header_size, sizeof(SegmentHeader)));
     }
     SegmentInfo info;
-    const uint32_t kind = header.kind;
-    info.kind = static_cast<ObjectKind>(kind);
-    info.element_size = header.element_size;
-    info.element_align = header.element_align;
-    info.type_tag = header.type_tag;
-    info.capacity = header.capacity;
-    info.max_message_size = header.max_message_size;
-    info.flags = header.flags;
+    static_cast<ObjectDescription&>(info) = description_of(header);
     info.registry_capacity = header.registry_capacity;
     info.creator = header.creator;
     info.pid_namespace = header.pid_namespace;
@@ -252,9 +241,9 @@ Segment Segment::attach(int fd, std::string name, const SegmentExpectation& expe
     const uint64_t stored_body_size = header.body_size;
 
     if (info.kind != expected.kind) {
-        throw Error(errc::kind_mismatch,
-                    fmt::format("{} holds object kind {}, expected kind {}", what, kind,
-                                static_cast<uint32_t>(expected.kind)));
+        throw Error(errc::kind_mismatch, fmt::format("{} holds object kind {}, expected kind {}",
+                                                     what, static_cast<uint32_t>(info.kind),
+                                                     static_cast<uint32_t>(expected.kind)));
     }
     if (info.element_size != expected.element_size ||
         info.element_align != expected.element_align || info.type_tag != expected.type_tag) {

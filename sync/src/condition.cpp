@@ -7,12 +7,10 @@ namespace shuttle {
 namespace detail {
 namespace {
 
-// Type tag: a second check, beside the kind and the state's size, that a segment holds what
-// the caller expects (bumped if the state's meaning changes without its size changing).
 constexpr uint64_t condition_tag = 0x434f4e440002;  // "COND", 2: per-waiter slots
 
-ObjectSpec condition_spec() {
-    return {ObjectKind::condition, sizeof(ConditionState), alignof(ConditionState), condition_tag};
+SegmentInfo condition_segment() {
+    return state_segment<ConditionState>(ObjectKind::condition, condition_tag);
 }
 
 constexpr uint32_t slot_free = 0;
@@ -208,32 +206,17 @@ void condition_notify(ConditionState& state, uint32_t count) noexcept {
 
 }  // namespace detail
 
-using detail::named;
-
-namespace {
-Segment make_condition(std::string_view name, const CreateOptions& options) {
+Segment Condition::make_segment(std::string_view name, const CreateOptions& options) {
     return detail::create_object(
-        name, detail::condition_spec(),
+        name, detail::condition_segment(),
         [](Segment& segment) {
             detail::lock_init(reinterpret_cast<detail::ConditionState*>(segment.body())->lock,
                               false);
         },
         options);
 }
-}  // namespace
-
-Condition Condition::create(std::string_view name, const CreateOptions& options) {
-    return Condition(make_condition(named(name), options));
-}
-Condition Condition::open(std::string_view name) {
-    return Condition(detail::open_object(name, detail::condition_spec()));
-}
-Condition Condition::open_or_create(std::string_view name, const CreateOptions& options) {
-    return detail::open_or_create_object([&] { return create(name, options); },
-                                         [&] { return open(name); });
-}
-Condition Condition::anonymous() {
-    return Condition(make_condition({}, {}));
+SegmentExpectation Condition::expectation() {
+    return detail::expectation_for(detail::condition_segment());
 }
 
 }  // namespace shuttle

@@ -7,12 +7,10 @@ namespace shuttle {
 namespace detail {
 namespace {
 
-// Type tag: a second check, beside the kind and the state's size, that a segment holds what
-// the caller expects (bumped if the state's meaning changes without its size changing).
 constexpr uint64_t event_tag = 0x4556454e0001;  // "EVEN"
 
-ObjectSpec event_spec() {
-    return {ObjectKind::event, sizeof(EventState), alignof(EventState), event_tag};
+SegmentInfo event_segment() {
+    return state_segment<EventState>(ObjectKind::event, event_tag);
 }
 
 }  // namespace
@@ -37,20 +35,11 @@ status event_wait(EventState& state, steady_clock::time_point deadline,
 
 }  // namespace detail
 
-using detail::named;
-
-Event Event::create(std::string_view name, const CreateOptions& options) {
-    return Event(detail::create_object(named(name), detail::event_spec(), {}, options));
+Segment Event::make_segment(std::string_view name, const CreateOptions& options) {
+    return detail::create_object(name, detail::event_segment(), {}, options);
 }
-Event Event::open(std::string_view name) {
-    return Event(detail::open_object(name, detail::event_spec()));
-}
-Event Event::open_or_create(std::string_view name, const CreateOptions& options) {
-    return detail::open_or_create_object([&] { return create(name, options); },
-                                         [&] { return open(name); });
-}
-Event Event::anonymous() {
-    return Event(detail::create_object({}, detail::event_spec(), {}, {}));
+SegmentExpectation Event::expectation() {
+    return detail::expectation_for(detail::event_segment());
 }
 
 }  // namespace shuttle

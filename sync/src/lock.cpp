@@ -16,18 +16,15 @@ namespace shuttle {
 namespace detail {
 namespace {
 
-// Type tag: a second check, beside the kind and the state's size, that a segment holds what
-// the caller expects (bumped if the state's meaning changes without its size changing).
 constexpr uint64_t lock_tag = 0x4c4f434b0001;  // "LOCK"
 
-ObjectSpec lock_spec(bool recursive) {
-    return {recursive ? ObjectKind::rlock : ObjectKind::lock, sizeof(LockState), alignof(LockState),
-            lock_tag};
+SegmentInfo lock_segment(bool recursive) {
+    return state_segment<LockState>(recursive ? ObjectKind::rlock : ObjectKind::lock, lock_tag);
 }
 
 Segment make_lock(std::string_view name, bool recursive, const CreateOptions& options) {
     return create_object(
-        name, lock_spec(recursive),
+        name, lock_segment(recursive),
         [recursive](Segment& segment) {
             lock_init(*reinterpret_cast<LockState*>(segment.body()), recursive);
         },
@@ -152,34 +149,18 @@ void lock_release(LockState& state, const char* what) {
 
 }  // namespace detail
 
-using detail::named;
-
-Lock Lock::create(std::string_view name, const CreateOptions& options) {
-    return Lock(detail::make_lock(named(name), false, options));
+Segment Lock::make_segment(std::string_view name, const CreateOptions& options) {
+    return detail::make_lock(name, false, options);
 }
-Lock Lock::open(std::string_view name) {
-    return Lock(detail::open_object(name, detail::lock_spec(false)));
-}
-Lock Lock::open_or_create(std::string_view name, const CreateOptions& options) {
-    return detail::open_or_create_object([&] { return create(name, options); },
-                                         [&] { return open(name); });
-}
-Lock Lock::anonymous() {
-    return Lock(detail::make_lock({}, false, {}));
+SegmentExpectation Lock::expectation() {
+    return detail::expectation_for(detail::lock_segment(false));
 }
 
-RLock RLock::create(std::string_view name, const CreateOptions& options) {
-    return RLock(detail::make_lock(named(name), true, options));
+Segment RLock::make_segment(std::string_view name, const CreateOptions& options) {
+    return detail::make_lock(name, true, options);
 }
-RLock RLock::open(std::string_view name) {
-    return RLock(detail::open_object(name, detail::lock_spec(true)));
-}
-RLock RLock::open_or_create(std::string_view name, const CreateOptions& options) {
-    return detail::open_or_create_object([&] { return create(name, options); },
-                                         [&] { return open(name); });
-}
-RLock RLock::anonymous() {
-    return RLock(detail::make_lock({}, true, {}));
+SegmentExpectation RLock::expectation() {
+    return detail::expectation_for(detail::lock_segment(true));
 }
 
 }  // namespace shuttle

@@ -9,30 +9,28 @@ namespace shuttle {
 namespace detail {
 namespace {
 
-// Type tag: a second check, beside the kind and the state's size, that a segment holds what
-// the caller expects (bumped if the state's meaning changes without its size changing).
 constexpr uint64_t semaphore_tag = 0x53454d410001;  // "SEMA"
 constexpr uint64_t semaphore_bounded_flag = 1;
 
-ObjectSpec semaphore_spec(uint32_t initial = 0, bool bounded = false) {
-    return {ObjectKind::semaphore,
-            sizeof(SemaphoreState),
-            alignof(SemaphoreState),
-            semaphore_tag,
-            0,
-            initial,
-            bounded ? semaphore_bounded_flag : 0};
+SegmentInfo semaphore_segment(uint32_t initial = 0, bool bounded = false) {
+    SegmentInfo info = state_segment<SemaphoreState>(ObjectKind::semaphore, semaphore_tag);
+    info.capacity = initial;
+    info.flags = bounded ? semaphore_bounded_flag : 0;
+    return info;
 }
 
-Segment make_semaphore(std::string_view name, uint32_t initial, bool bounded,
-                       const CreateOptions& options) {
+void check_value(uint32_t initial, bool bounded) {
     if (initial > semaphore_max_value || (bounded && initial == 0)) {
         throw Error(errc::invalid_argument,
                     fmt::format("semaphore value {} out of range ({} .. {})", initial,
                                 bounded ? 1 : 0, semaphore_max_value));
     }
+}
+
+Segment make_semaphore(std::string_view name, uint32_t initial, bool bounded,
+                       const CreateOptions& options) {
     return create_object(
-        name, semaphore_spec(initial, bounded),
+        name, semaphore_segment(initial, bounded),
         [=](Segment& segment) {
             auto& state = *reinterpret_cast<SemaphoreState*>(segment.body());
             state.count.store(initial, std::memory_order_relaxed);
@@ -88,42 +86,29 @@ void semaphore_release(SemaphoreState& state, uint32_t count) {
 
 }  // namespace detail
 
-using detail::named;
-
-Semaphore Semaphore::create(std::string_view name, uint32_t initial, const CreateOptions& options) {
-    return Semaphore(detail::make_semaphore(named(name), initial, false, options));
+void Semaphore::check_parameters(uint32_t initial) {
+    detail::check_value(initial, false);
 }
-Semaphore Semaphore::open(std::string_view name) {
-    return Semaphore(detail::open_object(name, detail::semaphore_spec()));
+Segment Semaphore::make_segment(std::string_view name, uint32_t initial,
+                                const CreateOptions& options) {
+    return detail::make_semaphore(name, initial, false, options);
 }
-Semaphore Semaphore::open_or_create(std::string_view name, uint32_t initial,
-                                    const CreateOptions& options) {
-    return detail::open_or_create_object([&] { return create(name, initial, options); },
-                                         [&] { return open(name); });
-}
-Semaphore Semaphore::anonymous(uint32_t initial) {
-    return Semaphore(detail::make_semaphore({}, initial, false, {}));
+SegmentExpectation Semaphore::expectation() {
+    return detail::expectation_for(detail::semaphore_segment());
 }
 
-BoundedSemaphore BoundedSemaphore::create(std::string_view name, uint32_t initial,
-                                          const CreateOptions& options) {
-    return BoundedSemaphore(detail::make_semaphore(named(name), initial, true, options));
+void BoundedSemaphore::check_parameters(uint32_t initial) {
+    detail::check_value(initial, true);
 }
-BoundedSemaphore BoundedSemaphore::open(std::string_view name) {
-    Segment segment = detail::open_object(name, detail::semaphore_spec());
+Segment BoundedSemaphore::make_segment(std::string_view name, uint32_t initial,
+                                       const CreateOptions& options) {
+    return detail::make_semaphore(name, initial, true, options);
+}
+void BoundedSemaphore::check_opened(const Segment& segment) {
     if ((segment.info().flags & detail::semaphore_bounded_flag) == 0) {
         throw Error(errc::kind_mismatch,
-                    fmt::format("'{}' is a Semaphore, not a BoundedSemaphore", name));
+                    fmt::format("'{}' is a Semaphore, not a BoundedSemaphore", segment.name()));
     }
-    return BoundedSemaphore(std::move(segment));
-}
-BoundedSemaphore BoundedSemaphore::open_or_create(std::string_view name, uint32_t initial,
-                                                  const CreateOptions& options) {
-    return detail::open_or_create_object([&] { return create(name, initial, options); },
-                                         [&] { return open(name); });
-}
-BoundedSemaphore BoundedSemaphore::anonymous(uint32_t initial) {
-    return BoundedSemaphore(detail::make_semaphore({}, initial, true, {}));
 }
 
 }  // namespace shuttle
