@@ -1,7 +1,5 @@
 #include "shuttle/segment.hpp"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -90,7 +88,8 @@ Segment::~Segment() {
 }
 
 void Segment::reset() noexcept {
-    if (remove_on_destroy_pid_ != 0 && remove_on_destroy_pid_ == ::getpid() && !name_.empty()) {
+    if (remove_on_destroy_pid_ != 0 && remove_on_destroy_pid_ == detail::current_pid() &&
+        !name_.empty()) {
         detail::unlink_shm_file(name_);
     }
     remove_on_destroy_pid_ = 0;
@@ -170,7 +169,7 @@ Segment Segment::create(std::string_view name, const SegmentInfo& info,
     if (int error = detail::publish_shm_file(segment.fd_, valid_name)) {
         fail(error, "cannot create " + describe(valid_name));
     }
-    if (options.remove_on_destroy) segment.remove_on_destroy_pid_ = ::getpid();
+    if (options.remove_on_destroy) segment.remove_on_destroy_pid_ = detail::current_pid();
     return segment;
 }
 

@@ -1,11 +1,14 @@
-// Lock and RLock: a robust, process-shared pthread mutex in shared memory. The one file of sync/
-// that talks to pthreads' mutexes (and gettid) directly.
+// Lock and RLock: a robust, process-shared pthread mutex in shared memory.
+//
+// The one file of core/ and sync/ that calls the C library's threads API rather than
+// detail/os.hpp: a robust lock has to be glibc's mutex, because the kernel's robust-futex list
+// (how the kernel releases a dead holder's lock) is per thread and glibc already owns it (a
+// second list cannot be registered). For the same reason the owner's thread id is read from the
+// mutex's own futex word, the word that list protocol defines. docs/sync.md has the rest.
 #include "shuttle/lock.hpp"
 
 #include <linux/futex.h>
 #include <pthread.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <ctime>
@@ -29,20 +32,6 @@ Segment make_lock(std::string_view name, bool recursive, const CreateOptions& op
             lock_init(*reinterpret_cast<LockState*>(segment.body()), recursive);
         },
         options);
-}
-
-// The calling thread's kernel id, cached per thread. Only the forking thread survives in a
-// child, and the fork handler below forgets its cached id there.
-thread_local int32_t cached_thread_id = 0;
-
-[[maybe_unused]] const bool thread_id_fork_handler = [] {
-    pthread_atfork(nullptr, nullptr, [] { cached_thread_id = 0; });
-    return true;
-}();
-
-int32_t current_thread() noexcept {
-    if (cached_thread_id == 0) cached_thread_id = static_cast<int32_t>(::syscall(SYS_gettid));
-    return cached_thread_id;
 }
 
 /// The owner's thread id from the robust futex word (glibc's __lock, the word the kernel's
@@ -122,7 +111,7 @@ bool lock_try_acquire(LockState& state) {
 }
 
 bool lock_held_by_caller(const LockState& state) noexcept {
-    return owner_thread(state) == current_thread();
+    return owner_thread(state) == current_thread_id();
 }
 
 uint32_t lock_depth(const LockState& state) noexcept {
