@@ -1,12 +1,19 @@
-// detail::NamedObject with options that describe the object (as a queue's do: open() checks
-// them) and an open_or_create() that checks what it finds: the forms the sync primitives do not
-// use, on a small object of counters.
+// detail::NamedObject, the factory set of every shared object: what the sync primitives gain
+// from it (open_fd; open_or_create's parameter check on an existing name), and the forms they
+// do not use, on a small object of counters: options that describe the object (as a queue's
+// do: open() checks them) and an open_or_create() that checks what it finds.
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <string>
 #include <string_view>
 
 #include "counters_segment.hpp"
+#include "shuttle/barrier.hpp"
 #include "shuttle/detail/named_object.hpp"
+#include "shuttle/event.hpp"
+#include "shuttle/lock.hpp"
+#include "shuttle/semaphore.hpp"
 #include "support.hpp"
 
 namespace shuttle {
@@ -111,6 +118,50 @@ TEST(NamedObject, AnonymousTakesTheOptionsAndOpenFdChecksThem) {
     Counters attached = Counters::open_fd(::dup(anonymous.fd()), {.type_tag = 7});
     attached[2].store(9);
     EXPECT_EQ(anonymous[2].load(), 9u);
+}
+
+// An anonymous primitive's descriptor, handed to an exec'd program, attaches it there.
+TEST(NamedObject, ExecedProgramAttachesAnEventByDescriptor) {
+    Event event = Event::anonymous();
+    event.segment().set_inheritable(true);
+    const std::string fd = std::to_string(event.segment().fd());
+    EXPECT_EQ(run_child([&] {
+                  execl(SHUTTLE_TEST_HELPER, SHUTTLE_TEST_HELPER, "event-set", fd.c_str(),
+                        static_cast<char*>(nullptr));
+                  return 127;
+              }),
+              0);
+    EXPECT_TRUE(event.is_set());
+}
+
+// open_fd checks what open checks, and leaves the descriptor to the caller when it refuses.
+TEST(NamedObject, OpenFdChecksTheKind) {
+    Lock lock = Lock::anonymous();
+    const int lock_fd = ::dup(lock.segment().fd());
+    EXPECT_EQ(error_of([&] { Event::open_fd(lock_fd); }), errc::kind_mismatch);
+    EXPECT_GE(::fcntl(lock_fd, F_GETFD), 0) << "a refused descriptor was closed";
+    ::close(lock_fd);
+
+    Semaphore plain = Semaphore::anonymous(1);
+    const int plain_fd = ::dup(plain.segment().fd());
+    EXPECT_EQ(error_of([&] { BoundedSemaphore::open_fd(plain_fd); }), errc::kind_mismatch);
+    ::close(plain_fd);
+
+    BoundedSemaphore bounded = BoundedSemaphore::anonymous(3);
+    Semaphore any = Semaphore::open_fd(::dup(bounded.segment().fd()));
+    EXPECT_EQ(any.bound(), 3u);
+    EXPECT_TRUE(any.try_acquire());
+    EXPECT_EQ(bounded.value(), 2u);  // one semaphore behind both handles
+}
+
+// open_or_create refuses parameters create would refuse, even when the name exists; otherwise
+// it attaches what is there (the parameters are used only to create).
+TEST(NamedObject, OpenOrCreateChecksItsParametersEvenWhenTheNameExists) {
+    NameGuard name(test::unique_name("barrier"));
+    Barrier barrier = Barrier::create(*name, 2);
+    EXPECT_EQ(error_of([&] { Barrier::open_or_create(*name, 0); }), errc::invalid_argument);
+    EXPECT_EQ(Barrier::open_or_create(*name, 5).parties(), 2u);
+    EXPECT_EQ(error_of([&] { Barrier::create("", 2); }), errc::invalid_name);
 }
 
 }  // namespace
