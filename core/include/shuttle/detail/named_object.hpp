@@ -1,8 +1,9 @@
 // The factory set every shared object repeats — create / open / open_or_create / anonymous /
 // open_fd / remove — written once, as a CRTP base (Derived is the object's handle class).
 //
-//     class Event : public detail::NamedObject<Event, EventHandle, CreateOptions> { ... };
-//     class Semaphore : public detail::NamedObject<Semaphore, Handle, CreateOptions, uint32_t> ...
+//     class Lock : public detail::NamedObject<Lock, detail::LockHandle, CreateOptions> { ... };
+//     class Barrier : public detail::NamedObject<Barrier, Handle, CreateOptions, uint32_t> ...
+//     (sync/'s primitives spell theirs detail::SyncObject<Barrier, BarrierState, uint32_t>)
 //
 // The base derives from `Handle` (what the object's members need: its segment, its state) and
 // declares the factories with the object's creation `Parameters` (a Semaphore's initial value, a
