@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "counters_segment.hpp"
+#include "shuttle/event.hpp"
 
 int main(int argc, char** argv) {
     using namespace shuttle;
@@ -16,10 +17,14 @@ int main(int argc, char** argv) {
         test::counters(inherited)[1].fetch_add(200);
         return 0;
     }
+    if (argc == 3 && std::strcmp(argv[1], "event-set") == 0) {
+        Event::open_fd(std::atoi(argv[2])).set();
+        return 0;
+    }
     if (argc == 3 && std::strcmp(argv[1], "fd-is-open") == 0) {
         // 10 if descriptor FD was inherited across exec, 11 if it was closed.
         return ::fcntl(std::atoi(argv[2]), F_GETFD) >= 0 ? 10 : 11;
     }
-    std::cerr << "usage: shuttle_test_helper segment-add NAME FD | fd-is-open FD\n";
+    std::cerr << "usage: shuttle_test_helper segment-add NAME FD | event-set FD | fd-is-open FD\n";
     return 2;
 }

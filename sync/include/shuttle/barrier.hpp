@@ -1,7 +1,8 @@
 // Barrier: Python's multiprocessing.Barrier for processes. `parties` processes (or threads)
 // call wait(); the last to arrive releases them all, and each learns its arrival index
 // (0 .. parties-1). abort() breaks it; reset() makes it usable again. Named (create / open /
-// open_or_create / remove) or anonymous (before fork()). Handles are movable, not copyable,
+// open_or_create / remove) or anonymous (before fork()): detail/named_object.hpp's factories,
+// for `parties` 1 .. 4000 (else Error(invalid_argument)). Handles are movable, not copyable,
 // valid in a fork()ed child; every member is thread- and process-safe.
 //
 // Results are values: wait() returns the index, or errc::broken (the barrier was aborted,
@@ -24,28 +25,15 @@
 
 #include <chrono>
 #include <cstdint>
-#include <string_view>
 
-#include "shuttle/detail/sync_state.hpp"
+#include "shuttle/detail/sync_object.hpp"
 #include "shuttle/registry.hpp"
-#include "shuttle/segment.hpp"
 
 namespace shuttle {
 
-class Barrier {
+class Barrier : public detail::SyncObject<Barrier, detail::BarrierState, uint32_t> {
   public:
     Barrier() = default;
-
-    /// Creates a named barrier for `parties` (1 .. 4000) participants. Throws
-    /// Error(already_exists, invalid_name, invalid_argument, ...).
-    static Barrier create(std::string_view name, uint32_t parties,
-                          const CreateOptions& options = {});
-    static Barrier open(std::string_view name);
-    static Barrier open_or_create(std::string_view name, uint32_t parties,
-                                  const CreateOptions& options = {});
-    /// In anonymous shared memory: create before fork(), children inherit it.
-    static Barrier anonymous(uint32_t parties);
-    static bool remove(std::string_view name) { return Segment::remove(name); }
 
     /// Blocks until `parties` have arrived; returns this party's arrival index, or
     /// errc::broken. If the caller dies while waiting, the others see errc::broken.
@@ -73,12 +61,14 @@ class Barrier {
     /// recorded itself in the registry, so one counted here and then killed breaks the barrier.
     uint32_t n_waiting() const noexcept { return state_->count.load(std::memory_order_acquire); }
 
-    bool valid() const noexcept { return state_ != nullptr; }
-    const std::string& name() const noexcept { return segment_.name(); }
-    Segment& segment() noexcept { return segment_; }
-
   private:
+    friend NamedObject;
     explicit Barrier(Segment segment);
+    static void check_parameters(uint32_t parties);
+    static Segment make_segment(std::string_view name, uint32_t parties,
+                                const CreateOptions& options);
+    static SegmentExpectation expectation();
+
     result<uint32_t> wait_steady(steady_clock::time_point deadline);
     /// Takes the internal lock; a dead previous holder breaks the barrier.
     void enter();
@@ -86,8 +76,6 @@ class Barrier {
     bool arrived_party_died(uint32_t generation) const;
     result<uint32_t> outcome(uint32_t generation, uint32_t index) const;
 
-    Segment segment_;
-    detail::BarrierState* state_ = nullptr;
     uint32_t parties_ = 0;
     Participant participant_;
 };

@@ -5,8 +5,9 @@
 //     std::unique_lock guard(condition);
 //     condition.wait([&] { return shared->ready; });
 //
-// Named (create / open / open_or_create / remove) or anonymous (before fork()). Handles are
-// movable, not copyable, valid in a fork()ed child; every member is thread- and process-safe.
+// Named (create / open / open_or_create / remove) or anonymous (before fork()):
+// detail/named_object.hpp's factories. Handles are movable, not copyable, valid in a fork()ed
+// child; every member is thread- and process-safe.
 //
 // Waiting releases the lock, parks on a futex word of its own (one of 128 waiter slots in the
 // segment; ~0 CPU), and re-acquires the lock before returning. notify(n) wakes at most n of the
@@ -29,31 +30,14 @@
 
 #include <chrono>
 #include <cstdint>
-#include <string_view>
 
-#include "shuttle/detail/sync_state.hpp"
-#include "shuttle/segment.hpp"
+#include "shuttle/detail/sync_object.hpp"
 
 namespace shuttle {
 
-namespace detail {
-/// Releases the lock (held by the caller), waits for a notify or `deadline`, relocks.
-/// True if notified (or spuriously woken), false on timeout; a notify that races the timeout
-/// is taken (true), never dropped. Throws Error(not_owner) if the caller does not hold the lock.
-bool condition_wait(ConditionState& state, steady_clock::time_point deadline);
-void condition_notify(ConditionState& state, uint32_t count) noexcept;
-}  // namespace detail
-
-class Condition {
+class Condition : public detail::SyncObject<Condition, detail::ConditionState> {
   public:
     Condition() = default;
-
-    static Condition create(std::string_view name, const CreateOptions& options = {});
-    static Condition open(std::string_view name);
-    static Condition open_or_create(std::string_view name, const CreateOptions& options = {});
-    /// In anonymous shared memory: create before fork(), children inherit it.
-    static Condition anonymous();
-    static bool remove(std::string_view name) { return Segment::remove(name); }
 
     // ---- the lock (a non-re-entrant Lock; see lock.hpp for its full contract) ----
     void lock() { detail::lock_acquire(state_->lock, no_deadline, "Condition"); }
@@ -111,15 +95,11 @@ class Condition {
     /// Wakes every thread waiting now. Non-blocking; thread- and process-safe.
     void notify_all() noexcept { detail::condition_notify(*state_, UINT32_MAX); }
 
-    bool valid() const noexcept { return state_ != nullptr; }
-    const std::string& name() const noexcept { return segment_.name(); }
-    Segment& segment() noexcept { return segment_; }
-    detail::ConditionState& state() noexcept { return *state_; }
-
   private:
-    explicit Condition(Segment segment)
-        : segment_(std::move(segment)),
-          state_(reinterpret_cast<detail::ConditionState*>(segment_.body())) {}
+    friend NamedObject;
+    explicit Condition(Segment segment) : NamedObject(std::move(segment)) {}
+    static Segment make_segment(std::string_view name, const CreateOptions& options);
+    static SegmentExpectation expectation();
 
     template <class Predicate>
     bool wait_until_steady(steady_clock::time_point deadline, Predicate& predicate) {
@@ -128,9 +108,6 @@ class Condition {
         }
         return true;
     }
-
-    Segment segment_;
-    detail::ConditionState* state_ = nullptr;
 };
 
 }  // namespace shuttle

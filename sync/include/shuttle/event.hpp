@@ -1,8 +1,8 @@
 // Event: Python's multiprocessing.Event for processes — a flag that processes wait for.
 // set() wakes every waiter in every process; clear() lowers the flag; wait() blocks until it
-// is set. Named (create / open / open_or_create / remove) or anonymous (before fork()).
-// Handles are movable, not copyable, valid in a fork()ed child; every member is thread- and
-// process-safe.
+// is set. Named (create / open / open_or_create / remove) or anonymous (before fork()):
+// detail/named_object.hpp's factories; created clear. Handles are movable, not copyable, valid
+// in a fork()ed child; every member is thread- and process-safe.
 //
 // A waiter spins a few microseconds, yields briefly, then parks on a shared futex (~0 CPU while
 // blocked); set() makes a futex wake only when someone is parked. A waiter that was blocked
@@ -15,32 +15,14 @@
 
 #include <chrono>
 #include <cstdint>
-#include <stop_token>
-#include <string_view>
 
-#include "shuttle/detail/sync_state.hpp"
-#include "shuttle/segment.hpp"
+#include "shuttle/detail/sync_object.hpp"
 
 namespace shuttle {
 
-namespace detail {
-/// Waits until set (or set since the call began); errc::timeout / errc::cancelled if not.
-status event_wait(EventState& state, steady_clock::time_point deadline,
-                  const std::stop_token& stop);
-void event_set(EventState& state) noexcept;
-}  // namespace detail
-
-class Event {
+class Event : public detail::SyncObject<Event, detail::EventState> {
   public:
     Event() = default;
-
-    /// Creates a named event, initially clear. Throws Error(already_exists, invalid_name, ...).
-    static Event create(std::string_view name, const CreateOptions& options = {});
-    static Event open(std::string_view name);
-    static Event open_or_create(std::string_view name, const CreateOptions& options = {});
-    /// In anonymous shared memory: create before fork(), children inherit it.
-    static Event anonymous();
-    static bool remove(std::string_view name) { return Segment::remove(name); }
 
     /// Sets the flag and wakes every waiter in every process. Non-blocking.
     void set() noexcept { detail::event_set(*state_); }
@@ -68,18 +50,11 @@ class Event {
         return detail::event_wait(*state_, detail::steady_deadline(deadline), {}).ok();
     }
 
-    bool valid() const noexcept { return state_ != nullptr; }
-    const std::string& name() const noexcept { return segment_.name(); }
-    Segment& segment() noexcept { return segment_; }
-    detail::EventState& state() noexcept { return *state_; }
-
   private:
-    explicit Event(Segment segment)
-        : segment_(std::move(segment)),
-          state_(reinterpret_cast<detail::EventState*>(segment_.body())) {}
-
-    Segment segment_;
-    detail::EventState* state_ = nullptr;
+    friend NamedObject;
+    explicit Event(Segment segment) : NamedObject(std::move(segment)) {}
+    static Segment make_segment(std::string_view name, const CreateOptions& options);
+    static SegmentExpectation expectation();
 };
 
 }  // namespace shuttle

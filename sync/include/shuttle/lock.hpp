@@ -3,7 +3,8 @@
 // requirements, so std::lock_guard, std::unique_lock and std::scoped_lock work with them.
 //
 // Named (create / open / open_or_create / remove: any process attaches by name) or anonymous
-// (Lock::anonymous() before fork(): the child inherits it). Handles are movable, not copyable,
+// (Lock::anonymous() before fork(): the child inherits it); the factories are
+// detail/named_object.hpp's. Handles are movable, not copyable,
 // and stay valid in a fork()ed child. Ownership belongs to a *thread of a process*: a child
 // forked while its parent holds the lock does not hold it (the parent still does).
 //
@@ -27,17 +28,15 @@
 #pragma once
 
 #include <chrono>
-#include <string_view>
 
-#include "shuttle/detail/sync_state.hpp"
-#include "shuttle/segment.hpp"
+#include "shuttle/detail/sync_object.hpp"
 
 namespace shuttle {
 
 namespace detail {
 
 /// What Lock and RLock share. Not used directly.
-class LockHandle {
+class LockHandle : public SharedState<LockState> {
   public:
     /// Blocks until the calling thread holds the lock. Thread- and process-safe. A dead
     /// previous owner is recovered (see previous_owner_died()). Lock: throws
@@ -81,66 +80,44 @@ class LockHandle {
     /// Whether the calling thread holds the lock. Non-blocking.
     bool held_by_caller() const noexcept { return lock_held_by_caller(*state_); }
 
-    bool valid() const noexcept { return state_ != nullptr; }
-    const std::string& name() const noexcept { return segment_.name(); }
-    Segment& segment() noexcept { return segment_; }
-    /// The shared state, for objects that embed a lock in their own segment.
-    LockState& state() noexcept { return *state_; }
-
   protected:
-    LockHandle(Segment segment, const char* what)
-        : segment_(std::move(segment)),
-          state_(reinterpret_cast<LockState*>(segment_.body())),
-          what_(what) {}
     LockHandle() = default;
+    LockHandle(Segment segment, const char* what) : SharedState(std::move(segment)), what_(what) {}
 
-    Segment segment_;
-    LockState* state_ = nullptr;
     const char* what_ = "Lock";
 };
 
 }  // namespace detail
 
 /// A non-re-entrant lock. Locking it twice from one thread is an error (Error(invalid_argument)
-/// from lock()/try_lock_for(); false from try_lock()), not a deadlock.
-class Lock : public detail::LockHandle {
+/// from lock()/try_lock_for(); false from try_lock()), not a deadlock. Created unlocked:
+/// create(name[, options]), anonymous(); attached: open(name) (an RLock is not a Lock:
+/// Error(kind_mismatch)), open_or_create(name[, options]), open_fd(fd).
+class Lock : public detail::NamedObject<Lock, detail::LockHandle, CreateOptions> {
   public:
     Lock() = default;
 
-    /// Creates a named lock (unlocked). Throws Error(already_exists, invalid_name, permission,
-    /// no_space). `options.remove_on_destroy` unlinks the name when this handle is destroyed.
-    static Lock create(std::string_view name, const CreateOptions& options = {});
-    /// Attaches to a named lock; throws Error(not_found, kind_mismatch, ...) if `name` is not
-    /// one (an RLock is not a Lock).
-    static Lock open(std::string_view name);
-    /// Opens `name`, creating it first if it does not exist. Race-free between processes.
-    static Lock open_or_create(std::string_view name, const CreateOptions& options = {});
-    /// A lock in anonymous shared memory: create before fork(), children inherit it.
-    static Lock anonymous();
-    /// Unlinks a name; attached handles keep working. False if there was no such name.
-    static bool remove(std::string_view name) { return Segment::remove(name); }
-
   private:
-    explicit Lock(Segment segment) : LockHandle(std::move(segment), "Lock") {}
+    friend NamedObject;
+    explicit Lock(Segment segment) : NamedObject(std::move(segment), "Lock") {}
+    static Segment make_segment(std::string_view name, const CreateOptions& options);
+    static SegmentExpectation expectation();
 };
 
 /// A re-entrant lock: the owning thread may lock it again; it is released after as many
 /// unlock()s as lock()s. Everything else as Lock.
-class RLock : public detail::LockHandle {
+class RLock : public detail::NamedObject<RLock, detail::LockHandle, CreateOptions> {
   public:
     RLock() = default;
-
-    static RLock create(std::string_view name, const CreateOptions& options = {});
-    static RLock open(std::string_view name);
-    static RLock open_or_create(std::string_view name, const CreateOptions& options = {});
-    static RLock anonymous();
-    static bool remove(std::string_view name) { return Segment::remove(name); }
 
     /// How many times the calling thread holds it (0 if it does not).
     uint32_t depth() const noexcept { return detail::lock_depth(*state_); }
 
   private:
-    explicit RLock(Segment segment) : LockHandle(std::move(segment), "RLock") {}
+    friend NamedObject;
+    explicit RLock(Segment segment) : NamedObject(std::move(segment), "RLock") {}
+    static Segment make_segment(std::string_view name, const CreateOptions& options);
+    static SegmentExpectation expectation();
 };
 
 }  // namespace shuttle

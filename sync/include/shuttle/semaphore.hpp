@@ -1,7 +1,7 @@
 // Semaphore and BoundedSemaphore: Python's multiprocessing.Semaphore ("several keys") for
 // processes, in shared memory. Named (create / open / open_or_create / remove) or anonymous
-// (before fork()). Handles are movable, not copyable, valid in a fork()ed child; every member
-// is thread- and process-safe.
+// (before fork()): detail/named_object.hpp's factories. Handles are movable, not copyable,
+// valid in a fork()ed child; every member is thread- and process-safe.
 //
 // Waiting spins a few microseconds, yields briefly, then parks on a shared futex (~0 CPU while
 // blocked). release() issues a futex wake only when someone is parked. Timed forms use
@@ -19,38 +19,18 @@
 
 #include <chrono>
 #include <cstdint>
-#include <stop_token>
-#include <string_view>
 
-#include "shuttle/detail/sync_state.hpp"
-#include "shuttle/segment.hpp"
+#include "shuttle/detail/sync_object.hpp"
 
 namespace shuttle {
 
-namespace detail {
-/// Takes one unit, waiting until `deadline`; errc::timeout or errc::cancelled if not.
-status semaphore_acquire(SemaphoreState& state, steady_clock::time_point deadline,
-                         const std::stop_token& stop);
-bool semaphore_try_acquire(SemaphoreState& state) noexcept;
-void semaphore_release(SemaphoreState& state, uint32_t count);
-}  // namespace detail
-
-class Semaphore {
+/// Created holding `initial` units (0 .. 2^31 - 1, else Error(invalid_argument)):
+/// create(name, initial[, options]), anonymous(initial); open_or_create(name, initial[,
+/// options]) uses `initial` only if it creates. open(name) and open_fd(fd) attach to a
+/// Semaphore or a BoundedSemaphore (bound() tells which).
+class Semaphore : public detail::SyncObject<Semaphore, detail::SemaphoreState, uint32_t> {
   public:
     Semaphore() = default;
-
-    /// Creates a named semaphore holding `initial` units (at most 2^31 - 1). Throws
-    /// Error(already_exists, invalid_name, permission, no_space, invalid_argument).
-    static Semaphore create(std::string_view name, uint32_t initial,
-                            const CreateOptions& options = {});
-    /// Attaches to a named Semaphore or BoundedSemaphore (bound() tells which).
-    static Semaphore open(std::string_view name);
-    /// Opens `name`, creating it with `initial` units if absent (`initial` is then ignored).
-    static Semaphore open_or_create(std::string_view name, uint32_t initial,
-                                    const CreateOptions& options = {});
-    /// In anonymous shared memory: create before fork(), children inherit it.
-    static Semaphore anonymous(uint32_t initial);
-    static bool remove(std::string_view name) { return Segment::remove(name); }
 
     /// Blocks until a unit is available and takes it.
     void acquire() { (void)detail::semaphore_acquire(*state_, no_deadline, {}); }
@@ -80,37 +60,34 @@ class Semaphore {
     /// The largest value release() may reach: 0 for a plain Semaphore (no bound but 2^31 - 1).
     uint32_t bound() const noexcept { return state_->bound; }
 
-    bool valid() const noexcept { return state_ != nullptr; }
-    const std::string& name() const noexcept { return segment_.name(); }
-    Segment& segment() noexcept { return segment_; }
-    detail::SemaphoreState& state() noexcept { return *state_; }
-
   protected:
-    explicit Semaphore(Segment segment)
-        : segment_(std::move(segment)),
-          state_(reinterpret_cast<detail::SemaphoreState*>(segment_.body())) {}
+    explicit Semaphore(Segment segment) : NamedObject(std::move(segment)) {}
+    /// What open() requires (BoundedSemaphore's too).
+    static SegmentExpectation expectation();
 
-    Segment segment_;
-    detail::SemaphoreState* state_ = nullptr;
+  private:
+    friend NamedObject;
+    static void check_parameters(uint32_t initial);
+    static Segment make_segment(std::string_view name, uint32_t initial,
+                                const CreateOptions& options);
 };
 
 /// A Semaphore whose value may never exceed its initial value: a release() beyond it is a bug
 /// (more releases than acquires) and throws Error(invalid_argument), changing nothing.
-class BoundedSemaphore : public Semaphore {
+/// `initial` (1 .. 2^31 - 1) is also the bound. open(name) and open_fd(fd) throw
+/// Error(kind_mismatch) for an unbounded Semaphore.
+class BoundedSemaphore
+    : public detail::NamedObject<BoundedSemaphore, Semaphore, CreateOptions, uint32_t> {
   public:
     BoundedSemaphore() = default;
 
-    /// `initial` (1 .. 2^31 - 1) is also the bound.
-    static BoundedSemaphore create(std::string_view name, uint32_t initial,
-                                   const CreateOptions& options = {});
-    /// Throws Error(kind_mismatch) if `name` is an unbounded Semaphore.
-    static BoundedSemaphore open(std::string_view name);
-    static BoundedSemaphore open_or_create(std::string_view name, uint32_t initial,
-                                           const CreateOptions& options = {});
-    static BoundedSemaphore anonymous(uint32_t initial);
-
   private:
-    explicit BoundedSemaphore(Segment segment) : Semaphore(std::move(segment)) {}
+    friend NamedObject;
+    explicit BoundedSemaphore(Segment segment) : NamedObject(std::move(segment)) {}
+    static void check_parameters(uint32_t initial);
+    static Segment make_segment(std::string_view name, uint32_t initial,
+                                const CreateOptions& options);
+    static void check_opened(const Segment& segment);
 };
 
 }  // namespace shuttle

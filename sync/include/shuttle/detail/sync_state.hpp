@@ -1,7 +1,8 @@
 // The shared-memory states of the sync primitives: plain structs that can live in any shared
 // mapping (a primitive's own segment, or embedded in another object's segment), and the
 // operations on them. The public handles (Lock, Semaphore, Event, ...) own a Segment holding one
-// of these. Offsets only, no pointers; every futex word on its own cache line.
+// of these (detail/sync_object.hpp). Offsets only, no pointers; every futex word on its own
+// cache line.
 #pragma once
 
 #include <pthread.h>
@@ -9,7 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <string_view>
+#include <stop_token>
 #include <type_traits>
 
 #include "shuttle/error.hpp"
@@ -92,6 +93,12 @@ struct alignas(cache_line) SemaphoreState {
 
 inline constexpr uint32_t semaphore_max_value = 0x7fffffff;
 
+/// Takes one unit, waiting until `deadline`; errc::timeout or errc::cancelled if not.
+status semaphore_acquire(SemaphoreState& state, steady_clock::time_point deadline,
+                         const std::stop_token& stop);
+bool semaphore_try_acquire(SemaphoreState& state) noexcept;
+void semaphore_release(SemaphoreState& state, uint32_t count);
+
 // ---- Event ------------------------------------------------------------------------------------
 
 struct alignas(cache_line) EventState {
@@ -100,6 +107,11 @@ struct alignas(cache_line) EventState {
     alignas(cache_line) std::atomic<uint32_t> word;
     alignas(cache_line) std::atomic<uint32_t> waiters;
 };
+
+/// Waits until set (or set since the call began); errc::timeout / errc::cancelled if not.
+status event_wait(EventState& state, steady_clock::time_point deadline,
+                  const std::stop_token& stop);
+void event_set(EventState& state) noexcept;
 
 // ---- Condition --------------------------------------------------------------------------------
 
@@ -132,6 +144,12 @@ struct alignas(cache_line) ConditionState {
     alignas(cache_line) ConditionWaiterSlot slots[condition_waiter_slots];
 };
 
+/// Releases the lock (held by the caller), waits for a notify or `deadline`, relocks.
+/// True if notified (or spuriously woken), false on timeout; a notify that races the timeout
+/// is taken (true), never dropped. Throws Error(not_owner) if the caller does not hold the lock.
+bool condition_wait(ConditionState& state, steady_clock::time_point deadline);
+void condition_notify(ConditionState& state, uint32_t count) noexcept;
+
 // ---- Barrier ----------------------------------------------------------------------------------
 
 struct alignas(cache_line) BarrierState {
@@ -145,40 +163,5 @@ struct alignas(cache_line) BarrierState {
     /// Bit (g % 64) tells whether generation g ended by tripping (1) or by reset (0).
     std::atomic<uint64_t> trip_history;
 };
-
-// ---- the segments that hold them ----------------------------------------------------------------
-
-/// Identifies a primitive's segment: the kind, the state struct's size/alignment and a tag.
-struct ObjectSpec {
-    ObjectKind kind;
-    uint64_t state_size;
-    uint64_t state_align;
-    uint64_t type_tag;
-    uint32_t registry_capacity = 0;
-    uint64_t capacity = 0;  // semaphore bound / initial value, barrier parties
-    uint64_t flags = 0;
-};
-
-/// Named (`name` non-empty) or anonymous segment for `spec`, initialised by `init`.
-Segment create_object(std::string_view name, const ObjectSpec& spec,
-                      const Segment::Initialiser& init, const CreateOptions& options);
-/// Opens a named object of `spec.kind`, validating size, alignment and tag (any capacity).
-Segment open_object(std::string_view name, const ObjectSpec& spec);
-/// create, or open if the name exists (retrying if it disappears in between).
-template <class Create, class Open>
-auto open_or_create_object(Create create, Open open) {
-    for (int attempt = 0;; ++attempt) {
-        try {
-            return create();
-        } catch (const Error& error) {
-            if (error.condition() != errc::already_exists) throw;
-        }
-        try {
-            return open();
-        } catch (const Error& error) {
-            if (error.condition() != errc::not_found || attempt >= 100) throw;
-        }
-    }
-}
 
 }  // namespace shuttle::detail

@@ -1,5 +1,8 @@
-// Every operating-system call shuttle makes goes through here (implemented in os_linux.cpp):
-// futexes, shared-memory files, process identity and liveness, fork bookkeeping.
+// The operating-system calls of shuttle's libraries go through here (implemented in
+// core/src/os_linux.cpp): futexes, shared-memory files, process identity and liveness, fork
+// bookkeeping, child processes. Two exceptions, each in one file: Lock's robust mutex is
+// glibc's (sync/src/lock.cpp says why), and the pipe's socketpair doorbell is the pipe's own
+// (pipe/src/pipe_socket_linux.cpp).
 #pragma once
 
 #include <sys/types.h>
@@ -7,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +54,10 @@ inline void cpu_relax() noexcept {
 using ProcessIdentity = uint64_t;
 
 ProcessIdentity current_process_identity() noexcept;
+/// The calling process's pid.
+pid_t current_pid() noexcept;
+/// The calling thread's kernel thread id (cached per thread; right in a fork()ed child too).
+int32_t current_thread_id() noexcept;
 inline pid_t identity_pid(ProcessIdentity identity) noexcept {
     return static_cast<pid_t>(identity >> 32);
 }
@@ -118,6 +126,18 @@ int set_close_on_exec(int fd, bool on) noexcept;
 
 // ---- child processes ---------------------------------------------------------------------------
 
+/// fork(): the child's pid in the parent, 0 in the child, -1 (errno set) if it failed.
+pid_t fork_process() noexcept;
+/// Ends the calling process at once with `code` (_exit: no atexit handlers, no static
+/// destructors, no stdio flush).
+[[noreturn]] void exit_process(int code) noexcept;
+/// Sends `signal_number` to process `pid`.
+void send_signal(pid_t pid, int signal_number) noexcept;
+/// Reaps child `pid` (EINTR retried), waiting for it only if `block`. nullopt while it runs;
+/// else its exit code as Python reports it: the exit status, minus the signal number if a
+/// signal ended it, 255 if unknown (another waiter reaped it, e.g. SIGCHLD ignored).
+std::optional<int> reap_child(pid_t pid, bool block) noexcept;
+
 /// Arranges SIGKILL for this process when its parent dies; returns false if the parent
 /// (`expected_parent`) is already gone.
 bool die_with_parent(pid_t expected_parent) noexcept;
@@ -141,6 +161,11 @@ void set_kill_point_hook(void (*hook)(const char* point)) noexcept;
 
 #if defined(SHUTTLE_ENABLE_KILL_POINTS)
 #define SHUTTLE_KILL_POINT(name) ::shuttle::detail::kill_point_hit(name)
+#define SHUTTLE_KILL_POINT_NAME(name) (name)
 #else
 #define SHUTTLE_KILL_POINT(name) ((void)0)
+#define SHUTTLE_KILL_POINT_NAME(name) (static_cast<const char*>(nullptr))
 #endif
+// SHUTTLE_KILL_POINT_NAME(name) hands a crash point to shared inline code (detail/owner_word.hpp)
+// that must compile the same in every translation unit: nullptr unless kill points are enabled
+// where it is written.

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "shuttle/detail/os.hpp"
 #include "shuttle/error.hpp"
@@ -78,8 +79,9 @@ struct alignas(cache_line) RegistryEntry {
 };
 static_assert(sizeof(RegistryEntry) == cache_line, "one registry entry per cache line");
 
-/// The validated, private copy of a segment's header fields.
-struct SegmentInfo {
+/// What a segment holds, as its header says: the object's kind, its element type (size,
+/// alignment, tag), capacity, maximum message size and flags.
+struct ObjectDescription {
     ObjectKind kind = ObjectKind::test;
     uint64_t element_size = 0;
     uint64_t element_align = 0;
@@ -87,6 +89,34 @@ struct SegmentInfo {
     uint64_t capacity = 0;
     uint64_t max_message_size = 0;
     uint64_t flags = 0;
+};
+
+namespace detail {
+/// Calls `field(header_field, description_field)` for each field a header and an
+/// ObjectDescription share: the one place that pairs them, for reading and for writing.
+template <class Header, class Description, class Field>
+void for_each_description_field(Header& header, Description& description, Field field) {
+    field(header.kind, description.kind);
+    field(header.element_size, description.element_size);
+    field(header.element_align, description.element_align);
+    field(header.type_tag, description.type_tag);
+    field(header.capacity, description.capacity);
+    field(header.max_message_size, description.max_message_size);
+    field(header.flags, description.flags);
+}
+}  // namespace detail
+
+/// The description in `header`, each field read once.
+inline ObjectDescription description_of(const SegmentHeader& header) noexcept {
+    ObjectDescription description;
+    detail::for_each_description_field(header, description, [](const auto& stored, auto& field) {
+        field = static_cast<std::remove_reference_t<decltype(field)>>(stored);
+    });
+    return description;
+}
+
+/// The validated, private copy of a segment's header fields.
+struct SegmentInfo : ObjectDescription {
     uint32_t registry_capacity = 0;
     uint64_t body_size = 0;
     detail::ProcessIdentity creator = 0;

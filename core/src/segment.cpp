@@ -1,7 +1,5 @@
 #include "shuttle/segment.hpp"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -90,7 +88,8 @@ Segment::~Segment() {
 }
 
 void Segment::reset() noexcept {
-    if (remove_on_destroy_pid_ != 0 && remove_on_destroy_pid_ == ::getpid() && !name_.empty()) {
+    if (remove_on_destroy_pid_ != 0 && remove_on_destroy_pid_ == detail::current_pid() &&
+        !name_.empty()) {
         detail::unlink_shm_file(name_);
     }
     remove_on_destroy_pid_ = 0;
@@ -143,14 +142,10 @@ Segment Segment::build(int fd, std::string name, const SegmentInfo& requested,
     // body, then publish the magic last.
     SegmentHeader& header = segment.header();
     header.layout_version = segment_layout_version;
-    header.kind = static_cast<uint32_t>(info.kind);
+    detail::for_each_description_field(header, info, [](auto& stored, const auto& field) {
+        stored = static_cast<std::remove_reference_t<decltype(stored)>>(field);
+    });
     header.segment_size = *total;
-    header.element_size = info.element_size;
-    header.element_align = info.element_align;
-    header.type_tag = info.type_tag;
-    header.capacity = info.capacity;
-    header.max_message_size = info.max_message_size;
-    header.flags = info.flags;
     header.creator = info.creator;
     header.pid_namespace = info.pid_namespace;
     header.registry_capacity = info.registry_capacity;
@@ -174,7 +169,7 @@ Segment Segment::create(std::string_view name, const SegmentInfo& info,
     if (int error = detail::publish_shm_file(segment.fd_, valid_name)) {
         fail(error, "cannot create " + describe(valid_name));
     }
-    if (options.remove_on_destroy) segment.remove_on_destroy_pid_ = ::getpid();
+    if (options.remove_on_destroy) segment.remove_on_destroy_pid_ = detail::current_pid();
     return segment;
 }
 
@@ -235,14 +230,7 @@ Segment Segment::attach(int fd, std::string name, const SegmentExpectation& expe
                                                header.header_size, sizeof(SegmentHeader)));
     }
     SegmentInfo info;
-    const uint32_t kind = header.kind;
-    info.kind = static_cast<ObjectKind>(kind);
-    info.element_size = header.element_size;
-    info.element_align = header.element_align;
-    info.type_tag = header.type_tag;
-    info.capacity = header.capacity;
-    info.max_message_size = header.max_message_size;
-    info.flags = header.flags;
+    static_cast<ObjectDescription&>(info) = description_of(header);
     info.registry_capacity = header.registry_capacity;
     info.creator = header.creator;
     info.pid_namespace = header.pid_namespace;
@@ -252,9 +240,9 @@ Segment Segment::attach(int fd, std::string name, const SegmentExpectation& expe
     const uint64_t stored_body_size = header.body_size;
 
     if (info.kind != expected.kind) {
-        throw Error(errc::kind_mismatch,
-                    fmt::format("{} holds object kind {}, expected kind {}", what, kind,
-                                static_cast<uint32_t>(expected.kind)));
+        throw Error(errc::kind_mismatch, fmt::format("{} holds object kind {}, expected kind {}",
+                                                     what, static_cast<uint32_t>(info.kind),
+                                                     static_cast<uint32_t>(expected.kind)));
     }
     if (info.element_size != expected.element_size ||
         info.element_align != expected.element_align || info.type_tag != expected.type_tag) {

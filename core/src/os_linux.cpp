@@ -1,4 +1,5 @@
-// The one place that talks to Linux directly. Everything else uses shuttle/detail/os.hpp.
+// The one place of core/ and sync/ that talks to Linux directly (but Lock's glibc mutex,
+// sync/src/lock.cpp). Everything else uses shuttle/detail/os.hpp.
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -9,8 +10,9 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,11 +47,14 @@ long futex(const std::atomic<uint32_t>& word, int op, uint32_t value, const time
 std::atomic<uint64_t> fork_generation_counter{0};
 std::atomic<ProcessIdentity> cached_identity{0};
 std::atomic<uint64_t> cached_namespace{0};
+thread_local int32_t cached_thread_id = 0;
 
+// Runs in the child, in the one thread that survives fork(): the forking thread.
 void after_fork_in_child() {
     fork_generation_counter.fetch_add(1, std::memory_order_relaxed);
     cached_identity.store(0, std::memory_order_relaxed);
     cached_namespace.store(0, std::memory_order_relaxed);
+    cached_thread_id = 0;
 }
 
 [[maybe_unused]] const bool fork_handler_installed = [] {
@@ -127,6 +132,15 @@ ProcessIdentity current_process_identity() noexcept {
         (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 32) | (start_time & 0xffffffffu);
     cached_identity.store(identity, std::memory_order_relaxed);
     return identity;
+}
+
+pid_t current_pid() noexcept {
+    return ::getpid();
+}
+
+int32_t current_thread_id() noexcept {
+    if (cached_thread_id == 0) cached_thread_id = static_cast<int32_t>(::syscall(SYS_gettid));
+    return cached_thread_id;
 }
 
 uint64_t current_pid_namespace() noexcept {
@@ -280,8 +294,8 @@ std::vector<pid_t> processes_mapping(const std::string& name) {
         bool found = false;
         while (!found && std::fgets(line, sizeof line, maps) != nullptr) {
             char range[64], permissions[8], offset[32], line_device[32], line_inode[32];
-            if (std::sscanf(line, "%63s %7s %31s %31s %31s", range, permissions, offset, line_device,
-                            line_inode) == 5) {
+            if (std::sscanf(line, "%63s %7s %31s %31s %31s", range, permissions, offset,
+                            line_device, line_inode) == 5) {
                 found = inode == line_inode && std::strcmp(device, line_device) == 0;
             }
         }
@@ -309,6 +323,32 @@ int set_close_on_exec(int fd, bool on) noexcept {
     if (flags < 0) return errno;
     flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
     return ::fcntl(fd, F_SETFD, flags) == 0 ? 0 : errno;
+}
+
+pid_t fork_process() noexcept {
+    return ::fork();
+}
+
+void exit_process(int code) noexcept {
+    ::_exit(code);
+}
+
+void send_signal(pid_t pid, int signal_number) noexcept {
+    ::kill(pid, signal_number);
+}
+
+std::optional<int> reap_child(pid_t pid, bool block) noexcept {
+    int status = 0;
+    for (;;) {
+        const pid_t rc = ::waitpid(pid, &status, block ? 0 : WNOHANG);
+        if (rc == pid) break;
+        if (rc == 0) return std::nullopt;
+        if (errno == EINTR) continue;
+        return 255;  // ECHILD: someone else reaped it
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return -WTERMSIG(status);
+    return 255;
 }
 
 bool die_with_parent(pid_t expected_parent) noexcept {

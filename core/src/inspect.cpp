@@ -51,13 +51,7 @@ std::optional<SegmentSummary> inspect_segment(std::string_view name_view) {
                           " (this build reads " + std::to_string(segment_layout_version) + ")";
     } else {
         summary.readable = true;
-        summary.kind = static_cast<ObjectKind>(header.kind);
-        summary.element_size = header.element_size;
-        summary.element_align = header.element_align;
-        summary.type_tag = header.type_tag;
-        summary.capacity = header.capacity;
-        summary.max_message_size = header.max_message_size;
-        summary.flags = header.flags;
+        static_cast<ObjectDescription&>(summary) = description_of(header);
         summary.created_unix_seconds = static_cast<int64_t>(header.created_unix_seconds);
         const detail::ProcessIdentity creator = header.creator;
         summary.creator_pid = detail::identity_pid(creator);

@@ -1,32 +1,37 @@
-// Lock and RLock: a robust, process-shared pthread mutex in shared memory. The one file of sync/
-// that talks to pthreads' mutexes (and gettid) directly.
+// Lock and RLock: a robust, process-shared pthread mutex in shared memory.
+//
+// The one file of core/ and sync/ that calls the C library's threads API rather than
+// detail/os.hpp: a robust lock has to be glibc's mutex, because the kernel's robust-futex list
+// (how the kernel releases a dead holder's lock) is per thread and glibc already owns it (a
+// second list cannot be registered). For the same reason the owner's thread id is read from the
+// mutex's own futex word, the word that list protocol defines. docs/sync.md has the rest.
+#include "shuttle/lock.hpp"
+
 #include <linux/futex.h>
 #include <pthread.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <ctime>
 
 #include <fmt/format.h>
 
-#include "shuttle/detail/sync_state.hpp"
-
-namespace shuttle::detail {
+namespace shuttle {
+namespace detail {
 namespace {
 
-// The calling thread's kernel id, cached per thread. Only the forking thread survives in a
-// child, and the fork handler below forgets its cached id there.
-thread_local int32_t cached_thread_id = 0;
+constexpr uint64_t lock_tag = 0x4c4f434b0001;  // "LOCK"
 
-[[maybe_unused]] const bool thread_id_fork_handler = [] {
-    pthread_atfork(nullptr, nullptr, [] { cached_thread_id = 0; });
-    return true;
-}();
+SegmentInfo lock_segment(bool recursive) {
+    return state_segment<LockState>(recursive ? ObjectKind::rlock : ObjectKind::lock, lock_tag);
+}
 
-int32_t current_thread() noexcept {
-    if (cached_thread_id == 0) cached_thread_id = static_cast<int32_t>(::syscall(SYS_gettid));
-    return cached_thread_id;
+Segment make_lock(std::string_view name, bool recursive, const CreateOptions& options) {
+    return create_object(
+        name, lock_segment(recursive),
+        [recursive](Segment& segment) {
+            lock_init(*reinterpret_cast<LockState*>(segment.body()), recursive);
+        },
+        options);
 }
 
 /// The owner's thread id from the robust futex word (glibc's __lock, the word the kernel's
@@ -51,8 +56,7 @@ void check(int rc, const char* call) {
 /// Interprets a pthread lock call's result: true if the calling thread now holds the mutex.
 bool acquired(LockState& state, int rc, const char* what) {
     switch (rc) {
-        case 0:
-            return true;
+        case 0: return true;
         case EOWNERDEAD:
             // Recover at once: the mutex never becomes ENOTRECOVERABLE. If we die before this
             // line, the kernel marks the owner dead again and the next acquirer recovers.
@@ -60,15 +64,13 @@ bool acquired(LockState& state, int rc, const char* what) {
             state.owner_died.store(1, std::memory_order_relaxed);
             return true;
         case EBUSY:
-        case ETIMEDOUT:
-            return false;
+        case ETIMEDOUT: return false;
         case EDEADLK:
             throw Error(errc::invalid_argument,
                         fmt::format("{}: already held by this thread (it would deadlock; use an "
                                     "RLock to re-enter)",
                                     what));
-        default:
-            throw_system_error(rc, fmt::format("{}: pthread mutex", what));
+        default: throw_system_error(rc, fmt::format("{}: pthread mutex", what));
     }
 }
 
@@ -109,7 +111,7 @@ bool lock_try_acquire(LockState& state) {
 }
 
 bool lock_held_by_caller(const LockState& state) noexcept {
-    return owner_thread(state) == current_thread();
+    return owner_thread(state) == current_thread_id();
 }
 
 uint32_t lock_depth(const LockState& state) noexcept {
@@ -134,4 +136,20 @@ void lock_release(LockState& state, const char* what) {
     check(rc, "pthread_mutex_unlock");
 }
 
-}  // namespace shuttle::detail
+}  // namespace detail
+
+Segment Lock::make_segment(std::string_view name, const CreateOptions& options) {
+    return detail::make_lock(name, false, options);
+}
+SegmentExpectation Lock::expectation() {
+    return detail::expectation_for(detail::lock_segment(false));
+}
+
+Segment RLock::make_segment(std::string_view name, const CreateOptions& options) {
+    return detail::make_lock(name, true, options);
+}
+SegmentExpectation RLock::expectation() {
+    return detail::expectation_for(detail::lock_segment(true));
+}
+
+}  // namespace shuttle

@@ -15,21 +15,15 @@
 
 namespace shuttle {
 
-/// What a named segment's header and registry say, read without attaching (read-only).
-struct SegmentSummary {
+/// What a named segment's header and registry say, read without attaching (read-only). The
+/// ObjectDescription's fields are set only if `readable`.
+struct SegmentSummary : ObjectDescription {
     std::string name;
     bool shuttle = false;   // has shuttle's magic number
     bool readable = false;  // ... and a header this build understands (else see `problem`)
     std::string problem;
-    ObjectKind kind = ObjectKind::test;
     uint32_t layout_version = 0;
     uint64_t size = 0;
-    uint64_t element_size = 0;
-    uint64_t element_align = 0;
-    uint64_t type_tag = 0;
-    uint64_t capacity = 0;
-    uint64_t max_message_size = 0;
-    uint64_t flags = 0;
     pid_t creator_pid = 0;
     bool creator_alive = false;
     int64_t created_unix_seconds = 0;

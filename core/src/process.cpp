@@ -1,13 +1,11 @@
 #include "shuttle/process.hpp"
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <thread>
 
 #include "shuttle/detail/os.hpp"
 #include "shuttle/error.hpp"
@@ -25,21 +23,21 @@ void flush_all() {
 [[noreturn]] void run_child(const std::function<int()>& target, const ProcessOptions& options,
                             pid_t parent) {
     int code = 0;
-    if (options.daemon && !detail::die_with_parent(parent)) _exit(1);
+    if (options.daemon && !detail::die_with_parent(parent)) detail::exit_process(1);
     try {
         code = target();
     } catch (const std::exception& error) {
         std::fprintf(stderr, "shuttle::Process %s(pid %d): uncaught exception: %s\n",
-                     options.name.empty() ? "" : (options.name + " ").c_str(), getpid(),
-                     error.what());
+                     options.name.empty() ? "" : (options.name + " ").c_str(),
+                     detail::current_pid(), error.what());
         code = 1;
     } catch (...) {
         std::fprintf(stderr, "shuttle::Process (pid %d): uncaught non-standard exception\n",
-                     getpid());
+                     detail::current_pid());
         code = 1;
     }
     flush_all();
-    _exit(code & 0xff);
+    detail::exit_process(code & 0xff);
 }
 
 }  // namespace
@@ -66,7 +64,7 @@ Process::~Process() {
 
 void Process::release() noexcept {
     if (pid_ > 0 && !exitcode_) {
-        ::kill(pid_, SIGKILL);
+        detail::send_signal(pid_, SIGKILL);
         reap(true);
     }
     detail::close_fd(pidfd_);
@@ -77,8 +75,8 @@ void Process::start() {
     if (pid_ != 0) throw Error(errc::invalid_argument, "Process already started");
     if (!target_) throw Error(errc::invalid_argument, "Process has no target");
     flush_all();  // or the child would write the parent's buffered output again
-    const pid_t parent = getpid();
-    pid_t pid = fork();
+    const pid_t parent = detail::current_pid();
+    pid_t pid = detail::fork_process();
     if (pid < 0) throw_system_error(errno, "fork");
     if (pid == 0) run_child(target_, options_, parent);
     pid_ = pid;
@@ -88,23 +86,8 @@ void Process::start() {
 bool Process::reap(bool block) {
     if (exitcode_) return true;
     if (pid_ <= 0) return false;
-    int status = 0;
-    for (;;) {
-        pid_t rc = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
-        if (rc == pid_) break;
-        if (rc == 0) return false;
-        if (errno == EINTR) continue;
-        // ECHILD: someone else reaped it (e.g. SIGCHLD ignored). Report an unknown exit.
-        exitcode_ = 255;
-        return true;
-    }
-    if (WIFEXITED(status))
-        exitcode_ = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status))
-        exitcode_ = -WTERMSIG(status);
-    else
-        exitcode_ = 255;
-    return true;
+    exitcode_ = detail::reap_child(pid_, block);
+    return exitcode_.has_value();
 }
 
 void Process::join() {
@@ -128,7 +111,7 @@ bool Process::join_until(std::chrono::steady_clock::time_point deadline) {
     // No pidfd (old kernel): poll.
     while (!reap(false)) {
         if (std::chrono::steady_clock::now() >= deadline) return false;
-        ::usleep(1000);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return true;
 }
@@ -138,7 +121,7 @@ bool Process::is_alive() {
 }
 
 void Process::signal(int signal_number) {
-    if (pid_ > 0 && !exitcode_) ::kill(pid_, signal_number);
+    if (pid_ > 0 && !exitcode_) detail::send_signal(pid_, signal_number);
 }
 
 void Process::terminate() {

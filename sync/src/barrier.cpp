@@ -2,6 +2,8 @@
 // registry to notice a party that died while waiting.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "shuttle/barrier.hpp"
 
 namespace shuttle {
@@ -11,30 +13,12 @@ constexpr uint64_t barrier_tag = 0x424152520001;  // "BARR"
 constexpr uint32_t max_parties = 4000;
 constexpr uint32_t spare_registry_entries = 32;
 
-detail::ObjectSpec barrier_spec(uint32_t parties = 0) {
-    uint32_t registry = parties + spare_registry_entries;
-    if (registry > max_registry_capacity) registry = max_registry_capacity;
-    return {ObjectKind::barrier,
-            sizeof(detail::BarrierState),
-            alignof(detail::BarrierState),
-            barrier_tag,
-            registry,
-            parties};
-}
-
-Segment make_barrier(std::string_view name, uint32_t parties, const CreateOptions& options) {
-    if (parties == 0 || parties > max_parties) {
-        throw Error(errc::invalid_argument,
-                    fmt::format("Barrier parties {} out of range (1 .. {})", parties, max_parties));
-    }
-    return detail::create_object(
-        name, barrier_spec(parties),
-        [parties](Segment& segment) {
-            auto& state = *reinterpret_cast<detail::BarrierState*>(segment.body());
-            detail::lock_init(state.lock, false);
-            state.parties = parties;
-        },
-        options);
+SegmentInfo barrier_segment(uint32_t parties = 0) {
+    SegmentInfo info =
+        detail::state_segment<detail::BarrierState>(ObjectKind::barrier, barrier_tag);
+    info.capacity = parties;
+    info.registry_capacity = std::min(parties + spare_registry_entries, max_registry_capacity);
+    return info;
 }
 
 uint64_t history_bit(uint32_t generation) {
@@ -44,9 +28,7 @@ uint64_t history_bit(uint32_t generation) {
 }  // namespace
 
 Barrier::Barrier(Segment segment)
-    : segment_(std::move(segment)),
-      state_(reinterpret_cast<detail::BarrierState*>(segment_.body())),
-      participant_(Registry(segment_)) {
+    : NamedObject(std::move(segment)), participant_(Registry(segment_)) {
     // Read once and check: the copy, not the shared word, steers the barrier from here on.
     const uint64_t parties = segment_.info().capacity;
     if (parties == 0 || parties > max_parties || state_->parties != parties) {
@@ -56,20 +38,25 @@ Barrier::Barrier(Segment segment)
     parties_ = static_cast<uint32_t>(parties);
 }
 
-Barrier Barrier::create(std::string_view name, uint32_t parties, const CreateOptions& options) {
-    Segment::validate_name(name);
-    return Barrier(make_barrier(name, parties, options));
+void Barrier::check_parameters(uint32_t parties) {
+    if (parties == 0 || parties > max_parties) {
+        throw Error(errc::invalid_argument,
+                    fmt::format("Barrier parties {} out of range (1 .. {})", parties, max_parties));
+    }
 }
-Barrier Barrier::open(std::string_view name) {
-    return Barrier(detail::open_object(name, barrier_spec()));
+Segment Barrier::make_segment(std::string_view name, uint32_t parties,
+                              const CreateOptions& options) {
+    return detail::create_object(
+        name, barrier_segment(parties),
+        [parties](Segment& segment) {
+            auto& state = *reinterpret_cast<detail::BarrierState*>(segment.body());
+            detail::lock_init(state.lock, false);
+            state.parties = parties;
+        },
+        options);
 }
-Barrier Barrier::open_or_create(std::string_view name, uint32_t parties,
-                                const CreateOptions& options) {
-    return detail::open_or_create_object([&] { return create(name, parties, options); },
-                                         [&] { return open(name); });
-}
-Barrier Barrier::anonymous(uint32_t parties) {
-    return Barrier(make_barrier({}, parties, {}));
+SegmentExpectation Barrier::expectation() {
+    return detail::expectation_for(barrier_segment());
 }
 
 void Barrier::enter() {

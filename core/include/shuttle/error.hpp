@@ -61,27 +61,19 @@ class Error : public std::system_error {
     errc condition() const noexcept { return static_cast<errc>(code().value()); }
 };
 
+/// The Error that always carries `Code`: one exception class per flow condition, to catch apart.
+template <errc Code>
+class ErrorOf : public Error {
+  public:
+    explicit ErrorOf(const std::string& what = {}) : Error(Code, what) {}
+};
+
 /// Python's queue.Full, queue.Empty, EOFError and friends, for the throwing conveniences.
-class Full : public Error {
-  public:
-    explicit Full(const std::string& what = {}) : Error(errc::full, what) {}
-};
-class Empty : public Error {
-  public:
-    explicit Empty(const std::string& what = {}) : Error(errc::empty, what) {}
-};
-class EOFError : public Error {
-  public:
-    explicit EOFError(const std::string& what = {}) : Error(errc::eof, what) {}
-};
-class Closed : public Error {
-  public:
-    explicit Closed(const std::string& what = {}) : Error(errc::closed, what) {}
-};
-class Timeout : public Error {
-  public:
-    explicit Timeout(const std::string& what = {}) : Error(errc::timeout, what) {}
-};
+using Full = ErrorOf<errc::full>;
+using Empty = ErrorOf<errc::empty>;
+using EOFError = ErrorOf<errc::eof>;
+using Closed = ErrorOf<errc::closed>;
+using Timeout = ErrorOf<errc::timeout>;
 
 /// Throws the exception class that matches `code` (Full for errc::full, ...).
 [[noreturn]] void throw_error(errc code, const std::string& what = {});
