@@ -19,7 +19,8 @@
 // std::atomic_ref<T>: fetch_and, ...): these never block and never need the lock. For any
 // other T, load() and store() take the lock themselves (or run within the caller's hold of it), as
 // Python's synchronized value does. A read-modify-write like "+= 1" is atomic only under get_lock()
-// or as fetch_add.
+// or as fetch_add — and under the lock only against processes that take the lock too: a
+// lock-free fetch_add elsewhere does not (keep to one discipline per value).
 //
 // WHEN A PROCESS DIES holding get_lock() (SIGKILL included): the lock is recovered by the next
 // acquirer, which sees get_lock().previous_owner_died() == true until mark_consistent() (see
