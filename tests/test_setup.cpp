@@ -65,7 +65,7 @@ class FakeMachine {
     void install_everything_but(const std::string& package) const {
         std::istringstream packages(
             "cmake ninja-build g++ python3 libboost-dev libgtest-dev libbenchmark-dev libfmt-dev "
-            "libcli11-dev clang-format libzmq3-dev gnuplot-nox nlohmann-json3-dev "
+            "libcli11-dev clang-format libzmq3-dev gnuplot-nox nlohmann-json3-dev libcereal-dev "
             "libatomic-queue-dev libconcurrentqueue-dev");
         std::ofstream installed(root_ / "installed");
         for (std::string name; packages >> name;) {

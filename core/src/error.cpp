@@ -47,6 +47,8 @@ class Category final : public std::error_category {
             case errc::task_held:
                 return "this thread still holds a task it got with get_task() (task_done() it "
                        "first)";
+            case errc::bad_message:
+                return "bad message: the bytes are not an encoding of the expected type";
         }
         return "unknown shuttle error";
     }

@@ -45,6 +45,7 @@ enum class errc : int {
     cut_off,             // a pipe message was cut off (its sender died or gave up midway)
     system,              // an unexpected operating-system error (see the message)
     task_held,           // get_task() while this thread still holds an unacknowledged task
+    bad_message,         // bytes that are not an encoding of the expected type (shuttle/codec.hpp)
 };
 
 const std::error_category& error_category() noexcept;
