@@ -72,7 +72,7 @@ class Array : public detail::Cells<T> {
     /// array of another size is Error(capacity_mismatch). Race-free.
     static Array open_or_create(std::string_view name, std::size_t size,
                                 const CreateOptions& options = {}) {
-        return detail::open_or_create_object(
+        return detail::open_or_create_cells(
             [&] { return create(name, size, options); },
             [&] {
                 return Array(

@@ -56,8 +56,8 @@ class Value : public detail::Cells<T> {
     /// Opens `name`, creating it with `initial` first if it does not exist. Race-free.
     static Value open_or_create(std::string_view name, const T& initial = T{},
                                 const CreateOptions& options = {}) {
-        return detail::open_or_create_object([&] { return create(name, initial, options); },
-                                             [&] { return open(name); });
+        return detail::open_or_create_cells([&] { return create(name, initial, options); },
+                                            [&] { return open(name); });
     }
     /// A value in anonymous shared memory: create before fork(), children inherit it.
     static Value anonymous(const T& initial = T{}) { return Value(make({}, initial, {})); }

@@ -57,6 +57,25 @@ Segment create_cells(std::string_view name, const CellsSpec& spec, uint64_t coun
 /// Opens a named segment of `spec`; `count` (if given) must match (else capacity_mismatch).
 Segment open_cells(std::string_view name, const CellsSpec& spec, std::optional<uint64_t> count);
 
+/// open(), or create() if the name does not exist (retrying, a bounded number of times, if it
+/// vanishes in between). Value and Array have factory sets of their own (their create() forms
+/// differ from detail::NamedObject's single parameter list).
+template <class Create, class Open>
+auto open_or_create_cells(Create create, Open open) {
+    for (int attempt = 0;; ++attempt) {
+        try {
+            return open();
+        } catch (const Error& error) {
+            if (error.condition() != errc::not_found || attempt >= 100) throw;
+        }
+        try {
+            return create();
+        } catch (const Error& error) {
+            if (error.condition() != errc::already_exists) throw;
+        }
+    }
+}
+
 /// A shuttle::Lock whose state is the first bytes of another object's segment; the lock handle
 /// owns that segment, so get_lock() hands out a real Lock. (Built through Lock's protected
 /// members: the sync API has no public constructor for an embedded Lock.)
