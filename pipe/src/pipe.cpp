@@ -37,41 +37,18 @@ namespace {
 /// A waiter for a pipe lock wakes at least this often to look at the holder again.
 constexpr auto lock_backstop = std::chrono::milliseconds(2);
 
-/// Whether `holder`, seen holding `lock`, is proven dead; `judged_namespace` receives the
-/// namespace word it was judged by. While `holder` holds the lock that word is its namespace, or
-/// 0 in the instant between its CAS and its store of the namespace (forever if it died right
-/// there). So 0 is "unknown" (alive) at first sight; only the same holder still without a
-/// namespace after `lock_backstop` is judged as a process of this namespace.
-bool holder_dead(PipeLock& lock, uint64_t holder, uint64_t& judged_namespace,
-                 uint64_t& unnamed_holder, steady_clock::time_point& unnamed_since) noexcept {
-    judged_namespace = lock.owner_namespace.load(std::memory_order_acquire);
-    uint64_t holder_namespace = judged_namespace;
-    if (holder_namespace == 0) {
-        const auto now = steady_clock::now();
-        if (unnamed_holder != holder) {
-            unnamed_holder = holder;
-            unnamed_since = now;
-            return false;
-        }
-        if (now - unnamed_since < lock_backstop) return false;
-        holder_namespace = current_pid_namespace();
-    }
-    return process_liveness(holder, holder_namespace) == Liveness::dead;
-}
-
 }  // namespace
 
 PipeLockResult acquire_pipe_lock_slow(PipeLock& lock, ProcessIdentity me, bool try_once,
                                       steady_clock::time_point deadline) {
     Backoff backoff;
-    uint64_t unnamed_holder = 0;
-    steady_clock::time_point unnamed_since{};
+    OwnerWord word = pipe_lock_word(lock);
+    // A holder seen without its namespace is alive mid-claim, or was killed right after its CAS:
+    // the same holder still unnamed after `lock_backstop` is judged as a process of ours.
+    UnnamedHolderWatch unnamed_holder(lock_backstop);
     for (;;) {
         uint64_t holder = 0;
-        if (lock.owner.compare_exchange_strong(holder, me, std::memory_order_acquire,
-                                               std::memory_order_acquire)) {
-            SHUTTLE_KILL_POINT("pipe.lock.taken_before_namespace");
-            lock.owner_namespace.store(current_pid_namespace(), std::memory_order_release);
+        if (word.claim(holder, me, SHUTTLE_KILL_POINT_NAME("pipe.lock.taken_before_namespace"))) {
             return PipeLockResult::acquired;
         }
         if (holder == me) pipe_concurrent_use();
@@ -80,18 +57,12 @@ PipeLockResult acquire_pipe_lock_slow(PipeLock& lock, ProcessIdentity me, bool t
             return PipeLockResult::timeout;
         if (backoff.step()) continue;
         // Parking: first make sure the holder is not dead (the one holding it now).
-        holder = lock.owner.load(std::memory_order_acquire);
+        holder = word.holder();
         if (holder == 0) continue;
-        uint64_t judged_namespace = 0;
-        if (holder_dead(lock, holder, judged_namespace, unnamed_holder, unnamed_since)) {
-            // The namespace word must still be the one judged by: if the lock changed hands
-            // meanwhile (and came back to `holder`), judge again rather than steal.
-            if (lock.owner_namespace.load(std::memory_order_acquire) == judged_namespace &&
-                lock.owner.compare_exchange_strong(holder, me, std::memory_order_acq_rel,
-                                                   std::memory_order_relaxed)) {
-                lock.owner_namespace.store(current_pid_namespace(), std::memory_order_release);
-                return PipeLockResult::taken_from_dead;
-            }
+        const OwnerJudgement judgement = word.judge(holder, &unnamed_holder);
+        if (judgement.liveness == Liveness::dead) {
+            // take_over() refuses if the lock changed hands meanwhile: then judge again.
+            if (word.take_over(holder, judgement, me)) return PipeLockResult::taken_from_dead;
             continue;
         }
         lock.waiters.fetch_add(1, std::memory_order_seq_cst);

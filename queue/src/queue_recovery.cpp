@@ -481,34 +481,22 @@ void QueueRecovery::fix_up() noexcept {
     }
 }
 
-bool QueueRecovery::try_lock() noexcept {
+OwnerWord QueueRecovery::lock_word() noexcept {
     RecoveryControl& recovery = ring_.control->recovery;
+    return OwnerWord(recovery.holder, recovery.holder_namespace);
+}
+
+bool QueueRecovery::try_lock() noexcept {
     const ProcessIdentity self = current_process_identity();
+    const char* const locked = SHUTTLE_KILL_POINT_NAME("queue.recovery.locked");
+    OwnerWord word = lock_word();
     uint64_t holder = 0;
-    if (!recovery.holder.compare_exchange_strong(holder, self, std::memory_order_acq_rel)) {
-        if (holder == self) return false;  // another thread of this process
-        uint64_t pid_namespace = recovery.holder_namespace.load(std::memory_order_acquire);
-        if (pid_namespace == 0) {
-            // Not written yet: the holder is alive mid-acquire, or was killed right after
-            // its CAS. After 2 ms of seeing the same holder so, judge it in our namespace
-            // (a holder in another namespace then risks, at worst, a second recoverer).
-            const int64_t now = steady_clock::now().time_since_epoch().count();
-            if (unnamed_holder_.exchange(holder, std::memory_order_relaxed) != holder) {
-                unnamed_since_.store(now, std::memory_order_relaxed);
-                return false;
-            }
-            const auto grace = std::chrono::nanoseconds(std::chrono::milliseconds(2)).count();
-            if (now - unnamed_since_.load(std::memory_order_relaxed) < grace) return false;
-            pid_namespace = current_pid_namespace();
-        }
-        if (process_liveness(holder, pid_namespace) != Liveness::dead) return false;
-        if (!recovery.holder.compare_exchange_strong(holder, self, std::memory_order_acq_rel)) {
-            return false;
-        }
-    }
-    SHUTTLE_KILL_POINT("queue.recovery.locked");
-    recovery.holder_namespace.store(current_pid_namespace(), std::memory_order_release);
-    return true;
+    if (word.claim(holder, self, locked)) return true;
+    if (holder == self) return false;  // another thread of this process
+    // A holder still without its namespace after the grace period (alive mid-acquire, or killed
+    // right after its CAS) is judged in our namespace: one in another namespace then risks, at
+    // worst, a second recoverer.
+    return word.take_over(holder, word.judge(holder, &unnamed_holder_), self, locked);
 }
 
 void QueueRecovery::lock() noexcept {
@@ -516,9 +504,7 @@ void QueueRecovery::lock() noexcept {
 }
 
 void QueueRecovery::unlock() noexcept {
-    RecoveryControl& recovery = ring_.control->recovery;
-    recovery.holder_namespace.store(0, std::memory_order_relaxed);
-    recovery.holder.store(0, std::memory_order_release);
+    lock_word().release();
 }
 
 }  // namespace shuttle::detail

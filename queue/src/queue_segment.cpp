@@ -69,20 +69,6 @@ SegmentInfo info_of(const QueueForm& form, uint64_t capacity, uint64_t max_messa
     return info;
 }
 
-/// `segment` if its flags are `flags`; else Error(kind_mismatch) saying which form it holds.
-Segment with_flags(Segment segment, uint64_t flags) {
-    if (segment.info().flags != flags) {
-        const bool joinable = segment.info().flags & queue_flag_joinable;
-        const bool redelivery = segment.info().flags & queue_flag_redelivery;
-        throw Error(errc::kind_mismatch,
-                    std::string("segment '") + segment.name() + "' holds a " +
-                        (joinable ? "joinable" : "non-joinable") + " queue " +
-                        (redelivery ? "with" : "without") + " redelivery (open it with " +
-                        "QueueOptions::redelivery = " + (redelivery ? "true" : "false") + ")");
-    }
-    return segment;
-}
-
 }  // namespace
 
 SegmentExpectation queue_expectation(ObjectKind kind, uint64_t element_size, uint64_t element_align,
@@ -96,32 +82,36 @@ SegmentExpectation queue_expectation(ObjectKind kind, uint64_t element_size, uin
     return expected;
 }
 
-Segment create_queue_segment(std::string_view name, const QueueForm& form, uint64_t capacity,
-                             uint64_t max_message_size, const QueueOptions& options) {
-    return Segment::create(name, info_of(form, capacity, max_message_size, options),
-                           queue_body_size, QueueCore::initialise,
+Segment make_queue_segment(std::string_view name, const QueueForm& form, uint64_t capacity,
+                           uint64_t max_message_size, const QueueOptions& options) {
+    const SegmentInfo info = info_of(form, capacity, max_message_size, options);
+    if (name.empty())
+        return Segment::create_anonymous(info, queue_body_size, QueueCore::initialise);
+    return Segment::create(name, info, queue_body_size, QueueCore::initialise,
                            {options.mode, options.remove_on_destroy});
 }
 
-Segment create_anonymous_queue_segment(const QueueForm& form, uint64_t capacity,
-                                       uint64_t max_message_size, const QueueOptions& options) {
-    return Segment::create_anonymous(info_of(form, capacity, max_message_size, options),
-                                     queue_body_size, QueueCore::initialise);
+SegmentExpectation queue_expectation(const QueueForm& form, const QueueOptions& options) {
+    (void)flags_of(form, options);  // redelivery on a plain queue: invalid_argument, before open
+    return queue_expectation(form.kind, form.element_size, form.element_align, options.type_tag);
 }
 
-Segment open_queue_segment(std::string_view name, const QueueForm& form,
-                           const QueueOptions& options) {
-    const uint64_t flags = flags_of(form, options);
-    return with_flags(Segment::open(name, queue_expectation(form.kind, form.element_size,
-                                                            form.element_align, options.type_tag)),
-                      flags);
-}
-
-Segment open_queue_segment(int fd, const QueueForm& form, const QueueOptions& options) {
-    const uint64_t flags = flags_of(form, options);
-    return with_flags(Segment::open_fd(fd, queue_expectation(form.kind, form.element_size,
-                                                             form.element_align, options.type_tag)),
-                      flags);
+void check_queue_form(const Segment& segment, const QueueForm& form, const QueueOptions& options) {
+    const uint64_t found = segment.info().flags;
+    if (found == flags_of(form, options)) return;
+    const bool joinable = found & queue_flag_joinable;
+    const std::string what = std::string("segment '") + segment.name() + "' holds a ";
+    if (joinable != form.joinable) {
+        throw Error(errc::kind_mismatch,
+                    what +
+                        (joinable ? "JoinableQueue: open it as a JoinableQueue"
+                                  : "plain Queue (not joinable): open it as a Queue") +
+                        (form.variable_length ? " (JoinableByteQueue / ByteQueue)" : ""));
+    }
+    const bool redelivery = found & queue_flag_redelivery;
+    throw Error(errc::kind_mismatch, what + "JoinableQueue " + (redelivery ? "with" : "without") +
+                                         " redelivery: open it with QueueOptions::redelivery = " +
+                                         (redelivery ? "true" : "false"));
 }
 
 }  // namespace shuttle::detail

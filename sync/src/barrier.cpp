@@ -133,7 +133,7 @@ result<uint32_t> Barrier::wait_steady(steady_clock::time_point deadline) {
         detail::lock_release(state_->lock, "Barrier");
         return index;
     }
-    // Announce before counting (DESIGN §6): our registry entry names this generation before
+    // Announce before counting (docs/design.md §6): our registry entry names this generation before
     // n_waiting() counts us, so from the moment anybody can see us waiting, our death is
     // provable (a dead entry holding this generation) rather than an uncounted gap.
     if (auto entry = participant_.ensure()) {

@@ -64,8 +64,8 @@ inline void wake_all(const std::atomic<uint32_t>& word) noexcept {
     detail::futex_wake_all(word);
 }
 
-/// The policy between "the condition is false" and "park on the futex" (DESIGN §4): spin a few
-/// microseconds, then sched_yield until about 200 µs of *idle* yields (a yield that comes back
+/// The policy between "the condition is false" and "park on the futex" (docs/design.md §4): spin a
+/// few microseconds, then sched_yield until about 200 µs of *idle* yields (a yield that comes back
 /// within 4 µs: nobody else wanted the CPU) have added up or 10 ms have passed, then park.
 /// Oversubscribed, a waiter keeps yielding to the processes that will fill/drain its queue;
 /// alone, it parks after ~0.2 ms and costs nothing while idle.

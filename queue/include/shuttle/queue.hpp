@@ -34,6 +34,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "shuttle/detail/named_object.hpp"
 #include "shuttle/detail/queue_core.hpp"
 #include "shuttle/error.hpp"
 #include "shuttle/queue_types.hpp"
@@ -55,43 +56,22 @@ struct QueueForm {
     bool variable_length;  // ByteQueue: messages up to max_message_size
 };
 
-/// A new named queue segment, its body laid out. Throws Error(invalid_argument) for a
-/// capacity, message size or participant count out of range, or redelivery on a plain queue,
-/// and what Segment::create throws.
-Segment create_queue_segment(std::string_view name, const QueueForm& form, uint64_t capacity,
-                             uint64_t max_message_size, const QueueOptions& options);
-/// The same, anonymous (a memfd shared with fork()ed children).
-Segment create_anonymous_queue_segment(const QueueForm& form, uint64_t capacity,
-                                       uint64_t max_message_size, const QueueOptions& options);
+/// A new queue segment of this form, its body laid out: named, or anonymous (a memfd shared
+/// with fork()ed children) if `name` is empty. Throws Error(invalid_argument) for a capacity,
+/// message size or participant count out of range, or redelivery on a plain queue, and what
+/// Segment::create throws.
+Segment make_queue_segment(std::string_view name, const QueueForm& form, uint64_t capacity,
+                           uint64_t max_message_size, const QueueOptions& options);
 
 /// What open() requires of a queue segment of this kind and element fingerprint.
 SegmentExpectation queue_expectation(ObjectKind kind, uint64_t element_size, uint64_t element_align,
                                      uint64_t type_tag);
-
-/// Attaches named queue segment `name` of this form (type_tag and redelivery as `options`
-/// say). Throws Error(kind_mismatch) for another queue form, and what Segment::open throws.
-Segment open_queue_segment(std::string_view name, const QueueForm& form,
-                           const QueueOptions& options);
-/// The same for the segment behind descriptor `fd` (taken over on success).
-Segment open_queue_segment(int fd, const QueueForm& form, const QueueOptions& options);
-
-/// open(), or create() if there is no such queue; both again when racing another creator or a
-/// remover. `open` throws Error(capacity_mismatch) for a queue of another size.
-template <class Open, class Create>
-auto open_or_create_queue(Open&& open, Create&& create) -> decltype(open()) {
-    for (;;) {
-        try {
-            return open();
-        } catch (const Error& error) {
-            if (error.condition() != errc::not_found) throw;
-        }
-        try {
-            return create();
-        } catch (const Error& error) {
-            if (error.condition() != errc::already_exists) throw;
-        }
-    }
-}
+/// The same for a form opened with `options` (Error(invalid_argument): redelivery asked of a
+/// plain queue).
+SegmentExpectation queue_expectation(const QueueForm& form, const QueueOptions& options);
+/// Refuses (Error(kind_mismatch), naming what it holds) a segment of another queue form:
+/// joinable or not, with redelivery or not.
+void check_queue_form(const Segment& segment, const QueueForm& form, const QueueOptions& options);
 
 /// What every queue handle has: shutdown, size, and (Joinable) task accounting.
 template <bool Joinable>
@@ -202,57 +182,54 @@ class QueueHandle {
     QueueCore core_;
 };
 
+/// The factory set of every queue form (detail/named_object.hpp: create, open, open_or_create,
+/// anonymous, open_fd, remove) over its handle. The form (Derived) supplies `form`,
+/// make_segment() and check_existing(); the form's check on open is shared.
+template <class Derived, bool Joinable, class... Parameters>
+class QueueObject
+    : public NamedObject<Derived, QueueHandle<Joinable>, QueueOptions, Parameters...> {
+    using Base = NamedObject<Derived, QueueHandle<Joinable>, QueueOptions, Parameters...>;
+    friend Base;
+
+  protected:
+    using Factories = Base;  // the form befriends it: it calls the form's private hooks
+    using Base::Base;
+
+  private:
+    static SegmentExpectation expectation(const QueueOptions& options) {
+        return queue_expectation(Derived::form, options);
+    }
+    static void check_opened(const Segment& segment, const QueueOptions& options) {
+        check_queue_form(segment, Derived::form, options);
+    }
+};
+
 }  // namespace detail
 
 /// A bounded MPMC queue of trivially copyable T in shared memory (Python's multiprocessing
 /// Queue; JoinableQueue when Joinable). Items are copied into the slot and out again.
 template <class T, bool Joinable = false>
-class BasicQueue : public detail::QueueHandle<Joinable> {
+class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable, std::size_t> {
     static_assert(std::is_trivially_copyable_v<T>,
                   "shuttle::Queue<T> copies T's bytes between processes: T must be trivially "
                   "copyable (no pointers into one process's memory, no owning members)");
     static_assert(sizeof(T) <= detail::max_queue_bytes, "element too large");
-    using Base = detail::QueueHandle<Joinable>;
-    using Base::core_;
+    using Base = detail::QueueObject<BasicQueue, Joinable, std::size_t>;
+    friend typename Base::Factories;
+    friend Base;
+    using detail::QueueHandle<Joinable>::core_;
     static constexpr detail::QueueForm form{ObjectKind::queue, sizeof(T), alignof(T), Joinable,
                                             false};
 
   public:
-    /// Creates a named queue. Throws Error(already_exists, invalid_name, invalid_argument,
-    /// permission, no_space).
-    static BasicQueue create(std::string_view name, std::size_t capacity,
-                             const QueueOptions& options = {}) {
-        return BasicQueue(detail::create_queue_segment(name, form, capacity, 0, options));
-    }
-    /// Attaches a named queue; checks element size, alignment and options.type_tag, and
-    /// whether it is joinable (and has redelivery as options.redelivery says). Throws
-    /// Error(not_found, type_mismatch, kind_mismatch, ...).
-    static BasicQueue open(std::string_view name, const QueueOptions& options = {}) {
-        return BasicQueue(detail::open_queue_segment(name, form, options));
-    }
-    /// open(), or create() if there is no such queue (also when racing another creator).
-    static BasicQueue open_or_create(std::string_view name, std::size_t capacity,
-                                     const QueueOptions& options = {}) {
-        return detail::open_or_create_queue(
-            [&] {
-                BasicQueue queue = open(name, options);
-                if (queue.capacity() != capacity) {
-                    throw Error(errc::capacity_mismatch, "queue exists with another capacity");
-                }
-                return queue;
-            },
-            [&] { return create(name, capacity, options); });
-    }
-    /// An unnamed queue, shared with children fork()ed after this call.
-    static BasicQueue anonymous(std::size_t capacity, const QueueOptions& options = {}) {
-        return BasicQueue(detail::create_anonymous_queue_segment(form, capacity, 0, options));
-    }
-    /// Attaches the queue behind a descriptor (see fd()); takes ownership of it on success.
-    static BasicQueue open_fd(int fd, const QueueOptions& options = {}) {
-        return BasicQueue(detail::open_queue_segment(fd, form, options));
-    }
-    /// Removes a name; attached processes keep working. False if there was no such name.
-    static bool remove(std::string_view name) { return Segment::remove(name); }
+    // The factories (detail::NamedObject): create(name, capacity, options),
+    // open(name, options), open_or_create(name, capacity, options), anonymous(capacity,
+    // options), open_fd(fd, options), remove(name). create() throws Error(already_exists,
+    // invalid_name, invalid_argument, permission, no_space); open() checks element size,
+    // alignment and options.type_tag, and whether it is joinable (and has redelivery as
+    // options.redelivery says): Error(not_found, type_mismatch, kind_mismatch, ...);
+    // open_or_create() throws Error(capacity_mismatch) if it exists with another capacity;
+    // anonymous() is shared with children fork()ed after it.
 
     /// Blocks while the queue is full. ok, closed, or cancelled (stop requested). If the caller
     /// is killed while blocked, nothing was put and the queue is unaffected.
@@ -330,6 +307,15 @@ class BasicQueue : public detail::QueueHandle<Joinable> {
   private:
     using Storage = std::array<std::byte, sizeof(T)>;
     explicit BasicQueue(Segment segment) : Base(std::move(segment)) {}
+    static Segment make_segment(std::string_view name, std::size_t capacity,
+                                const QueueOptions& options) {
+        return detail::make_queue_segment(name, form, capacity, 0, options);
+    }
+    static void check_existing(const BasicQueue& queue, std::size_t capacity) {
+        if (queue.capacity() != capacity) {
+            throw Error(errc::capacity_mismatch, "queue exists with another capacity");
+        }
+    }
 
     static auto writer(const T& item) noexcept {
         return [&item](void* payload) noexcept -> uint64_t {
@@ -353,47 +339,18 @@ using JoinableQueue = BasicQueue<T, true>;
 /// A bounded MPMC queue of variable-length byte messages, each at most max_message_size
 /// (fixed at creation); capacity counts messages. Same guarantees and forms as Queue<T>.
 template <bool Joinable = false>
-class BasicByteQueue : public detail::QueueHandle<Joinable> {
-    using Base = detail::QueueHandle<Joinable>;
-    using Base::core_;
+class BasicByteQueue
+    : public detail::QueueObject<BasicByteQueue<Joinable>, Joinable, std::size_t, std::size_t> {
+    using Base = detail::QueueObject<BasicByteQueue, Joinable, std::size_t, std::size_t>;
+    friend typename Base::Factories;
+    friend Base;
+    using detail::QueueHandle<Joinable>::core_;
     static constexpr detail::QueueForm form{ObjectKind::byte_queue, 1, 1, Joinable, true};
 
   public:
-    static BasicByteQueue create(std::string_view name, std::size_t capacity,
-                                 std::size_t max_message_size, const QueueOptions& options = {}) {
-        return BasicByteQueue(
-            detail::create_queue_segment(name, form, capacity, max_message_size, options));
-    }
-    /// Attaches; max_message_size is read from the queue (check max_message_size()).
-    static BasicByteQueue open(std::string_view name, const QueueOptions& options = {}) {
-        return BasicByteQueue(detail::open_queue_segment(name, form, options));
-    }
-    static BasicByteQueue anonymous(std::size_t capacity, std::size_t max_message_size,
-                                    const QueueOptions& options = {}) {
-        return BasicByteQueue(
-            detail::create_anonymous_queue_segment(form, capacity, max_message_size, options));
-    }
-    static BasicByteQueue open_fd(int fd, const QueueOptions& options = {}) {
-        return BasicByteQueue(detail::open_queue_segment(fd, form, options));
-    }
-    /// open(), or create() if there is no such queue (also when racing another creator).
-    /// Throws Error(capacity_mismatch) if it exists with another capacity or message size.
-    static BasicByteQueue open_or_create(std::string_view name, std::size_t capacity,
-                                         std::size_t max_message_size,
-                                         const QueueOptions& options = {}) {
-        return detail::open_or_create_queue(
-            [&] {
-                BasicByteQueue queue = open(name, options);
-                if (queue.capacity() != capacity || queue.max_message_size() != max_message_size) {
-                    throw Error(errc::capacity_mismatch,
-                                "byte queue exists with another capacity or message size");
-                }
-                return queue;
-            },
-            [&] { return create(name, capacity, max_message_size, options); });
-    }
-    /// Removes a name; attached processes keep working. False if there was no such name.
-    static bool remove(std::string_view name) { return Segment::remove(name); }
+    // The factories, as Queue<T>'s with (capacity, max_message_size) parameters; open() reads
+    // max_message_size from the queue (check max_message_size()); open_or_create() throws
+    // Error(capacity_mismatch) if it exists with another capacity or message size.
 
     /// The largest message a put accepts (fixed at creation). Non-blocking.
     std::size_t max_message_size() const noexcept { return core_.payload_capacity(); }
@@ -499,6 +456,17 @@ class BasicByteQueue : public detail::QueueHandle<Joinable> {
 
   private:
     explicit BasicByteQueue(Segment segment) : Base(std::move(segment)) {}
+    static Segment make_segment(std::string_view name, std::size_t capacity,
+                                std::size_t max_message_size, const QueueOptions& options) {
+        return detail::make_queue_segment(name, form, capacity, max_message_size, options);
+    }
+    static void check_existing(const BasicByteQueue& queue, std::size_t capacity,
+                               std::size_t max_message_size) {
+        if (queue.capacity() != capacity || queue.max_message_size() != max_message_size) {
+            throw Error(errc::capacity_mismatch,
+                        "byte queue exists with another capacity or message size");
+        }
+    }
     static std::span<const std::byte> bytes_of(std::string_view message) noexcept {
         return std::as_bytes(std::span(message.data(), message.size()));
     }

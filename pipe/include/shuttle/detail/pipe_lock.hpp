@@ -7,12 +7,18 @@
 #include <atomic>
 
 #include "shuttle/detail/os.hpp"
+#include "shuttle/detail/owner_word.hpp"
 #include "shuttle/detail/pipe_layout.hpp"
 #include "shuttle/wait.hpp"
 
 namespace shuttle::detail {
 
 enum class PipeLockResult { acquired, taken_from_dead, busy, timeout };
+
+/// The lock's owner words (detail/owner_word.hpp: claim, judge, take over, release).
+inline OwnerWord pipe_lock_word(PipeLock& lock) noexcept {
+    return OwnerWord(lock.owner, lock.owner_namespace);
+}
 
 /// Throws Error(invalid_argument): the calling process already holds the lock, so two threads
 /// use one Connection in the same direction at once.
@@ -28,18 +34,14 @@ inline PipeLockResult acquire_pipe_lock(PipeLock& lock, bool try_once,
                                         steady_clock::time_point deadline) {
     const ProcessIdentity me = current_process_identity();
     uint64_t expected = 0;
-    if (lock.owner.compare_exchange_strong(expected, me, std::memory_order_acquire,
-                                           std::memory_order_relaxed)) [[likely]] {
-        lock.owner_namespace.store(current_pid_namespace(), std::memory_order_release);
+    if (pipe_lock_word(lock).claim(expected, me)) [[likely]]
         return PipeLockResult::acquired;
-    }
     if (expected == me) pipe_concurrent_use();
     return acquire_pipe_lock_slow(lock, me, try_once, deadline);
 }
 
 inline void release_pipe_lock(PipeLock& lock) noexcept {
-    lock.owner_namespace.store(0, std::memory_order_relaxed);
-    lock.owner.store(0, std::memory_order_release);
+    pipe_lock_word(lock).release();
     if (lock.waiters.load(std::memory_order_relaxed) != 0) [[unlikely]] {
         lock.released.fetch_add(1, std::memory_order_release);
         wake_all(lock.released);

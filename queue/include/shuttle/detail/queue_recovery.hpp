@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "shuttle/detail/owner_word.hpp"
 #include "shuttle/detail/queue_layout.hpp"
 #include "shuttle/detail/thread_participants.hpp"
 #include "shuttle/queue_types.hpp"
@@ -170,6 +171,7 @@ class QueueRecovery {
     void fix_up() noexcept;
 
     // ---- the recovery lock: one process at a time, taken over from a dead holder -------------
+    OwnerWord lock_word() noexcept;
     bool try_lock() noexcept;
     void lock() noexcept;
     void unlock() noexcept;
@@ -179,8 +181,7 @@ class QueueRecovery {
     ThreadParticipants* participants_ = nullptr;
     std::atomic<int64_t> last_recovery_{0};  // steady_clock ticks of this handle's last recover()
     // A lock holder seen without its namespace, and since when (try_lock).
-    std::atomic<uint64_t> unnamed_holder_{0};
-    std::atomic<int64_t> unnamed_since_{0};  // steady_clock ticks
+    UnnamedHolderWatch unnamed_holder_{std::chrono::milliseconds(2)};
 };
 
 }  // namespace shuttle::detail

@@ -59,7 +59,7 @@ template <bool Redeliver = false, class Write>
         const uint64_t turn = slot.turn.load(std::memory_order_acquire);  // pairs with (2)
         const int64_t diff = static_cast<int64_t>(turn - 2 * lap);
         if (diff == 0) {
-            // (3) Announce before claiming: crash recovery reads it (DESIGN §6).
+            // (3) Announce before claiming: crash recovery reads it (docs/design.md §6).
             if constexpr (queue_recovery) entry.announced.store(ticket, std::memory_order_relaxed);
             SHUTTLE_KILL_POINT("queue.put.announced");
             if (control.tail.compare_exchange_weak(tail, tail + 1, std::memory_order_seq_cst,
