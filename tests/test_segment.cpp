@@ -103,20 +103,6 @@ TEST(Segment, CreateTwiceIsAlreadyExists) {
     EXPECT_EQ(counters(first)[0].load(), 42u);  // the first one is untouched
 }
 
-TEST(Segment, InvalidNamesAreRefused) {
-    for (std::string bad : std::initializer_list<std::string>{
-             "", "/", "a/b", "../x", ".hidden", "sp ace", "new\nline", std::string(201, 'x'),
-             std::string("nul\0x", 5)}) {
-        try {
-            Segment::validate_name(bad);
-            ADD_FAILURE() << "accepted '" << bad << "'";
-        } catch (const Error& error) {
-            EXPECT_EQ(error.condition(), errc::invalid_name);
-        }
-    }
-    EXPECT_EQ(Segment::validate_name("/jobs.v1_a-b"), "jobs.v1_a-b");
-}
-
 TEST(Segment, ZeroOrHugeCapacityIsInvalidArgument) {
     NameGuard name(unique_name());
     for (uint64_t capacity : {uint64_t{0}, uint64_t{1} << 40}) {

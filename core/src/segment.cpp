@@ -48,19 +48,43 @@ uint64_t Segment::body_offset_for(uint32_t registry_capacity) noexcept {
     return segment_header_area + uint64_t{registry_capacity} * sizeof(RegistryEntry);
 }
 
-std::string Segment::validate_name(std::string_view name) {
-    if (!name.empty() && name.front() == '/') name.remove_prefix(1);
-    bool ok = !name.empty() && name.size() <= 200 && name.front() != '.';
+bool Segment::valid_name(std::string_view name) noexcept {
+    // Words of [A-Za-z0-9_-] joined by single dots: no leading, trailing or doubled dot, so no
+    // "." or ".." component and no hidden file; no slash, so the name is never a path.
+    if (name.empty() || name.size() > max_name_length) return false;
+    bool word_started = false;  // whether the current dot-separated word has a character
     for (char c : name) {
-        bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                       c == '.' || c == '_' || c == '-';
-        ok = ok && allowed;
+        if (c == '.') {
+            if (!word_started) return false;
+            word_started = false;
+            continue;
+        }
+        const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                             (c >= '0' && c <= '9') || c == '_' || c == '-';
+        if (!allowed) return false;
+        word_started = true;
     }
-    if (!ok) {
-        throw Error(errc::invalid_name,
-                    fmt::format("invalid segment name '{}': use 1-200 characters of "
-                                "[A-Za-z0-9._-], not starting with '.'",
-                                name));
+    return word_started;
+}
+
+std::string Segment::validate_name(std::string_view name) {
+    if (!valid_name(name)) {
+        // Printable characters are quoted as given; anything else (a newline, a NUL) is escaped
+        // so the message itself cannot be garbled by the name.
+        std::string shown;
+        for (char c : name.substr(0, max_name_length + 1)) {
+            if (c >= 0x20 && c < 0x7f) {
+                shown += c;
+            } else {
+                shown += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+            }
+        }
+        throw Error(
+            errc::invalid_name,
+            fmt::format("invalid segment name '{}'{}: a name is 1-{} characters, words of "
+                        "[A-Za-z0-9_-] joined by single dots (no slash, no leading, "
+                        "trailing or double dot)",
+                        shown, name.size() > max_name_length ? "..." : "", max_name_length));
     }
     return std::string(name);
 }

@@ -28,6 +28,8 @@ inline constexpr uint64_t segment_magic = 0x3130454c54545553ull;  // "SUTTLE01" 
 inline constexpr uint32_t segment_layout_version = 3;             // 3: queue leases (redelivery)
 inline constexpr std::size_t cache_line = 64;
 inline constexpr uint32_t max_registry_capacity = 4096;
+/// The longest segment name (Segment::valid_name).
+inline constexpr std::size_t max_name_length = 200;
 
 /// What a segment holds; checked on open so a pipe is never opened as a queue.
 enum class ObjectKind : uint32_t {
@@ -188,8 +190,12 @@ class Segment {
     /// Removes a name. Processes that have it mapped keep working. Returns false if absent.
     static bool remove(std::string_view name);
 
-    /// Throws Error(invalid_name) unless `name` is 1..200 characters of [A-Za-z0-9._-], not
-    /// starting with '.', optionally preceded by one '/' (which is dropped).
+    /// The segment name rule, the one rule of every named object (docs/segments.md): 1 to
+    /// max_name_length characters, words of [A-Za-z0-9_-] joined by single dots. So no slash
+    /// (a name is never a path: "/x" and "a/b" are refused, not rewritten), no leading,
+    /// trailing or doubled dot ("." / ".." / ".hidden" / "a..b" / "a."), nothing else.
+    static bool valid_name(std::string_view name) noexcept;
+    /// Returns `name` unchanged if valid_name(name), else throws Error(invalid_name) saying why.
     static std::string validate_name(std::string_view name);
 
     bool valid() const noexcept { return base_ != nullptr; }
