@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "shuttle/detail/os.hpp"
 
 namespace shuttle {
@@ -105,6 +107,12 @@ std::optional<SegmentSummary> inspect_segment(std::string_view name_view) {
 }
 
 std::vector<SegmentSummary> list_segments(std::string_view prefix) {
+    // A prefix no valid name starts with ("../", "a..") is a mistake, not an empty listing.
+    if (!prefix.empty() && !Segment::valid_name(std::string(prefix) + "x")) {
+        throw Error(
+            errc::invalid_name,
+            fmt::format("'{}' cannot start a segment name (the rule: docs/segments.md)", prefix));
+    }
     std::vector<SegmentSummary> summaries;
     int error = 0;
     const std::vector<std::string> names = detail::list_shm_files(std::string(prefix), error);

@@ -49,8 +49,8 @@ std::optional<SegmentSummary> inspect_segment(std::string_view name);
 
 /// Summaries of every regular file in the shm directory whose name is a valid segment name
 /// starting with `prefix` ("" = all), including those that could not be read (`error`).
-/// Throws Error(not_found) if the segment directory does not exist, Error(permission) if it
-/// cannot be read.
+/// Throws Error(invalid_name) if no valid name starts with `prefix`, Error(not_found) if the
+/// segment directory does not exist, Error(permission) if it cannot be read.
 std::vector<SegmentSummary> list_segments(std::string_view prefix = "");
 
 /// Removes the stale shuttle segments whose names start with `prefix`; returns their names.
