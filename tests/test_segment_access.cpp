@@ -2,10 +2,13 @@
 // segment planted by another user is refused unless the caller opts in; a symlink, directory or
 // FIFO is not_shuttle (and never hangs); a missing segment directory is named as such.
 #include <grp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "counters_segment.hpp"
@@ -128,6 +131,24 @@ TEST(SegmentAccess, AFifoAtThePathIsNotShuttleAndDoesNotHang) {
                                                                                               : 3;
               }),
               0);
+}
+
+TEST(SegmentAccess, ASocketAtThePathIsNotShuttle) {
+    NameGuard name(unique_name("socket"));
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string path = shm_path(*name);
+    ASSERT_LT(path.size(), sizeof address.sun_path);
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    EXPECT_EQ(error_of([&] { Segment::open(*name, test::counters_expectation()); }),
+              errc::not_shuttle);
+    auto summary = inspect_segment(*name);
+    ASSERT_TRUE(summary);
+    EXPECT_EQ(summary->error, errc::not_shuttle) << summary->problem;
+    ::close(fd);
 }
 
 TEST(SegmentAccess, AMissingSegmentDirectoryIsNamed) {

@@ -71,7 +71,8 @@ detail::SegmentFile detail::open_segment_file(const std::string& name, bool writ
     const std::string what = describe(name);
     const FileResult file = open_shm_file(name, writable);
     if (file.fd < 0) {
-        // O_NOFOLLOW refuses a symbolic link (ELOOP); a directory refuses writing (EISDIR).
+        // O_NOFOLLOW refuses a symbolic link (ELOOP); a directory refuses writing (EISDIR); a
+        // socket refuses opening at all (ENXIO).
         if (file.error == ELOOP) {
             throw Error(errc::not_shuttle,
                         fmt::format("{} is a symbolic link, not a shuttle segment (links are "
@@ -81,6 +82,12 @@ detail::SegmentFile detail::open_segment_file(const std::string& name, bool writ
         if (file.error == EISDIR) {
             throw Error(errc::not_shuttle,
                         fmt::format("{} is a directory, not a shuttle segment", what));
+        }
+        if (file.error == ENXIO) {  // a socket, or a device without its driver
+            throw Error(errc::not_shuttle,
+                        fmt::format("{} is not a regular file (a socket or device), not a "
+                                    "shuttle segment",
+                                    what));
         }
         fail_file_operation(file.error, "cannot open " + what);
     }
