@@ -28,14 +28,14 @@ enum class errc : int {
     already_exists,      // create() found a segment of that name
     invalid_name,        // a segment name with a path separator, bad characters or wrong length
     invalid_argument,    // a bad parameter (zero capacity, ...)
-    not_shuttle,         // the segment is not a shuttle segment (wrong magic or too small)
+    not_shuttle,         // not a shuttle segment: wrong magic, too small, not a regular file
     version_mismatch,    // made by an incompatible layout version
     kind_mismatch,       // a different kind of object (a pipe opened as a queue, ...)
     type_mismatch,       // element size, alignment or type tag differ
     capacity_mismatch,   // capacity or maximum message size differ
     truncated,           // the segment is smaller than its header says it must be
     corrupt,             // a header field is out of range
-    permission,          // the caller may not open or create it
+    permission,          // the caller may not open or create it, or another user owns it
     no_space,            // /dev/shm (or the memfd) could not be given the memory
     registry_full,       // every participant entry is taken by a live process
     not_owner,           // unlock/release by a thread that does not hold it
