@@ -93,6 +93,32 @@ TEST(SyncCondition, WaitReleasesTheLockWhileParked) {
     ASSERT_TRUE(test::join_and_expect_exit(other));
 }
 
+// A scribbled count of used waiter slots must never index past the slot array: notify (and the
+// dead-waiter repair) clamp it, and a real waiter is still woken.
+TEST(SyncCondition, ScribbledSlotCountNeverIndexesPastTheSlots) {
+    Condition condition = Condition::anonymous();
+    SharedWords words;
+    Process waiter = spawn([&] {
+        std::unique_lock guard(condition);
+        words[0] = 1;
+        return condition.wait_for(10s, [&] { return words[1].load() != 0; }) ? 0 : 1;
+    });
+    ASSERT_TRUE(test::await_at_least(words[0], 1));
+    ASSERT_TRUE(test::wait_until_true([&] { return condition.state().waiters.load() != 0; }));
+    EXPECT_EQ(run_child([&] {
+                  std::lock_guard guard(condition);
+                  condition.state().slots_used.store(UINT32_MAX);
+                  condition.notify(0);
+                  condition.notify(1000);
+                  condition.state().slots_used.store(detail::condition_waiter_slots + 1);
+                  words[1] = 1;
+                  condition.notify();
+                  return 0;
+              }),
+              0);
+    ASSERT_TRUE(test::join_and_expect_exit(waiter));
+}
+
 TEST(SyncCondition, WaitWithoutTheLockIsRefused) {
     Condition condition = Condition::anonymous();
     try {

@@ -59,13 +59,14 @@ SegmentExpectation Barrier::expectation() {
     return detail::expectation_for(barrier_segment());
 }
 
-void Barrier::enter() {
-    detail::lock_acquire(state_->lock, no_deadline, "Barrier");
+bool Barrier::enter(steady_clock::time_point deadline) {
+    if (!detail::lock_acquire(state_->lock, deadline, "Barrier")) return false;
     if (state_->lock.owner_died.load(std::memory_order_relaxed) != 0) {
         // A process died inside a barrier operation: the counts may be half-updated.
         break_locked();
         state_->lock.owner_died.store(0, std::memory_order_relaxed);
     }
+    return true;
 }
 
 void Barrier::break_locked() {
@@ -75,13 +76,13 @@ void Barrier::break_locked() {
 }
 
 void Barrier::abort() {
-    enter();
+    enter(no_deadline);
     break_locked();
     detail::lock_release(state_->lock, "Barrier");
 }
 
 void Barrier::reset() {
-    enter();
+    enter(no_deadline);
     const uint32_t generation = state_->generation.load(std::memory_order_relaxed);
     // The current generation ends without tripping: its waiters see "broken".
     state_->trip_history.fetch_and(~history_bit(generation), std::memory_order_relaxed);
@@ -117,13 +118,20 @@ bool Barrier::arrived_party_died(uint32_t generation) const {
 }
 
 result<uint32_t> Barrier::wait_steady(steady_clock::time_point deadline) {
-    enter();
+    // The deadline bounds taking the internal lock too: a party stopped inside it must not
+    // stretch a timed wait. Not arrived yet, a timed-out party has nothing to undo.
+    if (!enter(deadline)) return errc::timeout;
     if (state_->broken.load(std::memory_order_relaxed)) {
         detail::lock_release(state_->lock, "Barrier");
         return errc::broken;
     }
     const uint32_t generation = state_->generation.load(std::memory_order_relaxed);
     const uint32_t index = state_->count.load(std::memory_order_relaxed);
+    if (index >= parties_) {  // a scribbled count: impossible, so the barrier is broken
+        break_locked();
+        detail::lock_release(state_->lock, "Barrier");
+        return errc::broken;
+    }
     if (index + 1 >= parties_) {  // the last party: release everybody
         state_->trip_history.fetch_or(history_bit(generation), std::memory_order_relaxed);
         state_->count.store(0, std::memory_order_relaxed);
@@ -157,8 +165,15 @@ result<uint32_t> Barrier::wait_steady(steady_clock::time_point deadline) {
         const uint32_t phase = state_->phase.load(std::memory_order_acquire);
         if (released()) return outcome(generation, index);
         if (deadline != no_deadline && steady_clock::now() >= deadline) {
-            // As in Python, a party that gives up breaks the barrier for the others.
-            enter();
+            // As in Python, a party that gives up breaks the barrier for the others. The lock is
+            // only tried (its holder may be stopped); breaking needs only the flag and a wake, so
+            // without it the barrier is broken all the same. Racing a trip, that may leave the
+            // next round broken (a timed-out party breaks it in Python too); reset() repairs it.
+            if (!enter(steady_clock::now())) {
+                break_locked();
+                result<uint32_t> tripped = outcome(generation, index);  // before we broke it?
+                return tripped ? tripped : result<uint32_t>(errc::timeout);
+            }
             const bool still_waiting = !released();
             if (still_waiting) break_locked();
             detail::lock_release(state_->lock, "Barrier");
@@ -168,7 +183,7 @@ result<uint32_t> Barrier::wait_steady(steady_clock::time_point deadline) {
         if (wait_on(state_->phase, phase, detail::backstop_deadline(deadline)) ==
                 wake_reason::timeout &&
             !released() && arrived_party_died(generation)) {
-            enter();
+            enter(no_deadline);
             if (!released()) break_locked();
             detail::lock_release(state_->lock, "Barrier");
         }

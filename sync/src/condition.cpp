@@ -1,6 +1,8 @@
 // Condition: one futex slot per waiter, so notify(n) wakes exactly the n oldest waiters.
 #include "shuttle/condition.hpp"
 
+#include <algorithm>
+
 #include "shuttle/detail/owner_word.hpp"
 
 namespace shuttle {
@@ -28,6 +30,12 @@ constexpr uint32_t with_state(uint32_t word, uint32_t slot_state) noexcept {
     return (word & ~slot_state_mask) | slot_state;
 }
 
+/// The slots in use, read from shared memory and clamped to the slot array: a scribbled count
+/// must never index past it.
+uint32_t slots_in_use(const ConditionState& state) noexcept {
+    return std::min(state.slots_used.load(std::memory_order_acquire), condition_waiter_slots);
+}
+
 /// Who waits in `slot`: announced before the slot's word says "waiting" (detail/owner_word.hpp).
 OwnerWord waiter_of(ConditionWaiterSlot& slot) noexcept {
     return {slot.owner, slot.pid_namespace};
@@ -36,7 +44,7 @@ OwnerWord waiter_of(ConditionWaiterSlot& slot) noexcept {
 /// Moves up to `count` waiting slots, oldest ticket first, to "notified" and wakes each.
 /// Returns how many it notified. Lock-free; racing notifiers each win distinct slots.
 uint32_t notify_slots(ConditionState& state, uint32_t count) noexcept {
-    const uint32_t used = state.slots_used.load(std::memory_order_acquire);
+    const uint32_t used = slots_in_use(state);
     uint32_t notified = 0;
     if (count >= used) {  // at least as many as there can be waiters: every one of them
         for (uint32_t index = 0; index < used; ++index) {
@@ -86,7 +94,7 @@ uint32_t notify_slots(ConditionState& state, uint32_t count) noexcept {
 /// notification a dead waiter was given goes to the oldest live waiter instead, so no dead
 /// process absorbs one. One CAS per slot decides between racing repairers.
 void repair_dead_waiters(ConditionState& state, bool waiting_too) noexcept {
-    const uint32_t used = state.slots_used.load(std::memory_order_acquire);
+    const uint32_t used = slots_in_use(state);
     uint32_t rescued = 0;
     for (uint32_t index = 0; index < used; ++index) {
         ConditionWaiterSlot& slot = state.slots[index];

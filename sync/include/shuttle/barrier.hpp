@@ -70,8 +70,9 @@ class Barrier : public detail::SyncObject<Barrier, detail::BarrierState, uint32_
     static SegmentExpectation expectation();
 
     result<uint32_t> wait_steady(steady_clock::time_point deadline);
-    /// Takes the internal lock; a dead previous holder breaks the barrier.
-    void enter();
+    /// Takes the internal lock by `deadline` (false if not); a dead previous holder breaks the
+    /// barrier.
+    bool enter(steady_clock::time_point deadline);
     void break_locked();
     bool arrived_party_died(uint32_t generation) const;
     result<uint32_t> outcome(uint32_t generation, uint32_t index) const;
