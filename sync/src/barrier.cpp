@@ -132,7 +132,21 @@ result<uint32_t> Barrier::wait_steady(steady_clock::time_point deadline) {
         detail::lock_release(state_->lock, "Barrier");
         return errc::broken;
     }
-    if (index + 1 >= parties_) {  // the last party: release everybody
+    if (index + 1 >= parties_) {  // the last party: run the action, then release everybody
+        if (action_) {
+            try {
+                action_();
+            } catch (...) {
+                break_locked();
+                detail::lock_release(state_->lock, "Barrier");
+                throw;
+            }
+        }
+        if (state_->broken.load(std::memory_order_acquire)) {
+            // A party timed out meanwhile and broke it without the lock: nobody passes.
+            detail::lock_release(state_->lock, "Barrier");
+            return errc::broken;
+        }
         state_->trip_history.fetch_or(history_bit(generation), std::memory_order_relaxed);
         state_->count.store(0, std::memory_order_relaxed);
         state_->generation.store(generation + 1, std::memory_order_release);

@@ -141,12 +141,13 @@ ConditionWaiterSlot* claim_slot(ConditionState& state, uint64_t ticket) noexcept
 }
 
 /// More waiters than slots: park on the shared overflow word; any notify releases them all.
-bool overflow_wait(ConditionState& state, steady_clock::time_point deadline) {
+/// Releases the lock (every level: `depth` receives how many).
+bool overflow_wait(ConditionState& state, steady_clock::time_point deadline, uint32_t& depth) {
     state.overflow_waiters.fetch_add(1, std::memory_order_seq_cst);
     state.waiters.fetch_add(1, std::memory_order_seq_cst);
     // Read under the lock: a notify after our unlock changes it, so none is missed.
     const uint32_t sequence = state.overflow_sequence.load(std::memory_order_seq_cst);
-    lock_release(state.lock, "Condition::wait");
+    depth = lock_release_all(state.lock, "Condition::wait");
     bool notified = false;
     for (;;) {
         if (state.overflow_sequence.load(std::memory_order_seq_cst) != sequence) {
@@ -169,11 +170,12 @@ bool condition_wait(ConditionState& state, steady_clock::time_point deadline) {
     state.next_ticket.store(ticket + 1, std::memory_order_relaxed);  // under the lock
     ConditionWaiterSlot* slot = claim_slot(state, ticket);
     bool notified = false;
+    uint32_t depth = 1;  // the levels to restore (an RLock's whole depth)
     if (slot == nullptr) {
-        notified = overflow_wait(state, deadline);
+        notified = overflow_wait(state, deadline, depth);
     } else {
         // Registered under the lock: a notify after our unlock finds our slot "waiting".
-        lock_release(state.lock, "Condition::wait");
+        depth = lock_release_all(state.lock, "Condition::wait");
         const uint32_t waiting = slot_word(ticket, slot_waiting);
         for (;;) {
             uint32_t word = slot->word.load(std::memory_order_acquire);
@@ -198,7 +200,7 @@ bool condition_wait(ConditionState& state, steady_clock::time_point deadline) {
         if (notified) slot->word.store(with_state(waiting, slot_free), std::memory_order_release);
         state.waiters.fetch_sub(1, std::memory_order_relaxed);
     }
-    lock_acquire(state.lock, no_deadline, "Condition::wait");
+    lock_restore(state.lock, depth, "Condition::wait");
     return notified;
 }
 
@@ -214,12 +216,13 @@ void condition_notify(ConditionState& state, uint32_t count) noexcept {
 
 }  // namespace detail
 
-Segment Condition::make_segment(std::string_view name, const CreateOptions& options) {
+Segment Condition::make_segment(std::string_view name, ConditionLock kind,
+                                const CreateOptions& options) {
     return detail::create_object(
         name, detail::condition_segment(),
-        [](Segment& segment) {
+        [kind](Segment& segment) {
             detail::lock_init(reinterpret_cast<detail::ConditionState*>(segment.body())->lock,
-                              false);
+                              kind == ConditionLock::rlock);
         },
         options);
 }

@@ -50,7 +50,8 @@ class LockHandle : public SharedState<LockState> {
     bool try_lock() { return lock_try_acquire(*state_); }
 
     /// Blocks at most `timeout` (zero or negative: tries once). True if acquired. Never returns
-    /// early (EINTR is retried); late by scheduling only.
+    /// early (EINTR is retried); late by scheduling only. A Lock already held by the calling
+    /// thread waits the timeout out and returns false (Python's acquire(timeout=...)).
     template <class Rep, class Period>
     bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
         return lock_acquire(*state_, deadline_for(timeout), what_);
@@ -60,6 +61,24 @@ class LockHandle : public SharedState<LockState> {
     bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
         return lock_acquire(*state_, steady_deadline(deadline), what_);
     }
+
+    /// Python's acquire(block=True): blocks (as lock()) and returns true; acquire(false) is
+    /// try_lock(). Thread- and process-safe.
+    bool acquire(bool blocking = true) {
+        if (!blocking) return try_lock();
+        lock();
+        return true;
+    }
+    /// Python's acquire(True, timeout): as try_lock_for(timeout). A timeout with
+    /// blocking == false is Error(invalid_argument), as Python's ValueError.
+    template <class Rep, class Period>
+    bool acquire(bool blocking, const std::chrono::duration<Rep, Period>& timeout) {
+        if (!blocking) refuse_timeout_without_blocking(what_);
+        return try_lock_for(timeout);
+    }
+    /// Python's release(): as unlock(). Only the holding thread may release a Lock; Python's
+    /// any-thread release is a BoundedSemaphore(1)'s (see semaphore.hpp).
+    void release() { unlock(); }
 
     /// Releases the lock (one level of an RLock). Non-blocking. Throws Error(not_owner), and
     /// changes nothing, if the calling thread does not hold it.

@@ -57,8 +57,11 @@ class Semaphore : public detail::SyncObject<Semaphore, detail::SemaphoreState, u
 
     /// The units available now (a snapshot).
     uint32_t value() const noexcept { return state_->count.load(std::memory_order_relaxed); }
-    /// The largest value release() may reach: 0 for a plain Semaphore (no bound but 2^31 - 1).
+    /// The largest value release() may reach, for a BoundedSemaphore (0 for a plain Semaphore,
+    /// whose only bound is 2^31 - 1).
     uint32_t bound() const noexcept { return state_->bound; }
+    /// Whether it is a BoundedSemaphore (then bound() holds, even when it is 0).
+    bool bounded() const noexcept { return state_->bounded != 0; }
 
   protected:
     explicit Semaphore(Segment segment) : NamedObject(std::move(segment)) {}
@@ -74,7 +77,8 @@ class Semaphore : public detail::SyncObject<Semaphore, detail::SemaphoreState, u
 
 /// A Semaphore whose value may never exceed its initial value: a release() beyond it is a bug
 /// (more releases than acquires) and throws Error(invalid_argument), changing nothing.
-/// `initial` (1 .. 2^31 - 1) is also the bound. open(name) and open_fd(fd) throw
+/// `initial` (0 .. 2^31 - 1) is also the bound: BoundedSemaphore(0), as in Python, is legal and
+/// every release() of it fails. open(name) and open_fd(fd) throw
 /// Error(kind_mismatch) for an unbounded Semaphore.
 class BoundedSemaphore
     : public detail::NamedObject<BoundedSemaphore, Semaphore, CreateOptions, uint32_t> {
