@@ -74,13 +74,16 @@ class Barrier : public detail::SyncObject<Barrier, detail::BarrierState, uint32_
     /// Returns the barrier to its initial, empty state. Parties waiting now get errc::broken.
     void reset();
     /// Whether it is broken now.
-    bool broken() const noexcept { return state_->broken.load(std::memory_order_acquire) != 0; }
-    uint32_t parties() const noexcept { return parties_; }
+    bool broken() const { return shared().broken.load(std::memory_order_acquire) != 0; }
+    uint32_t parties() const {
+        (void)shared();
+        return parties_;
+    }
     /// Parties waiting now (a snapshot); 0 once broken (as Python). Non-blocking. A party is
     /// counted only once it has recorded itself in the registry, so one counted here and then
     /// killed breaks the barrier.
-    uint32_t n_waiting() const noexcept {
-        return broken() ? 0 : state_->count.load(std::memory_order_acquire);
+    uint32_t n_waiting() const {
+        return broken() ? 0 : shared().count.load(std::memory_order_acquire);
     }
 
   private:

@@ -57,49 +57,50 @@ class Condition : public detail::SyncObject<Condition, detail::ConditionState, C
     static Condition anonymous() { return anonymous(ConditionLock::lock); }
 
     /// Whether its lock is an RLock (re-entrant: see lock.hpp).
-    bool recursive() const noexcept { return state_->lock.recursive != 0; }
+    bool recursive() const { return shared().lock.recursive != 0; }
     /// How many times the calling thread holds the lock (0 if it does not; at most 1 unless
     /// recursive()).
-    uint32_t depth() const noexcept { return detail::lock_depth(state_->lock); }
+    uint32_t depth() const { return detail::lock_depth(shared().lock); }
 
     // ---- the lock (a Lock or an RLock as created; see lock.hpp for its full contract) ----
-    void lock() { detail::lock_acquire(state_->lock, no_deadline, "Condition"); }
-    bool try_lock() { return detail::lock_try_acquire(state_->lock); }
+    void lock() { detail::lock_acquire(shared().lock, no_deadline, "Condition"); }
+    bool try_lock() { return detail::lock_try_acquire(shared().lock); }
     template <class Rep, class Period>
     bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-        return detail::lock_acquire(state_->lock, detail::deadline_for(timeout), "Condition");
+        return detail::lock_acquire(shared().lock, detail::deadline_for(timeout), "Condition");
     }
     template <class Clock, class Duration>
     bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-        return detail::lock_acquire(state_->lock, detail::steady_deadline(deadline), "Condition");
+        return detail::lock_acquire(shared().lock, detail::steady_deadline(deadline), "Condition");
     }
-    void unlock() { detail::lock_release(state_->lock, "Condition"); }
-    bool previous_owner_died() const noexcept {
-        return state_->lock.owner_died.load(std::memory_order_relaxed) != 0;
+    void unlock() { detail::lock_release(shared().lock, "Condition"); }
+    bool previous_owner_died() const {
+        return shared().lock.owner_died.load(std::memory_order_relaxed) != 0;
     }
     void mark_consistent() {
-        detail::require_holder(state_->lock, "Condition::mark_consistent");
-        state_->lock.owner_died.store(0, std::memory_order_relaxed);
+        detail::require_holder(shared().lock, "Condition::mark_consistent");
+        shared().lock.owner_died.store(0, std::memory_order_relaxed);
     }
-    bool held_by_caller() const noexcept { return detail::lock_held_by_caller(state_->lock); }
+    bool held_by_caller() const { return detail::lock_held_by_caller(shared().lock); }
 
     // ---- waiting: the caller must hold the lock (else Error(not_owner)) ----
     /// Releases the lock (every level of an RLock), blocks until notified (or spuriously
     /// woken), re-acquires it (at the same depth).
-    void wait() { detail::condition_wait(*state_, no_deadline); }
+    void wait() { detail::condition_wait(shared(), no_deadline); }
     /// Waits until `predicate()` is true (checked under the lock, first before any waiting).
     template <class Predicate>
     void wait(Predicate predicate) {
-        while (!predicate()) detail::condition_wait(*state_, no_deadline);
+        detail::require_holder(shared().lock, "Condition::wait");
+        while (!predicate()) detail::condition_wait(shared(), no_deadline);
     }
     /// Waits at most `timeout`; false if it ran out (the lock is held again either way).
     template <class Rep, class Period>
     bool wait_for(const std::chrono::duration<Rep, Period>& timeout) {
-        return detail::condition_wait(*state_, detail::deadline_for(timeout));
+        return detail::condition_wait(shared(), detail::deadline_for(timeout));
     }
     template <class Clock, class Duration>
     bool wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-        return detail::condition_wait(*state_, detail::steady_deadline(deadline));
+        return detail::condition_wait(shared(), detail::steady_deadline(deadline));
     }
     /// Waits at most `timeout` for `predicate()`; returns its last value. With no time left
     /// (timeout <= 0, a past deadline) the predicate is evaluated exactly once.
@@ -118,8 +119,8 @@ class Condition : public detail::SyncObject<Condition, detail::ConditionState, C
     /// waiter). Thread- and process-safe. A notifier that dies half-way has woken a prefix of
     /// its choice.
     void notify(uint32_t count = 1) {
-        detail::require_holder(state_->lock, "Condition::notify");
-        detail::condition_notify(*state_, count);
+        detail::require_holder(shared().lock, "Condition::notify");
+        detail::condition_notify(shared(), count);
     }
     /// Wakes every thread waiting now. As notify(): the caller must hold the lock.
     void notify_all() { notify(UINT32_MAX); }
@@ -133,9 +134,10 @@ class Condition : public detail::SyncObject<Condition, detail::ConditionState, C
 
     template <class Predicate>
     bool wait_until_steady(steady_clock::time_point deadline, Predicate& predicate) {
+        detail::require_holder(shared().lock, "Condition::wait");  // even with no time left
         while (!predicate()) {
             if (deadline != no_deadline && steady_clock::now() >= deadline) return false;
-            if (!detail::condition_wait(*state_, deadline)) return predicate();
+            if (!detail::condition_wait(shared(), deadline)) return predicate();
         }
         return true;
     }
