@@ -45,7 +45,7 @@ def main():
     fragments = [f'#include "{prelude}"\n']
     found = list(blocks(readme.read_text()))
     if not found:
-        sys.exit("no ```cpp block in README.md")
+        sys.exit(f"no ```cpp block in {readme}")
     for number, (line, code) in enumerate(found, 1):
         if re.search(r"\bint main\(", code):
             source = scratch / f"program_{number}.cpp"
@@ -64,7 +64,7 @@ def main():
         if done.returncode != 0:
             failed = True
             print(f"== {source.name} does not compile:\n{done.stderr}")
-    print(f"README.md: {len(found)} ```cpp blocks ({len(sources) - 1} whole programs); "
+    print(f"{readme.name}: {len(found)} ```cpp blocks ({len(sources) - 1} whole programs); "
           f"{'some do not compile' if failed else 'all compile'}")
     sys.exit(1 if failed else 0)
 
