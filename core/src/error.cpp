@@ -72,6 +72,16 @@ void throw_error(errc code, const std::string& what) {
     }
 }
 
+void throw_error_about(const std::string& subject, errc code) {
+    const std::string message = make_error_code(code).message();
+    switch (code) {
+        case errc::full: throw Full(Error::Text{subject + " is " + message});
+        case errc::empty: throw Empty(Error::Text{subject + " is " + message});
+        case errc::closed: throw Closed(Error::Text{subject + " is " + message});
+        default: throw_error(code, subject);
+    }
+}
+
 void throw_system_error(int errno_value, const std::string& what) {
     throw Error(errc::system, what + ": " + std::strerror(errno_value));
 }
