@@ -601,7 +601,7 @@ namespace {
 
 /// Hands one fetched message to `consume` and settles it as `hold` says; takes ownership.
 errc deliver(QueueState& s, natsMsg* message, Consumer consume, Hold hold, TaskId* task,
-             bool stash_if_too_small) {
+             bool stash_if_too_small, bool confirm) {
     const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(message));
     const std::span<const std::byte> bytes(
         data, static_cast<std::size_t>(natsMsg_GetDataLength(message)));
@@ -618,8 +618,14 @@ errc deliver(QueueState& s, natsMsg* message, Consumer consume, Hold hold, TaskI
     }
     switch (hold) {
         case Hold::none:
-            (void)natsMsg_Ack(message, nullptr);
-            natsMsg_Destroy(message);
+            // The last ack of a get waits for the server's confirmation: once get() returns,
+            // its room is free for a put (the server handles one consumer's acks in order, so
+            // the earlier ones of a batch went before it). A lost confirmation only means the
+            // item may come again (at-least-once).
+            if (!confirm || s.acknowledge(message) != errc::ok) {
+                (void)natsMsg_Ack(message, nullptr);
+                natsMsg_Destroy(message);
+            }
             break;
         case Hold::fifo: {
             std::lock_guard lock(s.held_mutex);
@@ -656,8 +662,7 @@ errc fetch(QueueState& s, natsMsgList& list, std::size_t max, steady_clock::time
             jsFetchRequest request;
             jsFetchRequest_Init(&request);
             request.Batch = batch;
-            request.NoWait = true;
-            request.Expires = nanoseconds_of(s.call_timeout());
+            request.NoWait = true;  // (with Expires the server would wait for it to pass)
             status = natsSubscription_FetchRequest(&list, s.subscription, &request);
         } else {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
@@ -689,12 +694,12 @@ result<std::size_t> QueueCore::get_many_until(std::size_t max, Consumer consume,
     std::lock_guard fetch_lock(s.fetch_mutex);
     std::size_t taken = 0;
     errc first_error = errc::ok;
-    auto take = [&](natsMsg* message) {
-        errc rc = deliver(s, message, consume, hold, nullptr, false);
+    auto take = [&](natsMsg* message, bool last) {
+        errc rc = deliver(s, message, consume, hold, nullptr, false, last);
         if (rc == errc::ok) ++taken;
         if (rc != errc::ok && first_error == errc::ok) first_error = rc;
     };
-    if (s.stashed != nullptr) take(std::exchange(s.stashed, nullptr));
+    if (s.stashed != nullptr) take(std::exchange(s.stashed, nullptr), max == 1);
     while (taken < max) {
         natsMsgList list{};
         // After the first items, only what is there now.
@@ -704,7 +709,9 @@ result<std::size_t> QueueCore::get_many_until(std::size_t max, Consumer consume,
             if (first_error != errc::ok) return first_error;
             return rc;
         }
-        for (int i = 0; i < list.Count; ++i) take(std::exchange(list.Msgs[i], nullptr));
+        for (int i = 0; i < list.Count; ++i) {
+            take(std::exchange(list.Msgs[i], nullptr), i + 1 == list.Count);
+        }
         natsMsgList_Destroy(&list);
         if (taken > 0) break;
     }
@@ -723,7 +730,7 @@ errc QueueCore::get_until(Consumer consume, Hold hold, TaskId* task,
         message = std::exchange(list.Msgs[0], nullptr);
         natsMsgList_Destroy(&list);
     }
-    return deliver(s, message, consume, hold, task, true);
+    return deliver(s, message, consume, hold, task, true, true);
 }
 
 status QueueCore::task_done() {
