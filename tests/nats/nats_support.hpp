@@ -5,8 +5,10 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shuttle/nats.hpp"
@@ -53,6 +55,20 @@ class NatsServer {
     std::string directory_;
     pid_t pid_ = -1;
 };
+
+/// Polls `condition` (a network round trip, typically) with a short backoff until it holds or
+/// `limit` passes: whether it held. Bounded.
+template <class Condition>
+bool eventually_true(Condition condition, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    auto backoff = 1ms;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(backoff);  // polling a remote state: nothing to wait on
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, 50ms);
+    }
+    return true;
+}
 
 /// Whether nats-server is installed (else the NATS tests skip, saying why).
 bool have_nats_server();
