@@ -22,13 +22,18 @@
 namespace shuttle::nats {
 namespace detail {
 
+/// Two connections to the same servers: `connection` sends each request at once (SendAsap:
+/// the calls that wait for an answer); `bulk` lets the client's flusher gather writes (the
+/// batches' publishes and acks, flushed once per batch).
 struct ConnectionState {
     natsConnection* connection = nullptr;
+    natsConnection* bulk = nullptr;
     jsCtx* js = nullptr;
     ConnectionOptions options;
     ~ConnectionState() {
         if (js != nullptr) jsCtx_Destroy(js);
         if (connection != nullptr) natsConnection_Destroy(connection);
+        if (bulk != nullptr) natsConnection_Destroy(bulk);
     }
 };
 
@@ -196,6 +201,21 @@ struct QueueState {
             js_GetConsumerInfo(&out.info, js(), stream.c_str(), durable.c_str(), nullptr, &code),
             code);
     }
+    /// Runs `attempt` again while it times out (a reconnect, a cluster electing a leader), for
+    /// at most five call timeouts: the administrative calls (shutdown, size, ...) that have no
+    /// deadline of their own.
+    template <class Attempt>
+    errc patiently(Attempt attempt) const {
+        const auto deadline = steady_clock::now() + 5 * call_timeout();
+        auto backoff = 10ms;
+        while (true) {
+            errc rc = attempt();
+            if (rc != errc::timeout || steady_clock::now() >= deadline) return rc;
+            std::this_thread::sleep_for(backoff);  // a retry after a timeout: nothing to wait on
+            backoff = std::min<std::chrono::milliseconds>(backoff * 2, 200ms);
+        }
+    }
+
     bool is_closed(const StreamInfo& info) const {
         const jsStreamConfig* config = info.info->Config;
         return config->SubjectsLen == 1 && closed_subject == config->Subjects[0];
@@ -329,16 +349,19 @@ Connection Connection::connect(const ConnectionOptions& options) {
     check(
         natsOptions_SetRetryOnFailedConnect(raw, options.retry_on_failed_connect, nullptr, nullptr),
         "retry on failed connect");
-    // Without it every request, fetch and ack waits for the client's flush timer (~1 ms).
-    check(natsOptions_SetSendAsap(raw, true), "send asap");
-
     auto state = std::make_shared<detail::ConnectionState>();
     state->options = options;
-    natsStatus status = natsConnection_Connect(&state->connection, raw);
-    if (status != NATS_OK &&
-        !(options.retry_on_failed_connect && status == NATS_NOT_YET_CONNECTED)) {
-        detail::throw_nats(errc::unavailable, "nats: cannot connect");
-    }
+    auto open = [&](natsConnection** connection) {
+        natsStatus status = natsConnection_Connect(connection, raw);
+        if (status != NATS_OK &&
+            !(options.retry_on_failed_connect && status == NATS_NOT_YET_CONNECTED)) {
+            detail::throw_nats(errc::unavailable, "nats: cannot connect");
+        }
+    };
+    open(&state->bulk);
+    // Without it every request, fetch and ack waits for the client's flush timer (~1 ms).
+    check(natsOptions_SetSendAsap(raw, true), "send asap");
+    open(&state->connection);
     jsOptions js_options;
     jsOptions_Init(&js_options);
     js_options.Wait = detail::milliseconds_of(options.call_timeout);
@@ -492,7 +515,7 @@ QueueCore::QueueCore(const std::shared_ptr<ConnectionState>& connection, std::st
     batch.PublishAsync.AckHandlerClosure = &s;
     batch.PublishAsync.MaxPending = 4096;
     batch.PublishAsync.StallWait = milliseconds_of(s.call_timeout());
-    if (natsConnection_JetStream(&s.batch_js, connection->connection, &batch) != NATS_OK) {
+    if (natsConnection_JetStream(&s.batch_js, connection->bulk, &batch) != NATS_OK) {
         throw_nats(errc::unavailable, "nats: no JetStream context");
     }
 }
@@ -600,8 +623,10 @@ status QueueCore::put_many_until(std::span<const std::span<const std::byte>> mes
 namespace {
 
 /// Hands one fetched message to `consume` and settles it as `hold` says; takes ownership.
+/// `batch_acks`: a batch's messages to acknowledge together (get_many), else this one is
+/// acknowledged with a confirmation.
 errc deliver(QueueState& s, natsMsg* message, Consumer consume, Hold hold, TaskId* task,
-             bool stash_if_too_small, bool confirm) {
+             bool stash_if_too_small, std::vector<natsMsg*>* batch_acks) {
     const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(message));
     const std::span<const std::byte> bytes(
         data, static_cast<std::size_t>(natsMsg_GetDataLength(message)));
@@ -618,11 +643,12 @@ errc deliver(QueueState& s, natsMsg* message, Consumer consume, Hold hold, TaskI
     }
     switch (hold) {
         case Hold::none:
-            // The last ack of a get waits for the server's confirmation: once get() returns,
-            // its room is free for a put (the server handles one consumer's acks in order, so
-            // the earlier ones of a batch went before it). A lost confirmation only means the
-            // item may come again (at-least-once).
-            if (!confirm || s.acknowledge(message) != errc::ok) {
+            // A get's ack waits for the server's confirmation: once get() returns, its room is
+            // free for a put. A lost confirmation only means the item may come again
+            // (at-least-once).
+            if (batch_acks != nullptr) {
+                batch_acks->push_back(message);
+            } else if (s.acknowledge(message) != errc::ok) {
                 (void)natsMsg_Ack(message, nullptr);
                 natsMsg_Destroy(message);
             }
@@ -694,12 +720,29 @@ result<std::size_t> QueueCore::get_many_until(std::size_t max, Consumer consume,
     std::lock_guard fetch_lock(s.fetch_mutex);
     std::size_t taken = 0;
     errc first_error = errc::ok;
-    auto take = [&](natsMsg* message, bool last) {
-        errc rc = deliver(s, message, consume, hold, nullptr, false, last);
+    std::vector<natsMsg*> acks;
+    auto take = [&](natsMsg* message) {
+        errc rc = deliver(s, message, consume, hold, nullptr, false, &acks);
         if (rc == errc::ok) ++taken;
         if (rc != errc::ok && first_error == errc::ok) first_error = rc;
     };
-    if (s.stashed != nullptr) take(std::exchange(s.stashed, nullptr), max == 1);
+    // The batch's acks leave together on the bulk connection; its flush (a round trip the
+    // server answers after handling them) confirms them all.
+    struct AckAtExit {
+        QueueState& s;
+        std::vector<natsMsg*>& acks;
+        ~AckAtExit() {
+            if (acks.empty()) return;
+            natsConnection* bulk = s.connection->bulk;
+            for (natsMsg* message : acks) {
+                const char* reply = natsMsg_GetReply(message);
+                if (reply != nullptr) (void)natsConnection_Publish(bulk, reply, "+ACK", 4);
+                natsMsg_Destroy(message);
+            }
+            (void)natsConnection_FlushTimeout(bulk, milliseconds_of(s.call_timeout()));
+        }
+    } ack_at_exit{s, acks};
+    if (s.stashed != nullptr) take(std::exchange(s.stashed, nullptr));
     while (taken < max) {
         natsMsgList list{};
         // After the first items, only what is there now.
@@ -709,9 +752,7 @@ result<std::size_t> QueueCore::get_many_until(std::size_t max, Consumer consume,
             if (first_error != errc::ok) return first_error;
             return rc;
         }
-        for (int i = 0; i < list.Count; ++i) {
-            take(std::exchange(list.Msgs[i], nullptr), i + 1 == list.Count);
-        }
+        for (int i = 0; i < list.Count; ++i) take(std::exchange(list.Msgs[i], nullptr));
         natsMsgList_Destroy(&list);
         if (taken > 0) break;
     }
@@ -730,7 +771,7 @@ errc QueueCore::get_until(Consumer consume, Hold hold, TaskId* task,
         message = std::exchange(list.Msgs[0], nullptr);
         natsMsgList_Destroy(&list);
     }
-    return deliver(s, message, consume, hold, task, true, true);
+    return deliver(s, message, consume, hold, task, true, nullptr);
 }
 
 status QueueCore::task_done() {
@@ -784,10 +825,12 @@ status QueueCore::join_until(steady_clock::time_point deadline, const std::stop_
 
 std::size_t QueueCore::shutdown(bool immediate) {
     QueueState& s = *state_;
-    StreamInfo info;
-    if (errc rc = s.stream_info(info); rc != errc::ok) throw_nats(rc, "nats: shutdown");
-    const std::size_t queued = static_cast<std::size_t>(info.info->State.Msgs);
-    if (!s.is_closed(info)) {
+    std::size_t queued = 0;
+    errc rc = s.patiently([&] {
+        StreamInfo info;
+        if (errc found = s.stream_info(info); found != errc::ok) return found;
+        queued = static_cast<std::size_t>(info.info->State.Msgs);
+        if (s.is_closed(info)) return errc::ok;
         jsStreamConfig* config = info.info->Config;
         const char* closed[] = {s.closed_subject.c_str()};
         const char** subjects = config->Subjects;
@@ -800,38 +843,44 @@ std::size_t QueueCore::shutdown(bool immediate) {
         config->Subjects = subjects;  // info owns (and frees) its own array
         config->SubjectsLen = count;
         jsStreamInfo_Destroy(updated);
-        if (errc rc = errc_of(status, code); rc != errc::ok) throw_nats(rc, "nats: shutdown");
-    }
+        return errc_of(status, code);
+    });
+    if (rc != errc::ok) throw_nats(rc, "nats: shutdown");
     if (!immediate) return 0;
-    jsErrCode code = jsErrCode(0);
-    if (errc rc = errc_of(js_PurgeStream(s.js(), s.stream.c_str(), nullptr, &code), code);
-        rc != errc::ok) {
-        throw_nats(rc, "nats: shutdown(immediate)");
-    }
+    rc = s.patiently([&] {
+        jsErrCode code = jsErrCode(0);
+        natsStatus status = js_PurgeStream(s.js(), s.stream.c_str(), nullptr, &code);
+        return errc_of(status, code);
+    });
+    if (rc != errc::ok) throw_nats(rc, "nats: shutdown(immediate)");
     return queued;
 }
 
 bool QueueCore::closed() const {
     StreamInfo info;
-    if (errc rc = state_->stream_info(info); rc != errc::ok) throw_nats(rc, "nats: closed()");
+    errc rc = state_->patiently([&] { return state_->stream_info(info); });
+    if (rc != errc::ok) throw_nats(rc, "nats: closed()");
     return state_->is_closed(info);
 }
 
 std::size_t QueueCore::size() const {
     ConsumerInfo info;
-    if (errc rc = state_->consumer_info(info); rc != errc::ok) throw_nats(rc, "nats: size()");
+    errc rc = state_->patiently([&] { return state_->consumer_info(info); });
+    if (rc != errc::ok) throw_nats(rc, "nats: size()");
     return static_cast<std::size_t>(info.info->NumPending);
 }
 
 std::size_t QueueCore::unfinished_tasks() const {
     StreamInfo info;
-    if (errc rc = state_->stream_info(info); rc != errc::ok) throw_nats(rc, "nats: stream info");
+    errc rc = state_->patiently([&] { return state_->stream_info(info); });
+    if (rc != errc::ok) throw_nats(rc, "nats: stream info");
     return static_cast<std::size_t>(info.info->State.Msgs);
 }
 
 std::uint64_t QueueCore::redelivered_count() const {
     ConsumerInfo info;
-    if (errc rc = state_->consumer_info(info); rc != errc::ok) throw_nats(rc, "nats: consumer");
+    errc rc = state_->patiently([&] { return state_->consumer_info(info); });
+    if (rc != errc::ok) throw_nats(rc, "nats: consumer");
     return static_cast<std::uint64_t>(info.info->NumRedelivered);
 }
 

@@ -80,8 +80,10 @@ class RemoteQueueHandle {
     /// Closes the queue for every client: later puts anywhere return errc::closed; gets drain
     /// what is left (an item held unacknowledged by a getter counts: it may come back), then
     /// return errc::closed. With `immediate`, also discards what is queued (held items too)
-    /// and returns how many. Blocking (round trips, each within call_timeout); throws
-    /// Error(timeout/unavailable) if the server cannot be told. Thread-safe, idempotent.
+    /// and returns how many. Blocking: round trips, retried for up to five call_timeouts while
+    /// they time out (a reconnect, a cluster electing a leader); then throws
+    /// Error(timeout/unavailable). Thread-safe, idempotent. size(), closed(), full() and
+    /// unfinished_tasks() retry the same way.
     std::size_t shutdown(bool immediate = false) { return core_.shutdown(immediate); }
     void close() { (void)shutdown(false); }
     /// Whether the queue was shut down. A round trip; throws Error(timeout/unavailable).
