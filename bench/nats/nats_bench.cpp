@@ -4,7 +4,8 @@
 // Starts its own nats-server (memory storage unless --file) on a free loopback port, stopped
 // by pid, or uses --url. Every run checks that each item arrived (count and checksum).
 //
-//   shuttle_nats_bench [--items N] [--sync-items N] [--url nats://...] [--file]
+//   shuttle_nats_bench [--items N] [--sync-items N] [--url nats://...] [--file] [--batch N]
+//                      [--widths 1 4] [--batched-only]
 //
 // Producers and consumers are threads, each with its own connection (NATS) or the same
 // anonymous queue (local); Python's are processes (bench/peers/python_peer.py).
@@ -103,7 +104,7 @@ struct Config {
     uint64_t items = 0;
 };
 
-constexpr std::size_t batch_size = 256;
+std::size_t batch_size = 256;  // items per put_many / get_many (--batch)
 
 /// Runs producers and consumers as threads over handles from `open` (one per thread); returns
 /// items per second, or 0 if an item went missing.
@@ -219,6 +220,11 @@ int main(int argc, char** argv) {
     app.add_option("--sync-items", sync_items, "items per synchronous run");
     app.add_option("--url", url, "an existing server (default: start one)");
     app.add_flag("--file", file, "file storage (default: memory)");
+    std::vector<int> widths{1, 4};
+    bool batched_only = false;
+    app.add_option("--batch", batch_size, "items per put_many / get_many");
+    app.add_option("--widths", widths, "producers = consumers, one row set each");
+    app.add_flag("--batched-only", batched_only, "skip the synchronous rows");
     CLI11_PARSE(app, argc, argv);
 
     std::optional<Server> server;
@@ -237,8 +243,9 @@ int main(int argc, char** argv) {
     fmt::print("{:>7} {:>6} {:>8} {:>14} {:>14} {:>14} {:>10} {:>10}\n", "PxC", "item", "mode",
                "nats", "local", "python mp", "nats/py", "nats/local");
     int queue_number = 0;
-    for (int width : {1, 4}) {
+    for (int width : widths) {
         for (bool batched : {false, true}) {
+            if (batched_only && !batched) continue;
             Config config{width, width, batched, batched ? items : sync_items};
             row<Small>(config, connection, options, storage, 8, queue_number);
             row<Large>(config, connection, options, storage, 1024, queue_number);

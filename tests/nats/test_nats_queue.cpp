@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <numeric>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -151,6 +152,13 @@ TEST_F(NatsQueue, PutManyWaitsForRoom) {
 
 // ---- the notes' scenarios, each process its own client ------------------------------------
 
+std::size_t count_lines_starting(const std::string& text, const std::string& prefix) {
+    std::size_t count = 0;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) count += line.rfind(prefix, 0) == 0;
+    return count;
+}
+
 std::vector<long> range_of(long count) {
     std::vector<long> all(static_cast<std::size_t>(count));
     std::iota(all.begin(), all.end(), 0);
@@ -234,6 +242,28 @@ TEST_F(NatsQueue, NotesJoinableJoin) {
     queue.shutdown();
     for (Child& worker : workers) EXPECT_EQ(worker.join(), 0) << worker.output();
 }
+
+#ifdef SHUTTLE_NATS_EXAMPLE
+TEST_F(NatsQueue, ReadmeExampleWorkersTakeEveryJobAndEndAtShutdown) {
+    std::vector<Child> workers;
+    for (int w = 0; w < 2; ++w) {
+        workers.emplace_back("exec",
+                             std::vector<std::string>{SHUTTLE_NATS_EXAMPLE, "work", server.url()});
+    }
+    Child producer("exec", {SHUTTLE_NATS_EXAMPLE, "put", server.url()});
+    EXPECT_EQ(producer.join(), 0) << producer.output();
+    std::string output;
+    for (Child& worker : workers) {
+        EXPECT_EQ(worker.join(), 0) << worker.output();
+        output += worker.output();
+    }
+    for (int job = 0; job < 5; ++job) {
+        EXPECT_EQ(
+            count_lines_starting(output, std::to_string(job) + ": job " + std::to_string(job)), 1u)
+            << output;
+    }
+}
+#endif
 
 }  // namespace
 }  // namespace shuttle::test
