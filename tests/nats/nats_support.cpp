@@ -128,6 +128,8 @@ void NatsServer::start() {
         }
         arguments.insert(arguments.end(), {"--routes", routes});
     }
+    arguments.insert(arguments.end(), options_.extra_arguments.begin(),
+                     options_.extra_arguments.end());
     pid_ = spawn_program(arguments, directory_ + "/server.log");
     ASSERT_GT(pid_, 0) << "cannot start " << server_program();
     const auto deadline = std::chrono::steady_clock::now() + 10s;

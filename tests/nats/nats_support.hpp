@@ -26,10 +26,11 @@ int free_loopback_port();
 class NatsServer {
   public:
     struct Options {
-        std::string server_name;       // required in a cluster
-        std::string cluster_name;      // "" : standalone
-        int cluster_port = 0;          // this member's route port
-        std::vector<int> route_ports;  // every member's route port
+        std::string server_name;                   // required in a cluster
+        std::string cluster_name;                  // "" : standalone
+        int cluster_port = 0;                      // this member's route port
+        std::vector<int> route_ports;              // every member's route port
+        std::vector<std::string> extra_arguments;  // --user, --pass, ...
     };
     NatsServer() : NatsServer(Options{}) {}
     explicit NatsServer(Options options);

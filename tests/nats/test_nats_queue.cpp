@@ -41,6 +41,38 @@ TEST_F(NatsQueue, ConnectToNoServerIsUnavailable) {
     }
 }
 
+TEST(NatsConnection, CredentialsArePassedThrough) {
+    if (!have_nats_server()) GTEST_SKIP() << "nats-server is not installed";
+    NatsServer server({.extra_arguments = {"--user", "shuttle", "--pass", "s3cret"}});
+    server.start();
+    auto options = test_connection({server.url()});
+    options.user = "shuttle";
+    options.password = "wrong";
+    EXPECT_THROW((void)nats::Connection::connect(options), Error);
+    options.password = "s3cret";
+    auto connection = nats::Connection::connect(options);
+    EXPECT_TRUE(connection.connected());
+    auto queue = nats::Queue<long>::create(connection, "authorised", 2);
+    EXPECT_TRUE(queue.put(1));
+}
+
+TEST_F(NatsQueue, EveryCallTimesOutWhileTheServerIsDown) {
+    auto options = test_connection({server.url()});
+    options.call_timeout = 200ms;
+    auto impatient = nats::Connection::connect(options);
+    auto queue = nats::JoinableQueue<long>::create(impatient, "down", 4);
+    ASSERT_TRUE(queue.put(1));
+    server.kill();
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(queue.put_for(2, 300ms), errc::timeout);
+    EXPECT_EQ(queue.get_for(300ms).error(), errc::timeout);
+    EXPECT_EQ(queue.join_for(300ms), errc::timeout);
+    EXPECT_EQ(queue.try_put(3), errc::timeout);  // within call_timeout
+    EXPECT_THROW((void)queue.size(), Error);     // after five call timeouts
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+    EXPECT_FALSE(impatient.connected());
+}
+
 TEST_F(NatsQueue, CreateOpenAndTheirErrors) {
     auto queue = nats::Queue<long>::create(*connection, "jobs", 4);
     EXPECT_EQ(queue.capacity(), 4u);
