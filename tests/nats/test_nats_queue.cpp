@@ -184,13 +184,6 @@ TEST_F(NatsQueue, PutManyWaitsForRoom) {
 
 // ---- the notes' scenarios, each process its own client ------------------------------------
 
-std::size_t count_lines_starting(const std::string& text, const std::string& prefix) {
-    std::size_t count = 0;
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) count += line.rfind(prefix, 0) == 0;
-    return count;
-}
-
 std::vector<long> range_of(long count) {
     std::vector<long> all(static_cast<std::size_t>(count));
     std::iota(all.begin(), all.end(), 0);
@@ -276,6 +269,13 @@ TEST_F(NatsQueue, NotesJoinableJoin) {
 }
 
 #ifdef SHUTTLE_NATS_EXAMPLE
+std::size_t count_lines_starting(const std::string& text, const std::string& prefix) {
+    std::size_t count = 0;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) count += line.rfind(prefix, 0) == 0;
+    return count;
+}
+
 TEST_F(NatsQueue, ReadmeExampleWorkersTakeEveryJobAndEndAtShutdown) {
     std::vector<Child> workers;
     for (int w = 0; w < 2; ++w) {
