@@ -119,20 +119,17 @@ std::string describe(const QueueForm& form, std::chrono::milliseconds ack_wait) 
     return text;
 }
 
-struct StreamInfo {
-    jsStreamInfo* info = nullptr;
-    StreamInfo() = default;
-    StreamInfo(const StreamInfo&) = delete;
-    StreamInfo& operator=(const StreamInfo&) = delete;
-    ~StreamInfo() { jsStreamInfo_Destroy(info); }
+/// A libnats answer object, destroyed with its scope.
+template <class Info, void (*Destroy)(Info*)>
+struct Owned {
+    Info* info = nullptr;
+    Owned() = default;
+    Owned(const Owned&) = delete;
+    Owned& operator=(const Owned&) = delete;
+    ~Owned() { Destroy(info); }
 };
-struct ConsumerInfo {
-    jsConsumerInfo* info = nullptr;
-    ConsumerInfo() = default;
-    ConsumerInfo(const ConsumerInfo&) = delete;
-    ConsumerInfo& operator=(const ConsumerInfo&) = delete;
-    ~ConsumerInfo() { jsConsumerInfo_Destroy(info); }
-};
+using StreamInfo = Owned<jsStreamInfo, jsStreamInfo_Destroy>;
+using ConsumerInfo = Owned<jsConsumerInfo, jsConsumerInfo_Destroy>;
 
 uint64_t random_key() {
     std::random_device device;
@@ -665,7 +662,7 @@ errc deliver(QueueState& s, natsMsg* message, Consumer consume, Hold hold, TaskI
             jsMsgMetaData_Destroy(meta);
             std::lock_guard lock(s.held_mutex);
             s.tasks[sequence] = message;
-            if (task != nullptr) *task = {sequence, s.handle_key};
+            if (task != nullptr) *task = {.queue = s.handle_key, .ticket = sequence};
             break;
         }
     }
@@ -793,11 +790,11 @@ status QueueCore::task_done() {
 
 status QueueCore::task_done(const TaskId& task) {
     QueueState& s = *state_;
-    if (task.handle != s.handle_key) return errc::invalid_argument;
+    if (task.queue != s.handle_key) return errc::invalid_argument;
     natsMsg* message = nullptr;
     {
         std::lock_guard lock(s.held_mutex);
-        auto found = s.tasks.find(task.sequence);
+        auto found = s.tasks.find(task.ticket);
         if (found == s.tasks.end()) return errc::not_owner;
         message = found->second;
         s.tasks.erase(found);
@@ -805,7 +802,7 @@ status QueueCore::task_done(const TaskId& task) {
     errc rc = s.acknowledge(message);
     if (rc != errc::ok) {
         std::lock_guard lock(s.held_mutex);
-        s.tasks[task.sequence] = message;  // still held: task_done(task) again
+        s.tasks[task.ticket] = message;  // still held: task_done(task) again
     }
     return rc;
 }

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "shuttle/queue_types.hpp"
+
 namespace shuttle::nats {
 
 /// How to reach a NATS server or cluster. Every field is passed through to libnats
@@ -60,27 +62,12 @@ struct QueueOptions {
     std::chrono::milliseconds duplicate_window{120000};
 };
 
-/// A task got with get_task(): the stream sequence of its message and the handle holding it.
-/// Opaque; valid until task_done(task) on the handle that got it.
-struct TaskId {
-    uint64_t sequence = 0;
-    uint64_t handle = 0;
-};
-
-/// A task from JoinableQueue<T>::get_task(): the item and the handle task_done(task) takes.
-template <class T>
-struct Task {
-    T item;
-    TaskId id;
-    const T& operator*() const noexcept { return item; }
-    const T* operator->() const noexcept { return &item; }
-};
-
-/// A task from JoinableByteQueue::get_task(buffer): the message's length in the caller's
-/// buffer, and the handle task_done(task) takes.
-struct ByteTask {
-    std::size_t length = 0;
-    TaskId id;
-};
+/// The task handles are the local queue's (shuttle/queue_types.hpp), so code written for
+/// one backend compiles for the other. In a NATS task, TaskId::ticket is the stream sequence of
+/// the task's message and TaskId::queue the key of the handle holding it; valid until
+/// task_done(task) on that handle.
+using shuttle::ByteTask;
+using shuttle::Task;
+using shuttle::TaskId;
 
 }  // namespace shuttle::nats
