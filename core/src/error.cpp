@@ -49,6 +49,8 @@ class Category final : public std::error_category {
                        "first)";
             case errc::bad_message:
                 return "bad message: the bytes are not an encoding of the expected type";
+            case errc::unavailable:
+                return "the remote server cannot be reached or failed the request";
         }
         return "unknown shuttle error";
     }

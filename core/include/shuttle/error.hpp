@@ -47,6 +47,7 @@ enum class errc : int {
     system,              // an unexpected operating-system error (see the message)
     task_held,           // get_task() while this thread still holds an unacknowledged task
     bad_message,         // bytes that are not an encoding of the expected type (shuttle/codec.hpp)
+    unavailable,         // a remote server (shuttle::nats) cannot be reached or failed the request
 };
 
 const std::error_category& error_category() noexcept;
