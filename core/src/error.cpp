@@ -49,6 +49,9 @@ class Category final : public std::error_category {
                        "first)";
             case errc::bad_message:
                 return "bad message: the bytes are not an encoding of the expected type";
+            case errc::worker_died:
+                return "the pool worker running the task died (killed or crashed)";
+            case errc::task_failed: return "the pool task threw an exception";
         }
         return "unknown shuttle error";
     }
