@@ -51,6 +51,9 @@ class Category final : public std::error_category {
                 return "bad message: the bytes are not an encoding of the expected type";
             case errc::unavailable:
                 return "the remote server cannot be reached or failed the request";
+            case errc::worker_died:
+                return "the pool worker running the task died (killed or crashed)";
+            case errc::task_failed: return "the pool task threw an exception";
         }
         return "unknown shuttle error";
     }

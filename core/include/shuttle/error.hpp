@@ -48,6 +48,8 @@ enum class errc : int {
     task_held,           // get_task() while this thread still holds an unacknowledged task
     bad_message,         // bytes that are not an encoding of the expected type (shuttle/codec.hpp)
     unavailable,         // a remote server (shuttle::nats) cannot be reached or failed the request
+    worker_died,         // a Pool worker died (killed, crashed) running the task (shuttle/pool.hpp)
+    task_failed,         // a Pool task threw: shuttle::TaskError carries its type and what()
 };
 
 const std::error_category& error_category() noexcept;
