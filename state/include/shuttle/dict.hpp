@@ -107,7 +107,7 @@ class Dict : public detail::Container<Dict<K, V>, detail::DictStore> {
         store_.assign(encoded_key, encoded_value);
     }
     /// d[key] = change(d.get(key)) as one atomic step: `change` (called once, holding the lock:
-    /// keep it short, and do not call this dict from it) gets the current value or an empty
+    /// keep it short, and call no Dict or List from it) gets the current value or an empty
     /// optional and returns the new one. Returns the new value. If `change` throws, nothing
     /// changes.
     template <class Change>

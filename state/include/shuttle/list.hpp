@@ -64,7 +64,7 @@ class List : public detail::Container<List<T>, detail::ListStore> {
         store_.assign(checked(index, "set"), encoded);
     }
     /// l[index] = change(l[index]) as one atomic step (`change` runs holding the lock: keep it
-    /// short, do not call this list from it). Returns the new value.
+    /// short, call no Dict or List from it). Returns the new value.
     template <class Change>
     T update(int64_t index, Change change) {
         detail::Store::Guard guard(store_);
