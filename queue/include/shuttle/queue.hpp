@@ -211,8 +211,9 @@ class QueueObject
 template <class T, bool Joinable = false>
 class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable, std::size_t> {
     static_assert(std::is_trivially_copyable_v<T>,
-                  "shuttle::Queue<T> copies T's bytes between processes: T must be trivially "
-                  "copyable (no pointers into one process's memory, no owning members)");
+                  "shuttle::Queue<T> carries a trivially copyable T's bytes, or any other T the "
+                  "codec knows as encoded messages (shuttle/codec.hpp): give T cereal functions "
+                  "or a shuttle::codec<T> specialisation");
     static_assert(sizeof(T) <= detail::max_queue_bytes, "element too large");
     using Base = detail::QueueObject<BasicQueue, Joinable, std::size_t>;
     friend typename Base::Factories;
@@ -504,3 +505,6 @@ using ByteQueue = BasicByteQueue<false>;
 using JoinableByteQueue = BasicByteQueue<true>;
 
 }  // namespace shuttle
+
+// Queue<T> / JoinableQueue<T> of a T that is not trivially copyable: encoded messages.
+#include "shuttle/detail/queue_encoded.hpp"
