@@ -127,11 +127,11 @@ Store Store::open(std::string_view name, const Spec& spec, uint64_t type_tag) {
     // Values that steer accesses are checked once here; the heap's own offsets on every use.
     const StoreControl& control = store.control();
     const uint64_t file_size = control.file_size;
-    uint64_t actual = 0;
-    if (int error = detail::file_size(store.lock_.segment().fd(), actual)) {
+    detail::FileStatus actual;
+    if (int error = detail::file_status(store.lock_.segment().fd(), actual)) {
         throw_system_error(error, "fstat");
     }
-    if (file_size > store.reservation_ || file_size > actual ||
+    if (file_size > store.reservation_ || file_size > actual.size ||
         control.data_start < store.body_offset_ + sizeof(StoreControl) ||
         control.data_start > file_size) {
         throw Error(errc::corrupt,
