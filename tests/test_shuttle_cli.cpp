@@ -124,6 +124,16 @@ TEST(ShuttleCli, EveryCommandSaysWhatItDid) {
     EXPECT_EQ(shown.output, "nothing to reap\n");
 }
 
+TEST(ShuttleCli, RemovingAnAttachedSegmentSaysWhoKeepsIt) {
+    NameGuard name(unique_name("cli-attached"));
+    Segment attached = test::create_counters(*name);  // this process keeps it mapped
+    auto shown = run_program(SHUTTLE_CLI, {"remove", *name});
+    EXPECT_EQ(shown.exit_code, 0) << shown.output;
+    EXPECT_EQ(shown.output, fmt::format("removed {} (1 attached process keeps working)\n", *name));
+    test::counters(attached)[1].store(3);  // and it does
+    EXPECT_EQ(test::counters(attached)[1].load(), 3u);
+}
+
 TEST(ShuttleCli, ARegularFileThatIsNoSegmentIsNotRemoved) {
     NameGuard name(unique_name("cli-plain"));
     std::ofstream(shm_path(*name)) << std::string(512, 'x');

@@ -147,8 +147,8 @@ int remove_one(const std::string& name) {
     const std::size_t attached = summary->mapping.size();
     fmt::print("removed {}{}\n", name,
                attached == 0 ? std::string()
-                             : fmt::format(" ({} attached {} keep working)", attached,
-                                           attached == 1 ? "process" : "processes"));
+                             : fmt::format(" ({} attached {} working)", attached,
+                                           attached == 1 ? "process keeps" : "processes keep"));
     return 0;
 }
 
