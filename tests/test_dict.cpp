@@ -178,7 +178,7 @@ TEST(Dict, UpdatesFromFourProcessesGiveExactTotals) {
                 }
                 return 0;
             },
-            {.daemon = true}));
+            ProcessOptions{.daemon = true}));
     }
     ASSERT_TRUE(test::join_all_and_expect_exit(workers));
     EXPECT_EQ(dict.get("total"), 4 * rounds);

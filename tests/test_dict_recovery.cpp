@@ -233,7 +233,7 @@ TEST(DictRecovery, TortureRandomKillsKeepEveryInvariant) {
     std::vector<Process> running;
     for (int worker = 0; worker < workers; ++worker) {
         running.push_back(spawn([&, worker, seed = seeds()] { return worker_body(worker, seed); },
-                                {.daemon = true}));
+                                ProcessOptions{.daemon = true}));
     }
     int died = 0;
     const auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -263,7 +263,7 @@ TEST(DictRecovery, TortureRandomKillsKeepEveryInvariant) {
             const int64_t count = std::stoll(dict.get_or(counter, "0"));
             confirmed.store(static_cast<std::size_t>(worker), count);
             process = spawn([&, worker, seed = seeds()] { return worker_body(worker, seed); },
-                            {.daemon = true});
+                            ProcessOptions{.daemon = true});
         }
     }
     for (Process& process : running) {

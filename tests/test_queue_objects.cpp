@@ -97,7 +97,7 @@ TEST(QueueObjects, StringsFromTwoProducersToTwoConsumersExactlyOnce) {
                 }
                 return 0;
             },
-            {.daemon = true}));
+            ProcessOptions{.daemon = true}));
     }
     for (int consumer = 0; consumer < 2; ++consumer) {
         children.push_back(spawn(
@@ -115,7 +115,7 @@ TEST(QueueObjects, StringsFromTwoProducersToTwoConsumersExactlyOnce) {
                 }
                 return results.put(got).ok() ? 0 : 1;
             },
-            {.daemon = true}));
+            ProcessOptions{.daemon = true}));
     }
     ASSERT_TRUE(test::join_and_expect_exit(children[0]));
     ASSERT_TRUE(test::join_and_expect_exit(children[1]));
@@ -137,7 +137,7 @@ TEST(QueueObjects, JoinableQueueOfVectorsCountsTasks) {
             }
             return 0;
         },
-        {.daemon = true});
+        ProcessOptions{.daemon = true});
     consumer.start();
     for (int index = 0; index < 3; ++index) {
         ASSERT_TRUE(queue.put(std::vector<int>(static_cast<std::size_t>(index), 7)));

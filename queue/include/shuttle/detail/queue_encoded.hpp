@@ -95,7 +95,9 @@ class BasicQueue<T, Joinable> : public BasicByteQueue<Joinable> {
         return Bytes::put_until(*message, deadline, stop);
     }
     /// Python's put_nowait(): throws Full, Closed or Error(too_large).
-    void put_nowait(const T& item) { try_put(item).value(); }
+    void put_nowait(const T& item) {
+        if (status done = try_put(item); !done) throw_error_about("queue", done.error());
+    }
 
     /// Blocks while the queue is empty: the item, closed (closed and drained), cancelled, or
     /// bad_message (a message that is not a T; consumed).
@@ -129,7 +131,11 @@ class BasicQueue<T, Joinable> : public BasicByteQueue<Joinable> {
         return length ? decoded(*length, out) : status(length.error());
     }
     /// Python's get_nowait(): throws Empty, Closed or Error(bad_message).
-    T get_nowait() { return try_get().value(); }
+    T get_nowait() {
+        result<T> item = try_get();
+        if (!item) throw_error_about("queue", item.error());
+        return std::move(*item);
+    }
 
     /// At-least-once get (JoinableQueue with QueueOptions::redelivery), as Queue<T>'s. A message
     /// that is not a T is acknowledged (it would only come back) and reported as bad_message.
