@@ -68,7 +68,9 @@ class FakeMachine {
     void install_everything_but(const std::string& package) const {
         std::istringstream packages(
             "cmake ninja-build g++ python3 libboost-dev libgtest-dev libbenchmark-dev libfmt-dev "
-            "libcli11-dev pkg-config libzmq3-dev gnuplot-nox nlohmann-json3-dev libcereal-dev "
+            "libcli11-dev pkg-config clang-format libzmq3-dev gnuplot-nox nlohmann-json3-dev "
+            "libcereal-dev "
+            "nats-server libnats-dev "
             "libatomic-queue-dev libconcurrentqueue-dev");
         std::ofstream installed(root_ / "installed");
         for (std::string name; packages >> name;) {

@@ -70,8 +70,8 @@ class Server {
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);
             ::dup2(out, 1);
             ::dup2(out, 2);
-            ::execlp("nats-server", "nats-server", "-js", "-a", "127.0.0.1", "-p", port.c_str(),
-                     "-sd", store.c_str(), nullptr);
+            ::execlp(SHUTTLE_NATS_SERVER, "nats-server", "-js", "-a", "127.0.0.1", "-p",
+                     port.c_str(), "-sd", store.c_str(), nullptr);
             _exit(127);
         }
         ::close(out);

@@ -171,8 +171,8 @@ struct QueueState {
         for (natsMsg* message : held) release(message);
         for (auto& [sequence, message] : tasks) release(message);
         if (stashed != nullptr) release(stashed);
+        if (batch_js != nullptr) jsCtx_Destroy(batch_js);  // first: its answers use this state
         if (subscription != nullptr) natsSubscription_Destroy(subscription);
-        if (batch_js != nullptr) jsCtx_Destroy(batch_js);
     }
     static void release(natsMsg* message) {
         (void)natsMsg_Nak(message, nullptr);
@@ -276,18 +276,23 @@ struct QueueState {
         return classify_publish(status, code);
     }
 
+    /// libnats's callback for each answer to put_many's publishes (its thread): records the
+    /// outcome and destroys the message (the handler owns it).
     static void on_batch_answer(jsCtx*, natsMsg* message, jsPubAck*, jsPubAckErr* error,
                                 void* closure) {
-        auto* self = static_cast<QueueState*>(closure);
+        static_cast<QueueState*>(closure)->record_answer(message, error);
+        natsMsg_Destroy(message);
+    }
+    void record_answer(natsMsg* message, const jsPubAckErr* error) {
         const char* id = nullptr;
         if (natsMsgHeader_Get(message, "Nats-Msg-Id", &id) != NATS_OK || id == nullptr) return;
         const std::string_view text(id);
-        if (text.substr(0, self->id_prefix.size()) != self->id_prefix) return;
-        const uint64_t number = std::strtoull(id + self->id_prefix.size(), nullptr, 10);
-        std::lock_guard lock(self->answer_mutex);
-        if (number < self->batch_first_id || number - self->batch_first_id >= self->answers.size())
+        if (text.substr(0, id_prefix.size()) != id_prefix) return;
+        const uint64_t number = std::strtoull(id + id_prefix.size(), nullptr, 10);
+        std::lock_guard lock(answer_mutex);
+        if (number < batch_first_id || number - batch_first_id >= answers.size())
             return;  // an answer to an earlier batch, come late
-        errc& answer = self->answers[number - self->batch_first_id];
+        errc& answer = answers[number - batch_first_id];
         if (error == nullptr) {
             answer = errc::ok;
         } else if (error->ErrCode == JSStreamStoreFailedErr) {
