@@ -94,11 +94,10 @@ inline std::chrono::microseconds process_cpu_time(pid_t pid) {
                                      static_cast<unsigned long long>(ticks_per_second));
 }
 
-/// Whether a waiter has flagged the robust mutex's futex word (FUTEX_WAITERS): glibc sets it
-/// right before a locker goes to sleep in the kernel.
+/// Whether a waiter has flagged the lock's futex word (bit 31): a locker sets it right before
+/// it goes to sleep in the kernel.
 inline bool futex_word_has_waiters(const detail::LockState& state) {
-    const int word = __atomic_load_n(&state.mutex.__data.__lock, __ATOMIC_ACQUIRE);
-    return (static_cast<uint32_t>(word) & FUTEX_WAITERS) != 0;
+    return (state.word.load(std::memory_order_acquire) & 0x80000000u) != 0;
 }
 
 /// The calling process dies at once, as if killed from outside.

@@ -1,5 +1,5 @@
-// The one place of core/ and sync/ that talks to Linux directly (but Lock's glibc mutex,
-// sync/src/lock.cpp). Everything else uses shuttle/detail/os.hpp.
+// The one place of core/ and sync/ that talks to Linux directly. Everything else uses
+// shuttle/detail/os.hpp.
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -164,6 +164,19 @@ Liveness process_liveness(ProcessIdentity identity, uint64_t pid_namespace) noex
     if (state == 'Z' || state == 'X') return Liveness::dead;
     if ((start_time & 0xffffffffu) != (identity & 0xffffffffu)) return Liveness::dead;
     return Liveness::alive;
+}
+
+Liveness thread_liveness(pid_t pid, int32_t thread_id) noexcept {
+    if (thread_id <= 0 || pid < 0) return Liveness::dead;
+    if (pid == 0) {
+        // /proc/<tid> exists for every live thread (not listed, but found).
+        char path[32];
+        std::snprintf(path, sizeof path, "/proc/%d", static_cast<int>(thread_id));
+        struct stat info {};
+        return ::stat(path, &info) == 0 ? Liveness::alive : Liveness::dead;
+    }
+    if (::syscall(SYS_tgkill, pid, thread_id, 0) == 0) return Liveness::alive;
+    return errno == ESRCH ? Liveness::dead : Liveness::alive;  // EPERM: it exists
 }
 
 bool process_stopped(pid_t pid) noexcept {

@@ -9,7 +9,7 @@
 namespace shuttle {
 namespace {
 
-constexpr uint64_t barrier_tag = 0x424152520001;  // "BARR"
+constexpr uint64_t barrier_tag = 0x424152520002;  // "BARR", 2: shuttle's own lock word
 constexpr uint32_t max_parties = 4000;
 constexpr uint32_t spare_registry_entries = 32;
 

@@ -9,7 +9,7 @@ namespace shuttle {
 namespace detail {
 namespace {
 
-constexpr uint64_t condition_tag = 0x434f4e440002;  // "COND", 2: per-waiter slots
+constexpr uint64_t condition_tag = 0x434f4e440003;  // "COND", 3: shuttle's own lock word
 
 SegmentInfo condition_segment() {
     return state_segment<ConditionState>(ObjectKind::condition, condition_tag);

@@ -1,26 +1,33 @@
-// Lock and RLock: a robust, process-shared pthread mutex in shared memory.
+// Lock and RLock: shuttle's own owner word on a futex (docs/sync.md, docs/layout.md).
 //
-// The one file of core/ and sync/ that calls the C library's threads API rather than
-// detail/os.hpp: a robust lock has to be glibc's mutex, because the kernel's robust-futex list
-// (how the kernel releases a dead holder's lock) is per thread and glibc already owns it (a
-// second list cannot be registered). For the same reason the owner's thread id is read from the
-// mutex's own futex word, the word that list protocol defines. docs/sync.md has the rest.
+// The futex word holds the holder's kernel thread id (0: free) and a "somebody parks" bit; the
+// holder's process identity and pid namespace (detail/owner_word.hpp) are written right after
+// the word's CAS and cleared right before its release, so a waiter can prove the holder dead
+// (the registry's test: /proc, pid + start time) and take the lock over. Nothing in the segment
+// is a pointer anybody follows: a process that scribbles on it can make lock answers wrong, never
+// make another process write through an address it chose.
 #include "shuttle/lock.hpp"
 
-#include <linux/futex.h>
-#include <pthread.h>
-
-#include <cerrno>
-#include <ctime>
+#include <algorithm>
 #include <thread>
 
 #include <fmt/format.h>
+
+#include "shuttle/detail/owner_word.hpp"
 
 namespace shuttle {
 namespace detail {
 namespace {
 
-constexpr uint64_t lock_tag = 0x4c4f434b0001;  // "LOCK"
+constexpr uint64_t lock_tag = 0x4c4f434b0002;  // "LOCK", 2: shuttle's owner word, not glibc's
+
+/// The word's bit that says a waiter parks (or is about to): the release must wake one.
+constexpr uint32_t parked_bit = 0x80000000u;
+constexpr uint32_t thread_mask = ~parked_bit;
+
+/// A holder seen without its identity is mid-acquire, or was killed between the word's CAS and
+/// the identity store: the same holder still unnamed after this long is judged by its thread.
+constexpr auto unnamed_grace = std::chrono::milliseconds(100);
 
 SegmentInfo lock_segment(bool recursive) {
     return state_segment<LockState>(recursive ? ObjectKind::rlock : ObjectKind::lock, lock_tag);
@@ -35,61 +42,117 @@ Segment make_lock(std::string_view name, bool recursive, const CreateOptions& op
         options);
 }
 
-/// The owner's thread id from the robust futex word (glibc's __lock, the word the kernel's
-/// robust-list protocol reads: owner TID | FUTEX_WAITERS | FUTEX_OWNER_DIED).
-int32_t owner_thread(const LockState& state) noexcept {
-    const int word = __atomic_load_n(&state.mutex.__data.__lock, __ATOMIC_RELAXED);
-    return static_cast<int32_t>(static_cast<uint32_t>(word) & FUTEX_TID_MASK);
+OwnerWord owner_of(LockState& state) noexcept {
+    return {state.owner, state.owner_pid_namespace};
 }
 
-timespec monotonic_timespec(steady_clock::time_point deadline) {
-    static_assert(std::chrono::steady_clock::is_steady);  // libstdc++: CLOCK_MONOTONIC
-    auto since_epoch = deadline.time_since_epoch();
-    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds);
-    return timespec{static_cast<time_t>(seconds.count()), static_cast<long>(nanos.count())};
+uint32_t self_thread() noexcept {
+    return static_cast<uint32_t>(current_thread_id()) & thread_mask;
 }
 
-void check(int rc, const char* call) {
-    if (rc != 0) throw_system_error(rc, call);
+/// After the word's CAS made the calling thread the holder: names it, one level deep.
+void became_holder(LockState& state) noexcept {
+    owner_of(state).announce(current_process_identity());
+    state.depth.store(1, std::memory_order_relaxed);
 }
 
-/// Interprets a pthread lock call's result: true if the calling thread now holds the mutex.
-bool acquired(LockState& state, int rc, const char* what) {
-    switch (rc) {
-        case 0: return true;
-        case EOWNERDEAD:
-            // Recover at once: the mutex never becomes ENOTRECOVERABLE. If we die before this
-            // line, the kernel marks the owner dead again and the next acquirer recovers.
-            check(pthread_mutex_consistent(&state.mutex), "pthread_mutex_consistent");
-            state.owner_died.store(1, std::memory_order_relaxed);
-            return true;
-        case EBUSY:
-        case ETIMEDOUT: return false;
-        case EDEADLK:
-            throw Error(errc::invalid_argument,
-                        fmt::format("{}: already held by this thread (it would deadlock; use an "
-                                    "RLock to re-enter)",
-                                    what));
-        default: throw_system_error(rc, fmt::format("{}: pthread mutex", what));
+/// Gives the lock up (its holder, every level): the name first, then the word; wakes a parked
+/// waiter if there is one.
+void give_up(LockState& state) noexcept {
+    state.depth.store(0, std::memory_order_relaxed);
+    owner_of(state).release();
+    if (state.word.exchange(0, std::memory_order_release) & parked_bit) wake(state.word, 1);
+}
+
+/// Whether the holder named by `word` is proven dead: its process gone (detail/owner_word.hpp),
+/// or its process alive but its thread ended. A holder not named yet is given `watch`'s grace,
+/// then judged by its thread alone.
+bool holder_dead(LockState& state, uint32_t word, UnnamedHolderWatch& watch) noexcept {
+    const uint32_t thread = word & thread_mask;
+    OwnerWord owner = owner_of(state);
+    const uint64_t holder = owner.holder();
+    if (holder == 0) {
+        if (!watch.overdue(word)) return false;
+        return thread_liveness(0, static_cast<int32_t>(thread)) == Liveness::dead;
     }
+    const OwnerJudgement judgement = owner.judge(holder, &watch);
+    if (judgement.liveness != Liveness::alive) return judgement.liveness == Liveness::dead;
+    return thread_liveness(identity_pid(holder), static_cast<int32_t>(thread)) == Liveness::dead;
+}
+
+/// Takes the lock over from the dead holder seen in `word` (one CAS decides between racing
+/// survivors), and tells the new owner.
+bool take_over(LockState& state, uint32_t word, uint32_t mine) noexcept {
+    if (!state.word.compare_exchange_strong(word, mine, std::memory_order_acquire,
+                                            std::memory_order_relaxed)) {
+        return false;
+    }
+    became_holder(state);
+    state.owner_died.store(1, std::memory_order_relaxed);
+    return true;
+}
+
+/// The slow path: spin and yield a little, then park on the word with the backstop, judging
+/// the holder before every park. True once the calling thread holds the lock.
+bool acquire_contended(LockState& state, uint32_t self, steady_clock::time_point deadline) {
+    Backoff backoff;
+    UnnamedHolderWatch watch(unnamed_grace);
+    bool parked = false;  // once we parked, we keep the parked bit (others may park too)
+    for (;;) {
+        uint32_t word = state.word.load(std::memory_order_relaxed);
+        if (word == 0) {
+            if (state.word.compare_exchange_weak(word, parked ? (self | parked_bit) : self,
+                                                 std::memory_order_acquire,
+                                                 std::memory_order_relaxed)) {
+                became_holder(state);
+                return true;
+            }
+            continue;
+        }
+        if (deadline != no_deadline && steady_clock::now() >= deadline) return false;
+        if (backoff.step()) continue;
+        if (holder_dead(state, word, watch)) {
+            // The parked bit stays for the others.
+            if (take_over(state, word, self | parked_bit)) return true;
+            continue;
+        }
+        if ((word & parked_bit) == 0 && !state.word.compare_exchange_strong(
+                                            word, word | parked_bit, std::memory_order_relaxed)) {
+            continue;  // changed meanwhile: look again
+        }
+        parked = true;
+        wait_on(state.word, word | parked_bit, backstop_deadline(deadline));
+    }
+}
+
+/// The fast path: takes a free lock (one CAS), or re-enters an RLock the caller holds. On
+/// failure `word` holds the word seen.
+bool take_or_reenter(LockState& state, uint32_t self, uint32_t& word) noexcept {
+    word = 0;
+    if (state.word.compare_exchange_strong(word, self, std::memory_order_acquire,
+                                           std::memory_order_relaxed)) {
+        became_holder(state);
+        return true;
+    }
+    if (state.recursive && lock_held_by_caller(state)) {
+        state.depth.fetch_add(1, std::memory_order_relaxed);
+        return true;
+    }
+    return false;
+}
+
+[[noreturn]] void throw_not_owner(const char* what) {
+    throw Error(errc::not_owner,
+                fmt::format("{}: the calling thread does not hold the lock", what));
 }
 
 }  // namespace
 
 void lock_init(LockState& state, bool recursive) {
-    pthread_mutexattr_t attributes;
-    check(pthread_mutexattr_init(&attributes), "pthread_mutexattr_init");
-    check(pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED),
-          "pthread_mutexattr_setpshared");
-    check(pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST),
-          "pthread_mutexattr_setrobust");
-    check(pthread_mutexattr_settype(&attributes,
-                                    recursive ? PTHREAD_MUTEX_RECURSIVE : PTHREAD_MUTEX_ERRORCHECK),
-          "pthread_mutexattr_settype");
-    int rc = pthread_mutex_init(&state.mutex, &attributes);
-    pthread_mutexattr_destroy(&attributes);
-    check(rc, "pthread_mutex_init");
+    state.word.store(0, std::memory_order_relaxed);
+    state.depth.store(0, std::memory_order_relaxed);
+    state.owner.store(0, std::memory_order_relaxed);
+    state.owner_pid_namespace.store(unknown_pid_namespace, std::memory_order_relaxed);
     state.owner_died.store(0, std::memory_order_relaxed);
     state.recursive = recursive ? 1 : 0;
 }
@@ -100,61 +163,73 @@ void lock_init(LockState& state, bool recursive) {
 }
 
 bool lock_acquire(LockState& state, steady_clock::time_point deadline, const char* what) {
-    if (deadline != no_deadline && !state.recursive && lock_held_by_caller(state)) {
+    const uint32_t self = self_thread();
+    uint32_t word = 0;
+    if (take_or_reenter(state, self, word)) return true;
+    if (lock_held_by_caller(state)) {
+        if (deadline == no_deadline) {
+            throw Error(errc::invalid_argument,
+                        fmt::format("{}: already held by this thread (it would deadlock; use an "
+                                    "RLock to re-enter)",
+                                    what));
+        }
         // Python: a timed acquire of a Lock its caller holds times out; it never succeeds.
         std::this_thread::sleep_until(deadline);
         return false;
     }
-    if (deadline == no_deadline) return acquired(state, pthread_mutex_lock(&state.mutex), what);
-    // A past deadline tries once (an ERRORCHECK mutex held by this thread reports EDEADLK).
-    if (deadline <= steady_clock::now()) {
-        return acquired(state, pthread_mutex_trylock(&state.mutex), what);
-    }
-    // pthread_mutex_clocklock never returns EINTR and takes a CLOCK_MONOTONIC deadline.
-    timespec absolute = monotonic_timespec(deadline);
-    return acquired(state, pthread_mutex_clocklock(&state.mutex, CLOCK_MONOTONIC, &absolute), what);
+    return acquire_contended(state, self, deadline);
 }
 
 bool lock_try_acquire(LockState& state) {
-    int rc = pthread_mutex_trylock(&state.mutex);
-    if (rc == EDEADLK) return false;  // held by the calling thread (non-recursive)
-    return acquired(state, rc, "try_lock");
+    const uint32_t self = self_thread();
+    uint32_t word = 0;
+    if (take_or_reenter(state, self, word)) return true;
+    // Never blocks, but a dead holder is stepped over at once (one look at /proc).
+    UnnamedHolderWatch watch(unnamed_grace);
+    return word != 0 && (word & thread_mask) != self && holder_dead(state, word, watch) &&
+           take_over(state, word, self | (word & parked_bit));
 }
 
 bool lock_held_by_caller(const LockState& state) noexcept {
-    return owner_thread(state) == current_thread_id();
+    return (state.word.load(std::memory_order_relaxed) & thread_mask) == self_thread() &&
+           state.owner.load(std::memory_order_relaxed) == current_process_identity();
 }
 
 uint32_t lock_depth(const LockState& state) noexcept {
     if (!lock_held_by_caller(state)) return 0;
-    return state.recursive ? __atomic_load_n(&state.mutex.__data.__count, __ATOMIC_RELAXED) : 1;
+    return state.recursive ? std::max<uint32_t>(state.depth.load(std::memory_order_relaxed), 1) : 1;
 }
 
 void require_holder(const LockState& state, const char* what) {
-    if (!lock_held_by_caller(state)) {
-        throw Error(errc::not_owner,
-                    fmt::format("{}: the calling thread does not hold the lock", what));
-    }
+    if (!lock_held_by_caller(state)) throw_not_owner(what);
 }
 
 void lock_release(LockState& state, const char* what) {
-    // ERRORCHECK and RECURSIVE mutexes refuse (EPERM) an unlock by a non-owner, changing nothing.
-    int rc = pthread_mutex_unlock(&state.mutex);
-    if (rc == EPERM) {
-        throw Error(errc::not_owner,
-                    fmt::format("{}: the calling thread does not hold the lock", what));
+    require_holder(state, what);
+    if (state.recursive && state.depth.load(std::memory_order_relaxed) > 1) {
+        state.depth.fetch_sub(1, std::memory_order_relaxed);
+        return;
     }
-    check(rc, "pthread_mutex_unlock");
+    give_up(state);
 }
 
 uint32_t lock_release_all(LockState& state, const char* what) {
+    require_holder(state, what);
     const uint32_t depth = lock_depth(state);
-    for (uint32_t level = 0; level < depth; ++level) lock_release(state, what);
+    give_up(state);
     return depth;
 }
 
 void lock_restore(LockState& state, uint32_t depth, const char* what) {
-    for (uint32_t level = 0; level < depth; ++level) lock_acquire(state, no_deadline, what);
+    lock_acquire(state, no_deadline, what);
+    if (state.recursive) state.depth.store(std::max<uint32_t>(depth, 1), std::memory_order_relaxed);
+}
+
+void lock_abandon(LockState& state) noexcept {
+    if (!lock_held_by_caller(state)) return;
+    // As if the holder died: the next owner is told the protected data may be half-updated.
+    state.owner_died.store(1, std::memory_order_relaxed);
+    give_up(state);
 }
 
 }  // namespace detail

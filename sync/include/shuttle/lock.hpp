@@ -8,9 +8,10 @@
 // and stay valid in a fork()ed child. Ownership belongs to a *thread of a process*: a child
 // forked while its parent holds the lock does not hold it (the parent still does).
 //
-// Waiting parks the thread in the kernel (a robust pthread mutex on a shared futex): no
-// spinning, ~0 CPU while blocked. Timed forms use steady_clock (CLOCK_MONOTONIC): a wall-clock
-// jump changes nothing, and a signal never ends a timed wait early.
+// An uncontended lock/unlock is one CAS and one exchange on shuttle's own futex word (no glibc
+// mutex, no pointer in the segment). Waiting spins a few microseconds, then parks in the kernel
+// (~0 CPU while blocked), looking at the holder every ~100 ms. Timed forms use steady_clock
+// (CLOCK_MONOTONIC): a wall-clock jump changes nothing, and a signal never ends a timed wait early.
 //
 // WHEN A HOLDER DIES (exits, or is SIGKILLed, or its thread ends while holding the lock):
 //   * The lock does not stay held. The next thread to acquire it gets it normally: lock()
@@ -21,6 +22,12 @@
 //     without repairing, the owner after it sees previous_owner_died() == true as well.
 //   * Unlike pthread's ENOTRECOVERABLE, the lock never becomes unusable, whatever the owners do.
 //   * A waiter that dies while blocked in lock() leaves no trace.
+//   * A HANDLE DESTROYED (or moved over) while its thread holds the lock counts as that death:
+//     the lock is released and the next owner sees previous_owner_died() (e.g. exit() with the
+//     lock held in a global handle: static destructors run before the process is gone).
+//   * How a death is proven: the waiter reads the holder's process identity (pid + start time)
+//     and, for a live process, whether its thread still runs (/proc, tgkill(0)); a holder
+//     killed between taking the word and naming itself is judged by its thread after ~100 ms.
 // For an RLock the whole re-entry depth of the dead owner goes with it: the next owner holds it
 // at depth 1. If the pid namespace differs between processes (containers sharing /dev/shm),
 // kernel thread ids collide and ownership checks are unreliable: share locks within one pid

@@ -79,6 +79,10 @@ enum class Liveness { alive, dead, unknown };
 /// another pid namespace is "unknown": its pid means nothing here. A stopped process is alive.
 Liveness process_liveness(ProcessIdentity identity, uint64_t pid_namespace) noexcept;
 
+/// Whether thread `thread_id` of process `pid` (a pid of our namespace; 0: any process) still
+/// runs: "dead" once it ended (a thread id is reused only after a wrap of the id space).
+Liveness thread_liveness(pid_t pid, int32_t thread_id) noexcept;
+
 /// Whether process `pid` is stopped (SIGSTOP) or traced: alive, but making no progress.
 bool process_stopped(pid_t pid) noexcept;
 

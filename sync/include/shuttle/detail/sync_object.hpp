@@ -60,12 +60,17 @@ class SharedState {
         : segment_(std::move(other.segment_)), state_(std::exchange(other.state_, nullptr)) {}
     SharedState& operator=(SharedState&& other) noexcept {
         if (this != &other) {
+            if (state_ != nullptr) on_handle_gone(*state_);
             segment_ = std::move(other.segment_);
             state_ = std::exchange(other.state_, nullptr);
         }
         return *this;
     }
-    ~SharedState() = default;
+    /// A lock its thread still holds is released as the holder's death would (the next owner
+    /// is told): the unmapping must never leave a lock held by nobody who can release it.
+    ~SharedState() {
+        if (state_ != nullptr) on_handle_gone(*state_);
+    }
 
     /// The state; Error(closed) for an empty handle.
     State& shared() const {

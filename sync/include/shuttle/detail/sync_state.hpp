@@ -5,8 +5,6 @@
 // cache line.
 #pragma once
 
-#include <pthread.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -54,13 +52,21 @@ steady_clock::time_point steady_deadline(const std::chrono::time_point<Clock, Du
 
 // ---- Lock / RLock -----------------------------------------------------------------------------
 
-/// A robust, process-shared pthread mutex (ERRORCHECK for Lock, RECURSIVE for RLock) plus the
-/// "previous owner died" flag (written only by a holder). Who holds it is read from the mutex's
-/// futex word: for a robust mutex it holds the owner's kernel thread id (the robust-futex
-/// protocol between glibc and the kernel), so the hot path writes nothing of its own.
+/// shuttle's own lock (docs/layout.md, sync/src/lock.cpp): a futex word naming the holding
+/// thread, and the holder's process named as detail/owner_word.hpp says, so a waiter proves a
+/// dead holder dead and takes the lock over. No pointer anywhere: a scribbler can make it give
+/// wrong answers, never make a process write through an address it chose. 32 bytes of one line.
 struct alignas(cache_line) LockState {
-    pthread_mutex_t mutex;
-    /// 1 from the moment an acquirer found the previous owner dead until mark_consistent().
+    /// The futex word: the holder's kernel thread id (0: free), bit 31 set while a waiter parks.
+    std::atomic<uint32_t> word;
+    /// The holder's re-entry depth (RLock; written by the holder only).
+    std::atomic<uint32_t> depth;
+    /// The holder's ProcessIdentity and pid namespace: written right after the word's CAS,
+    /// cleared right before its release (0 / unknown_pid_namespace while free).
+    std::atomic<uint64_t> owner;
+    std::atomic<uint64_t> owner_pid_namespace;
+    /// 1 from the moment an acquirer found the previous owner dead (or its handle destroyed
+    /// while holding it) until mark_consistent().
     std::atomic<uint32_t> owner_died;
     uint32_t recursive;
 };
@@ -68,8 +74,8 @@ struct alignas(cache_line) LockState {
 /// Initialises `state` in fresh (zeroed) shared memory. Throws Error(system) on failure.
 void lock_init(LockState& state, bool recursive);
 /// Acquires, waiting at most until `deadline` (no_deadline = forever; a past deadline tries
-/// once). Returns false on timeout. A dead previous owner is recovered at once (the mutex is made
-/// consistent) and flagged in `owner_died`. A non-recursive lock already held by the calling
+/// once). Returns false on timeout. A dead previous owner is recovered at once and flagged in
+/// `owner_died`. A non-recursive lock already held by the calling
 /// thread: with a deadline, waits until it and returns false (Python); without one, throws
 /// Error(invalid_argument) (it would deadlock).
 bool lock_acquire(LockState& state, steady_clock::time_point deadline, const char* what);
@@ -83,6 +89,9 @@ void lock_release(LockState& state, const char* what);
 uint32_t lock_release_all(LockState& state, const char* what);
 /// Acquires (blocking) and re-enters until the calling thread holds `depth` levels again.
 void lock_restore(LockState& state, uint32_t depth, const char* what);
+/// A handle of the lock goes away while the calling thread holds it: released as if the holder
+/// died (the next owner sees owner_died). Nothing if the calling thread does not hold it.
+void lock_abandon(LockState& state) noexcept;
 /// Whether the calling thread holds it.
 bool lock_held_by_caller(const LockState& state) noexcept;
 /// The calling thread's re-entry depth (RLock; 1 for a held Lock), 0 if it does not hold it.
@@ -171,5 +180,18 @@ struct alignas(cache_line) BarrierState {
     /// Bit (g % 64) tells whether generation g ended by tripping (1) or by reset (0).
     std::atomic<uint64_t> trip_history;
 };
+
+// ---- a handle going away ----------------------------------------------------------------------
+
+/// What a handle's destruction (or being moved over) means for its state: a lock the calling
+/// thread holds is released as if the holder died (lock_abandon); other states: nothing.
+inline void on_handle_gone(LockState& state) noexcept {
+    lock_abandon(state);
+}
+inline void on_handle_gone(ConditionState& state) noexcept {
+    lock_abandon(state.lock);
+}
+template <class State>
+void on_handle_gone(State&) noexcept {}
 
 }  // namespace shuttle::detail
