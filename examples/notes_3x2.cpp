@@ -1,11 +1,13 @@
-// notes-3x2: three producers and two consumers share Queue(10). The parent joins the producers,
-// then puts one sentinel per consumer (or, with --close, closes the queue: the built-in
-// sentinel). Prints who produced and consumed what, then a throughput line for a bulk run.
+// notes-3x2: three producers and two consumers share Queue(10). Each producer closes its own
+// handle when done (Python's q.close(): this process puts no more; the others go on). The parent
+// joins the producers, then puts one sentinel per consumer (or, with --shutdown, shuts the queue
+// down: the built-in sentinel). Prints who produced and consumed what, then a throughput line
+// for a bulk run.
 #include <unistd.h>
 
+#include <fmt/core.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <fmt/core.h>
 #include <vector>
 
 #include "shuttle/process.hpp"
@@ -19,7 +21,7 @@ struct Item {
 };
 
 /// One run: returns the seconds it took, or a negative value if something went wrong.
-double run(int64_t items_per_producer, bool use_close, bool verbose) {
+double run(int64_t items_per_producer, bool use_shutdown, bool verbose) {
     constexpr int producers = 3, consumers = 2;
     auto queue = shuttle::Queue<Item>::anonymous(10);
     // Each consumer reports how many items it got through its exit code's success and a
@@ -31,7 +33,7 @@ double run(int64_t items_per_producer, bool use_close, bool verbose) {
         consumer_processes.push_back(shuttle::spawn([&, c] {
             int64_t received = 0;
             for (;;) {
-                auto item = queue.get();  // closed (with --close) ends the loop
+                auto item = queue.get();  // shut down (with --shutdown) ends the loop
                 if (!item || item->producer < 0) break;
                 ++received;
                 if (verbose) {
@@ -50,11 +52,12 @@ double run(int64_t items_per_producer, bool use_close, bool verbose) {
                 queue.put(Item{p, i}).value();
                 if (verbose) fmt::print("producer {} (pid {}) put item {}\n", p, getpid(), i);
             }
+            queue.close();  // this producer is done; the other producers are unaffected
         }));
     }
     for (auto& producer : producer_processes) producer.join();
-    if (use_close) {
-        queue.close();
+    if (use_shutdown) {
+        queue.shutdown();
     } else {
         for (int c = 0; c < consumers; ++c) queue.put(Item{-1, 0}).value();
     }
@@ -78,17 +81,17 @@ double run(int64_t items_per_producer, bool use_close, bool verbose) {
 int main(int argc, char** argv) {
     CLI::App app{"notes-3x2: 3 producers x 2 consumers on Queue(10)"};
     int64_t items = 4, bulk = 1'000'000;
-    bool use_close = false;
+    bool use_shutdown = false;
     app.add_option("-n,--items", items, "items per producer in the printed run");
     app.add_option("--bulk", bulk, "items per producer in the timed run (0: skip)");
-    app.add_flag("--close", use_close, "stop consumers with close() instead of sentinels");
+    app.add_flag("--shutdown", use_shutdown, "stop consumers with shutdown() instead of sentinels");
     CLI11_PARSE(app, argc, argv);
 
     fmt::print("notes-3x2: 3 producers, 2 consumers, Queue(10), stop by {}\n",
-               use_close ? "close()" : "one sentinel per consumer");
-    if (run(items, use_close, true) < 0) return 1;
+               use_shutdown ? "shutdown()" : "one sentinel per consumer");
+    if (run(items, use_shutdown, true) < 0) return 1;
     if (bulk > 0) {
-        const double seconds = run(bulk, use_close, false);
+        const double seconds = run(bulk, use_shutdown, false);
         if (seconds < 0) return 1;
         fmt::print("bulk: {} items through Queue(10) in {:.3f} s = {:.2f} M items/s\n", 3 * bulk,
                    seconds, 3.0 * static_cast<double>(bulk) / seconds / 1e6);

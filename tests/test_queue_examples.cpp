@@ -18,8 +18,8 @@ TEST(QueueExamples, Notes1x1StopsOnItsSentinel) {
     EXPECT_NE(run.output.find("consumer: 10 items, sum 45"), std::string::npos) << run.output;
 }
 
-TEST(QueueExamples, Notes3x2WithSentinelsAndWithClose) {
-    for (std::vector<std::string> mode : {std::vector<std::string>{}, {"--close"}}) {
+TEST(QueueExamples, Notes3x2WithSentinelsAndWithShutdown) {
+    for (std::vector<std::string> mode : {std::vector<std::string>{}, {"--shutdown"}}) {
         mode.insert(mode.end(), {"--items", "4", "--bulk", "20000"});
         auto run = run_program(example("notes_3x2"), mode);
         EXPECT_EQ(run.exit_code, 0) << run.output;

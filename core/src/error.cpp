@@ -49,6 +49,8 @@ class Category final : public std::error_category {
                        "first)";
             case errc::bad_message:
                 return "bad message: the bytes are not an encoding of the expected type";
+            case errc::shut_down:
+                return "shut down: no more puts anywhere; gets drain what is left, then stop";
         }
         return "unknown shuttle error";
     }
@@ -67,6 +69,7 @@ void throw_error(errc code, const std::string& what) {
         case errc::empty: throw Empty(what);
         case errc::eof: throw EOFError(what);
         case errc::closed: throw Closed(what);
+        case errc::shut_down: throw ShutDown(what);
         case errc::timeout: throw Timeout(what);
         default: throw Error(code, what);
     }
