@@ -418,6 +418,52 @@ TEST(ByteQueue, TooLargeIsRefusedAndTooSmallBufferConsumesNothing) {
     EXPECT_EQ(*queue.try_get(small), 0u);
 }
 
+// Issue 14 §8: opening a JoinableQueue as a plain queue (and back) names that mismatch, not
+// redelivery; a mismatch of redelivery alone names redelivery.
+TEST(QueueAttach, JoinableOpenedAsPlainNamesTheRealMismatch) {
+    auto message_of = [](auto open) -> std::string {
+        try {
+            open();
+        } catch (const Error& error) {
+            return error.condition() == errc::kind_mismatch ? error.what() : "wrong code";
+        }
+        return "no error";
+    };
+    NameGuard joinable(unique_name("attach-joinable"));
+    NameGuard plain(unique_name("attach-plain"));
+    NameGuard joinable_bytes(unique_name("attach-joinable-bytes"));
+    NameGuard leased(unique_name("attach-leased"));
+    auto q1 = JoinableQueue<uint64_t>::create(*joinable, 4);
+    auto q2 = Queue<uint64_t>::create(*plain, 4);
+    auto q3 = JoinableByteQueue::create(*joinable_bytes, 4, 16);
+    auto q4 = JoinableQueue<uint64_t>::create(*leased, 4, {.redelivery = true});
+
+    const std::string as_plain = message_of([&] { (void)Queue<uint64_t>::open(*joinable); });
+    EXPECT_NE(as_plain.find("holds a JoinableQueue: open it as a JoinableQueue"), std::string::npos)
+        << as_plain;
+    EXPECT_EQ(as_plain.find("redelivery"), std::string::npos) << as_plain;
+
+    const std::string as_joinable =
+        message_of([&] { (void)JoinableQueue<uint64_t>::open(*plain); });
+    EXPECT_NE(as_joinable.find("holds a plain Queue (not joinable): open it as a Queue"),
+              std::string::npos)
+        << as_joinable;
+    EXPECT_EQ(as_joinable.find("redelivery"), std::string::npos) << as_joinable;
+
+    const std::string bytes = message_of([&] { (void)ByteQueue::open(*joinable_bytes); });
+    EXPECT_NE(bytes.find("JoinableQueue"), std::string::npos) << bytes;
+    EXPECT_NE(bytes.find("JoinableByteQueue / ByteQueue"), std::string::npos) << bytes;
+    EXPECT_EQ(bytes.find("redelivery"), std::string::npos) << bytes;
+
+    // A leased (redelivery) JoinableQueue opened as a plain one: still the joinable mismatch.
+    const std::string leased_as_plain = message_of([&] { (void)Queue<uint64_t>::open(*leased); });
+    EXPECT_NE(leased_as_plain.find("holds a JoinableQueue"), std::string::npos) << leased_as_plain;
+    EXPECT_EQ(leased_as_plain.find("redelivery"), std::string::npos) << leased_as_plain;
+    // Only redelivery differs: then redelivery is the mismatch named.
+    const std::string without = message_of([&] { (void)JoinableQueue<uint64_t>::open(*leased); });
+    EXPECT_NE(without.find("with redelivery"), std::string::npos) << without;
+}
+
 TEST(QueueAttach, WrongTypeCapacityOrKindIsAClearError) {
     NameGuard name(unique_name("attach"));
     auto queue = Queue<uint64_t>::create(*name, 8, {.type_tag = 5});
