@@ -27,6 +27,9 @@ struct QueueOptions {
     /// creation; open() must ask for the same (else kind_mismatch). A plain queue refuses it
     /// (invalid_argument).
     bool redelivery = false;
+    /// Unbounded queues only (UnboundedQueue, UnboundedByteQueue): items per chunk, the step by
+    /// which memory grows and shrinks (docs/design.md §5b). Fixed at creation.
+    std::size_t chunk_capacity = 1024;
 };
 
 /// A task got with get_task() from a queue with redelivery: which queue, which get, which
