@@ -104,11 +104,7 @@ class ChainHandle {
         const uint64_t last = std::max(chain_.put_index(), first);
         std::size_t total = 0;
         for (uint64_t index = first; index <= last; ++index) {
-            if (index > first && index < last) {
-                total += chain_.chunk_capacity();  // a middle chunk was sealed full
-            } else if (auto chunk = open_chunk(index)) {
-                total += chunk->size();
-            }
+            if (auto chunk = open_chunk(index)) total += chunk->size();
         }
         return total;
     }
@@ -118,8 +114,12 @@ class ChainHandle {
         auto chunk = open_chunk(chain_.get_index());
         return chunk ? chunk->waiting_getters() : 0;
     }
-    /// Items per chunk: the step by which memory grows and shrinks.
+    /// Items in the first chunk, and in every chunk made while consumers keep up: the step by
+    /// which memory grows and shrinks (chunks made behind a backlog double, up to
+    /// max_chunk_growth times this).
     std::size_t chunk_capacity() const noexcept { return chain_.chunk_capacity(); }
+    /// How many times chunk_capacity() a chunk made behind a growing backlog may hold.
+    static constexpr uint64_t max_chunk_growth = 64;
     /// Chunks that exist now (from the oldest undrained one to the one producers fill).
     std::size_t chunks() const noexcept {
         const uint64_t first = chain_.get_index();
@@ -224,23 +224,39 @@ class ChainHandle {
             throw;
         }
     }
-    /// Chunk `index`, created if it does not exist yet (errc::no_space when memory is out).
-    result<std::shared_ptr<Chunk>> open_or_create_chunk(uint64_t index) const noexcept {
+    /// Chunk `index`, created with `capacity` items if it does not exist yet (errc::no_space
+    /// when memory is out); an existing one is taken as it is. errc::empty: it existed and was
+    /// retired as we looked.
+    result<std::shared_ptr<Chunk>> open_or_create_chunk(uint64_t index,
+                                                        uint64_t capacity) const noexcept {
         try {
             const std::string name = chain_.chunk_name(index);
-            const QueueOptions options = chain_.chunk_options();
-            if constexpr (std::is_same_v<Chunk, ByteQueue>) {
-                return std::make_shared<Chunk>(Chunk::open_or_create(
-                    name, chain_.chunk_capacity(), chain_.max_message_size(), options));
-            } else {
-                return std::make_shared<Chunk>(
-                    Chunk::open_or_create(name, chain_.chunk_capacity(), options));
+            try {
+                if constexpr (std::is_same_v<Chunk, ByteQueue>) {
+                    return std::make_shared<Chunk>(Chunk::create(
+                        name, capacity, chain_.max_message_size(), chain_.chunk_options()));
+                } else {
+                    return std::make_shared<Chunk>(
+                        Chunk::create(name, capacity, chain_.chunk_options()));
+                }
+            } catch (const Error& error) {
+                if (error.condition() != errc::already_exists) throw;
             }
+            auto chunk = open_chunk(index);  // another producer made it first
+            if (!chunk) return errc::empty;
+            return chunk;
         } catch (const Error& error) {
             return error.condition();
         } catch (const std::bad_alloc&) {
             return errc::no_space;
         }
+    }
+    /// The next chunk's size: double the full one's while consumers are a whole chunk or more
+    /// behind (a growing backlog: fewer chunk changes, each costs a segment), else the base.
+    uint64_t next_capacity(const Side& side) const noexcept {
+        const uint64_t base = chain_.chunk_capacity();
+        if (chain_.get_index() >= side.index) return base;
+        return std::min({side.chunk->capacity() * 2, base * max_chunk_growth, max_queue_capacity});
     }
 
     /// Points `side` at chunk `index` (not_found: it was retired; the caller re-reads).
@@ -268,7 +284,7 @@ class ChainHandle {
         if (current > side.index) return follow(side, current);
         // Ours is the newest chunk: make the next one before sealing this one, so consumers
         // that find this one sealed and drained always find a successor.
-        auto next = open_or_create_chunk(side.index + 1);
+        auto next = open_or_create_chunk(side.index + 1, next_capacity(side));
         if (!next) return next.error();
         side.chunk->shutdown();  // seal (a no-op if another producer sealed it)
         chain_.advance_put(side.index);
