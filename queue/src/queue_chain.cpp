@@ -30,6 +30,11 @@ std::optional<uint64_t> head_body_size(const SegmentInfo& info) {
     return sizeof(ChainControl);
 }
 
+/// A head records the element type of its chunks, under its own kind.
+ElementType head_type(const QueueForm& form, const QueueOptions& options) {
+    return {ObjectKind::unbounded_queue, form.element_size, form.element_align, options.type_tag};
+}
+
 std::string anonymous_prefix() {
     static std::atomic<uint64_t> counter{0};
     std::random_device random;
@@ -76,10 +81,7 @@ Segment QueueChain::make_head(std::string_view name, const QueueForm& form,
                                 chain_prefix_capacity));
     }
     SegmentInfo info;
-    info.kind = ObjectKind::unbounded_queue;
-    info.element_size = form.element_size;
-    info.element_align = form.element_align;
-    info.type_tag = options.type_tag;
+    head_type(form, options).describe(info);
     info.capacity = options.chunk_capacity;
     info.max_message_size = max_message_size;
     info.flags = form.variable_length ? chain_flag_variable_length : 0;
@@ -131,10 +133,7 @@ SegmentExpectation QueueChain::head_expectation(const QueueForm& form,
         throw Error(errc::invalid_argument, "unbounded queues have no redelivery");
     }
     SegmentExpectation expected;
-    expected.kind = ObjectKind::unbounded_queue;
-    expected.element_size = form.element_size;
-    expected.element_align = form.element_align;
-    expected.type_tag = options.type_tag;
+    head_type(form, options).describe(expected);
     expected.known_flags = form.variable_length ? chain_flag_variable_length : 0;
     expected.body_size = head_body_size;
     return expected;
