@@ -1,7 +1,9 @@
-// notes-3x2: three producers and two consumers share Queue(10). The parent joins the producers,
-// then puts one sentinel per consumer (or, with --close, closes the queue: the built-in
-// sentinel). Prints what the notes print — who produced and consumed what, the sentinels — one
-// line at a time as it happens (stdout is line-buffered even into a pipe), then a throughput line
+// notes-3x2: three producers and two consumers share Queue(10). Each producer closes its own
+// handle when done (Python's q.close(): this process puts no more; the others go on). The parent
+// joins the producers, then puts one sentinel per consumer (or, with --shutdown, shuts the queue
+// down: the built-in sentinel). Prints what the notes print — who produced and consumed what, the
+// sentinels — one line at a time as it happens (stdout is line-buffered even into a pipe), then a
+// throughput line
 // for a bulk run.
 #include <unistd.h>
 
@@ -22,7 +24,7 @@ struct Item {
 };
 
 /// One run: returns the seconds it took, or a negative value if something went wrong.
-double run(int64_t items_per_producer, bool use_close, bool verbose) {
+double run(int64_t items_per_producer, bool use_shutdown, bool verbose) {
     constexpr int producers = 3, consumers = 2;
     auto queue = shuttle::Queue<Item>::anonymous(10);
     // Each consumer reports how many items it got through its exit code's success and a
@@ -34,11 +36,11 @@ double run(int64_t items_per_producer, bool use_close, bool verbose) {
         consumer_processes.push_back(shuttle::spawn([&, c] {
             int64_t received = 0;
             for (;;) {
-                auto item = queue.get();  // closed (with --close) ends the loop
+                auto item = queue.get();  // shut down (with --shutdown) ends the loop
                 if (!item || item->producer < 0) {
                     if (verbose) {
                         fmt::print("consumer {} (pid {}) got {}, exits after {} items\n", c,
-                                   getpid(), item ? "the sentinel" : "'closed'", received);
+                                   getpid(), item ? "the sentinel" : "'shut down'", received);
                     }
                     break;
                 }
@@ -60,15 +62,16 @@ double run(int64_t items_per_producer, bool use_close, bool verbose) {
                 if (verbose) fmt::print("producer {} (pid {}) put item {}\n", p, getpid(), i);
             }
             if (verbose) fmt::print("producer {} (pid {}) done\n", p, getpid());
+            queue.close();  // this producer is done; the other producers are unaffected
         }));
     }
     for (auto& producer : producer_processes) producer.join();
     if (verbose) {
         fmt::print("parent: producers joined; {}\n",
-                   use_close ? "closing the queue" : "putting one sentinel per consumer");
+                   use_shutdown ? "shutting the queue down" : "putting one sentinel per consumer");
     }
-    if (use_close) {
-        queue.close();
+    if (use_shutdown) {
+        queue.shutdown();
     } else {
         for (int c = 0; c < consumers; ++c) queue.put(Item{-1, 0}).value();
     }
@@ -92,20 +95,20 @@ double run(int64_t items_per_producer, bool use_close, bool verbose) {
 int main(int argc, char** argv) {
     CLI::App app{"notes-3x2: 3 producers x 2 consumers on Queue(10)"};
     int64_t items = 4, bulk = 1'000'000;
-    bool use_close = false;
+    bool use_shutdown = false;
     app.add_option("-n,--items", items, "items per producer in the printed run");
     app.add_option("--bulk", bulk, "items per producer in the timed run (0: skip)");
-    app.add_flag("--close", use_close, "stop consumers with close() instead of sentinels");
+    app.add_flag("--shutdown", use_shutdown, "stop consumers with shutdown() instead of sentinels");
     CLI11_PARSE(app, argc, argv);
     // One line at a time even into a pipe or file, so the processes' lines interleave as they
     // happen, as on a terminal.
     std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
 
     fmt::print("notes-3x2: 3 producers, 2 consumers, Queue(10), stop by {}\n",
-               use_close ? "close()" : "one sentinel per consumer");
-    if (run(items, use_close, true) < 0) return 1;
+               use_shutdown ? "shutdown()" : "one sentinel per consumer");
+    if (run(items, use_shutdown, true) < 0) return 1;
     if (bulk > 0) {
-        const double seconds = run(bulk, use_close, false);
+        const double seconds = run(bulk, use_shutdown, false);
         if (seconds < 0) return 1;
         fmt::print("bulk: {} items through Queue(10) in {:.3f} s = {:.2f} M items/s\n", 3 * bulk,
                    seconds, 3.0 * static_cast<double>(bulk) / seconds / 1e6);

@@ -21,6 +21,7 @@ TEST(Error, ExceptionsMatchTheirCodes) {
     EXPECT_THROW(throw_error(errc::full), Full);
     EXPECT_THROW(throw_error(errc::eof), EOFError);
     EXPECT_THROW(throw_error(errc::closed), Closed);
+    EXPECT_THROW(throw_error(errc::shut_down), ShutDown);
     try {
         throw_error(errc::not_found, "segment 'x'");
     } catch (const Error& error) {

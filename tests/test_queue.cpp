@@ -37,6 +37,9 @@ TYPED_TEST(QueueTest, NowaitFormsThrowAsPython) {
         for (std::size_t i = 0; i < TypeParam::capacity; ++i)
             EXPECT_EQ(queue.get_nowait().sequence, i);
         EXPECT_THROW(queue.get_nowait(), Empty);
+        queue.shutdown();
+        EXPECT_THROW(queue.get_nowait(), ShutDown);
+        EXPECT_THROW(queue.put_nowait({0, 0}), ShutDown);
         queue.close();
         EXPECT_THROW(queue.get_nowait(), Closed);
         EXPECT_THROW(queue.put_nowait({0, 0}), Closed);
@@ -88,47 +91,134 @@ TYPED_TEST(QueueTest, TimedFormsHonourTheirTimeout) {
     EXPECT_LT(took, 80ms);
 }
 
-TYPED_TEST(QueueTest, CloseWakesBlockedConsumersInEveryProcess) {
+TYPED_TEST(QueueTest, ShutdownWakesBlockedConsumersInEveryProcess) {
     auto& queue = this->queue_;
     constexpr int consumers = 3;
     std::vector<Process> children;
     for (int i = 0; i < consumers; ++i) {
         children.push_back(this->spawn_user([](auto& q) {
             auto item = get(q);
-            return !item && item.error() == errc::closed ? 0 : 1;
+            return !item && item.error() == errc::shut_down ? 0 : 1;
         }));
     }
     this->wait_until([&] { return queue.waiting_getters() == consumers; });
     auto start = steady_clock::now();
-    queue.close();
+    queue.shutdown();
     for (auto& child : children) {
         ASSERT_TRUE(test::join_and_expect_exit(child, 0, 5000ms));
     }
     EXPECT_LT(steady_clock::now() - start, 50ms * consumers + 50ms);
 }
 
-TYPED_TEST(QueueTest, CloseDrainsThenReportsClosed) {
+TYPED_TEST(QueueTest, ShutdownDrainsThenReportsShutDown) {
     auto& queue = this->queue_;
     const std::size_t count = std::min<std::size_t>(TypeParam::capacity, 3);
     for (std::size_t i = 0; i < count; ++i) ASSERT_TRUE(put(queue, {0, i}));
-    queue.close();
-    EXPECT_TRUE(queue.closed());
-    EXPECT_EQ(try_put(queue, {0, 9}), errc::closed);
-    EXPECT_EQ(put(queue, {0, 9}), errc::closed);
+    EXPECT_FALSE(queue.is_shutdown());
+    EXPECT_EQ(queue.shutdown(), 0u);
+    EXPECT_TRUE(queue.is_shutdown());
+    EXPECT_FALSE(queue.closed());  // the queue is shut down; this handle is not closed
+    EXPECT_EQ(try_put(queue, {0, 9}), errc::shut_down);
+    EXPECT_EQ(put(queue, {0, 9}), errc::shut_down);
     for (std::size_t i = 0; i < count; ++i) ASSERT_EQ(get(queue)->sequence, i);
-    EXPECT_EQ(get(queue).error(), errc::closed);
-    EXPECT_EQ(try_get(queue).error(), errc::closed);
+    EXPECT_EQ(get(queue).error(), errc::shut_down);
+    EXPECT_EQ(try_get(queue).error(), errc::shut_down);
 }
 
-TYPED_TEST(QueueTest, CloseWakesABlockedProducer) {
+TYPED_TEST(QueueTest, ShutdownWakesABlockedProducer) {
     auto& queue = this->queue_;
     for (std::size_t i = 0; i < TypeParam::capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
     Process producer = this->spawn_user([](auto& q) {
-        return put(q, {1, 1}) == errc::closed ? 0 : 1;
+        return put(q, {1, 1}) == errc::shut_down ? 0 : 1;
     });
     this->wait_until([&] { return queue.waiting_putters() == 1; });
-    queue.close();
+    queue.shutdown();
     ASSERT_TRUE(test::join_and_expect_exit(producer, 0, 5000ms));
+}
+
+// Python's Queue.close(): this handle puts and gets no more; nothing else changes.
+TYPED_TEST(QueueTest, CloseEndsOnlyThisHandle) {
+    auto& queue = this->queue_;
+    ASSERT_TRUE(put(queue, {0, 0}));
+    queue.close();
+    queue.close();  // idempotent
+    EXPECT_TRUE(queue.closed());
+    EXPECT_FALSE(queue.is_shutdown());
+    EXPECT_EQ(try_put(queue, {0, 1}), errc::closed);
+    EXPECT_EQ(put(queue, {0, 1}), errc::closed);
+    EXPECT_EQ(put_until(queue, {0, 1}, steady_clock::now() + 1s), errc::closed);
+    EXPECT_EQ(try_get(queue).error(), errc::closed);
+    EXPECT_EQ(get(queue).error(), errc::closed);
+    EXPECT_EQ(queue.size(), 1u);  // diagnostics still work; the item is still queued
+    // Another handle in this process is unaffected and still gets the item.
+    std::optional<typename TypeParam::Queue> other_storage;
+    auto& other = TypeParam::in_child(queue, *this->name_, other_storage, this->options_);
+    if (&other != &queue) {
+        EXPECT_FALSE(other.closed());
+        ASSERT_EQ(get(other)->sequence, 0u);
+        ASSERT_TRUE(put(other, {0, 2}));
+        EXPECT_EQ(get(other)->sequence, 2u);
+    }
+}
+
+// One producer process closes its handle; another producer goes on putting, and the consumer
+// gets everything both put.
+TYPED_TEST(QueueTest, ClosingOneProducersHandleDoesNotStopAnother) {
+    auto& queue = this->queue_;
+    std::atomic<uint64_t>* flags = this->flags_;
+    Process quitter = this->spawn_user([flags](auto& q) {
+        if (!put(q, {1, 0})) return 1;
+        q.close();
+        if (put(q, {1, 1}) != errc::closed) return 2;
+        flags[0].store(1);  // closed: now the other producer starts
+        return 0;
+    });
+    ASSERT_TRUE(test::join_and_expect_exit(quitter));
+    Process producer = this->spawn_user([flags](auto& q) {
+        if (flags[0].load() != 1) return 1;
+        for (uint64_t i = 0; i < 50; ++i) {
+            if (!put(q, {2, i})) return 2;
+        }
+        return 0;
+    });
+    auto first = get_until(queue, steady_clock::now() + 10s);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(*first, (Item{1, 0}));
+    for (uint64_t i = 0; i < 50; ++i) {
+        auto item = get_until(queue, steady_clock::now() + 10s);
+        ASSERT_TRUE(item) << "item " << i << ": " << make_error_code(item.error()).message();
+        ASSERT_EQ(*item, (Item{2, i}));
+    }
+    ASSERT_TRUE(test::join_and_expect_exit(producer));
+    EXPECT_FALSE(queue.is_shutdown());
+    EXPECT_EQ(queue.size(), 0u);
+}
+
+TYPED_TEST(QueueTest, CloseWakesThisHandlesBlockedGet) {
+    if constexpr (!is_byte_queue<typename TypeParam::Queue>) {
+        auto& queue = this->queue_;
+        errc outcome = errc::ok;
+        std::thread waiter([&] { outcome = queue.get().error(); });
+        this->wait_until([&] { return queue.waiting_getters() == 1; });
+        queue.close();
+        waiter.join();
+        EXPECT_EQ(outcome, errc::closed);
+        EXPECT_FALSE(queue.is_shutdown());
+    }
+}
+
+// Immediate shutdown from another process drops what is queued: a getter finds nothing more.
+TYPED_TEST(QueueTest, ImmediateShutdownInAnotherProcessDropsWhatIsQueued) {
+    auto& queue = this->queue_;
+    const std::size_t count = std::min<std::size_t>(TypeParam::capacity, 4);
+    for (std::size_t i = 0; i < count; ++i) ASSERT_TRUE(put(queue, {0, i}));
+    Process stopper =
+        this->spawn_user([count](auto& q) { return q.shutdown(true) == count ? 0 : 1; });
+    ASSERT_TRUE(test::join_and_expect_exit(stopper));
+    EXPECT_TRUE(queue.is_shutdown());
+    EXPECT_EQ(queue.size(), 0u);
+    EXPECT_EQ(get(queue).error(), errc::shut_down);
+    EXPECT_EQ(try_put(queue, {0, 9}), errc::shut_down);
 }
 
 TYPED_TEST(QueueTest, StopTokenCancelsABlockedGet) {
@@ -150,7 +240,7 @@ TYPED_TEST(QueueTest, ImmediateShutdownDiscardsAndSettlesJoin) {
     const std::size_t count = std::min<std::size_t>(TypeParam::capacity, 5);
     for (std::size_t i = 0; i < count; ++i) ASSERT_TRUE(put(queue, {0, i}));
     EXPECT_EQ(queue.shutdown(true), count);
-    EXPECT_EQ(get(queue).error(), errc::closed);
+    EXPECT_EQ(get(queue).error(), errc::shut_down);
     if constexpr (TypeParam::joinable) {
         EXPECT_EQ(queue.unfinished_tasks(), 0u);
         EXPECT_EQ(queue.join_for(1s), errc::ok);
@@ -234,7 +324,7 @@ TYPED_TEST(QueueTest, ThreadsShareOneHandle) {
         });
     }
     for (auto& thread : producers) thread.join();
-    queue.close();
+    queue.shutdown();
     for (auto& thread : consumers) thread.join();
     EXPECT_EQ(received.load(), threads * per_thread);
     EXPECT_EQ(sum.load(), threads * per_thread * (per_thread - 1) / 2);
@@ -292,7 +382,7 @@ TYPED_TEST(QueueTest, StressExactlyOnceAndPerProducerOrder) {
     if constexpr (TypeParam::joinable) {
         EXPECT_EQ(this->queue_.join_for(60s), errc::ok);
     }
-    this->queue_.close();
+    this->queue_.shutdown();
     for (auto& consumer : children) {
         ASSERT_TRUE(test::join_and_expect_exit(consumer, 0, 60000ms));
     }
@@ -326,6 +416,52 @@ TEST(ByteQueue, TooLargeIsRefusedAndTooSmallBufferConsumesNothing) {
     EXPECT_EQ(*length, 32u);
     EXPECT_EQ(static_cast<char>(buffer[31]), 'y');
     EXPECT_EQ(*queue.try_get(small), 0u);
+}
+
+// Issue 14 §8: opening a JoinableQueue as a plain queue (and back) names that mismatch, not
+// redelivery; a mismatch of redelivery alone names redelivery.
+TEST(QueueAttach, JoinableOpenedAsPlainNamesTheRealMismatch) {
+    auto message_of = [](auto open) -> std::string {
+        try {
+            open();
+        } catch (const Error& error) {
+            return error.condition() == errc::kind_mismatch ? error.what() : "wrong code";
+        }
+        return "no error";
+    };
+    NameGuard joinable(unique_name("attach-joinable"));
+    NameGuard plain(unique_name("attach-plain"));
+    NameGuard joinable_bytes(unique_name("attach-joinable-bytes"));
+    NameGuard leased(unique_name("attach-leased"));
+    auto q1 = JoinableQueue<uint64_t>::create(*joinable, 4);
+    auto q2 = Queue<uint64_t>::create(*plain, 4);
+    auto q3 = JoinableByteQueue::create(*joinable_bytes, 4, 16);
+    auto q4 = JoinableQueue<uint64_t>::create(*leased, 4, {.redelivery = true});
+
+    const std::string as_plain = message_of([&] { (void)Queue<uint64_t>::open(*joinable); });
+    EXPECT_NE(as_plain.find("holds a JoinableQueue: open it as a JoinableQueue"), std::string::npos)
+        << as_plain;
+    EXPECT_EQ(as_plain.find("redelivery"), std::string::npos) << as_plain;
+
+    const std::string as_joinable =
+        message_of([&] { (void)JoinableQueue<uint64_t>::open(*plain); });
+    EXPECT_NE(as_joinable.find("holds a plain Queue (not joinable): open it as a Queue"),
+              std::string::npos)
+        << as_joinable;
+    EXPECT_EQ(as_joinable.find("redelivery"), std::string::npos) << as_joinable;
+
+    const std::string bytes = message_of([&] { (void)ByteQueue::open(*joinable_bytes); });
+    EXPECT_NE(bytes.find("JoinableQueue"), std::string::npos) << bytes;
+    EXPECT_NE(bytes.find("JoinableByteQueue / ByteQueue"), std::string::npos) << bytes;
+    EXPECT_EQ(bytes.find("redelivery"), std::string::npos) << bytes;
+
+    // A leased (redelivery) JoinableQueue opened as a plain one: still the joinable mismatch.
+    const std::string leased_as_plain = message_of([&] { (void)Queue<uint64_t>::open(*leased); });
+    EXPECT_NE(leased_as_plain.find("holds a JoinableQueue"), std::string::npos) << leased_as_plain;
+    EXPECT_EQ(leased_as_plain.find("redelivery"), std::string::npos) << leased_as_plain;
+    // Only redelivery differs: then redelivery is the mismatch named.
+    const std::string without = message_of([&] { (void)JoinableQueue<uint64_t>::open(*leased); });
+    EXPECT_NE(without.find("with redelivery"), std::string::npos) << without;
 }
 
 TEST(QueueAttach, WrongTypeCapacityOrKindIsAClearError) {

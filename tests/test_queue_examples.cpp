@@ -18,8 +18,8 @@ TEST(QueueExamples, Notes1x1StopsOnItsSentinel) {
     EXPECT_NE(run.output.find("consumer: 10 items, sum 45"), std::string::npos) << run.output;
 }
 
-TEST(QueueExamples, Notes3x2WithSentinelsAndWithClose) {
-    for (std::vector<std::string> mode : {std::vector<std::string>{}, {"--close"}}) {
+TEST(QueueExamples, Notes3x2WithSentinelsAndWithShutdown) {
+    for (std::vector<std::string> mode : {std::vector<std::string>{}, {"--shutdown"}}) {
         mode.insert(mode.end(), {"--items", "4", "--bulk", "20000"});
         auto run = run_program(example("notes_3x2"), mode);
         EXPECT_EQ(run.exit_code, 0) << run.output;
@@ -28,13 +28,14 @@ TEST(QueueExamples, Notes3x2WithSentinelsAndWithClose) {
         for (int p = 0; p < 3; ++p) {
             EXPECT_EQ(count_of(run.output, "from producer " + std::to_string(p) + "\n"), 4u);
         }
-        // The sentinels (or the close) as the notes print them, and each consumer's exit.
-        const bool closing = mode.front() == "--close";
+        // The sentinels (or the shutdown) as the notes print them, and each consumer's exit.
+        const bool shutting_down = mode.front() == "--shutdown";
         const auto announced = run.output.find(
-            closing ? "parent: producers joined; closing the queue"
-                    : "parent: producers joined; putting one sentinel per consumer");
+            shutting_down ? "parent: producers joined; shutting the queue down"
+                          : "parent: producers joined; putting one sentinel per consumer");
         ASSERT_NE(announced, std::string::npos) << run.output;
-        EXPECT_EQ(count_of(run.output, closing ? "got 'closed', exits" : "got the sentinel, exits"),
+        EXPECT_EQ(count_of(run.output,
+                           shutting_down ? "got 'shut down', exits" : "got the sentinel, exits"),
                   2u)
             << run.output;
         EXPECT_EQ(count_of(run.output, " done\n"), 3u) << run.output;

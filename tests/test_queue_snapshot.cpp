@@ -65,7 +65,7 @@ TEST(QueueSnapshot, ShowsTasksLeasesAndLostItemsOfAQueueAnotherProcessUses) {
     EXPECT_EQ(queue.puts, 3u);
     EXPECT_EQ(queue.gets, 2u);
     EXPECT_EQ(queue.size, 1u);
-    EXPECT_FALSE(queue.closed);
+    EXPECT_FALSE(queue.shut_down);
     EXPECT_TRUE(queue.joinable);
     EXPECT_TRUE(queue.redelivery);
     // Ticket 0 was settled with its killed consumer; tickets 1 (leased) and 2 are unfinished.
@@ -93,8 +93,8 @@ TEST(QueueSnapshot, ShowsTasksLeasesAndLostItemsOfAQueueAnotherProcessUses) {
 }
 
 // A byte queue a child creates and waits on, while another child is frozen mid-put: a waiting
-// getter and a stall. Then the frozen producer is killed and the queue closed: the lost put is
-// journaled and discarded, the getter sees the close.
+// getter and a stall. Then the frozen producer is killed and the queue shut down: the lost put is
+// journaled and discarded, the getter sees the shutdown.
 TEST(QueueSnapshot, ShowsWaitersAStallAndThenTheLostPutAndTheClose) {
     NameGuard name(unique_name("snapshot"));
     SharedFacts facts;  // [0] created
@@ -102,7 +102,7 @@ TEST(QueueSnapshot, ShowsWaitersAStallAndThenTheLostPutAndTheClose) {
         auto queue = ByteQueue::create(*name, 2, 64, {.max_participants = 4});
         facts[0] = 1;
         std::array<std::byte, 64> buffer{};
-        return queue.get(buffer).error() == errc::closed ? 0 : 1;
+        return queue.get(buffer).error() == errc::shut_down ? 0 : 1;
     });
     getter.start();
     ASSERT_TRUE(test::eventually([&] { return facts[0].load() == 1; }, 20s));
@@ -130,7 +130,7 @@ TEST(QueueSnapshot, ShowsWaitersAStallAndThenTheLostPutAndTheClose) {
     EXPECT_EQ(queue.puts, 1u);  // claimed, not published: counted as queued
     EXPECT_EQ(queue.gets, 0u);
     EXPECT_EQ(queue.size, 1u);
-    EXPECT_FALSE(queue.closed);
+    EXPECT_FALSE(queue.shut_down);
     EXPECT_FALSE(queue.joinable);
     EXPECT_FALSE(queue.redelivery);
     EXPECT_EQ(queue.unfinished_tasks, 0u);
@@ -145,10 +145,10 @@ TEST(QueueSnapshot, ShowsWaitersAStallAndThenTheLostPutAndTheClose) {
     ASSERT_TRUE(test::join_or_fail(producer));
     ByteQueue::open(*name).shutdown();
     ASSERT_TRUE(test::join_or_fail(getter));
-    EXPECT_EQ(getter.exitcode(), 0);  // its get ended with errc::closed
+    EXPECT_EQ(getter.exitcode(), 0);  // its get ended with errc::shut_down
 
     queue = inspect_queue(*name);
-    EXPECT_TRUE(queue.closed);
+    EXPECT_TRUE(queue.shut_down);
     EXPECT_EQ(queue.puts, 1u);
     EXPECT_EQ(queue.gets, 1u);  // the lost put's slot, discarded
     EXPECT_EQ(queue.size, 0u);

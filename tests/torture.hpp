@@ -195,7 +195,7 @@ class Torture {
             }
             report.diagnosis = diagnosis + "; " + queue_.describe_recovery();
         }
-        queue_.close();
+        queue_.shutdown();
         for (Process& consumer : consumers_) {
             if (!consumer.join_until(drain_deadline)) report.hung = true;
         }

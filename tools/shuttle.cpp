@@ -52,7 +52,7 @@ const char* lease_state_name(shuttle::LeasedTask::State state) {
 void print_queue(const SegmentSummary& s) {
     const shuttle::QueueSnapshot queue = shuttle::inspect_queue(s);
     fmt::print("queue: capacity {}, {} queued (head {}, tail {}), {}{}\n", queue.capacity,
-               queue.size, queue.gets, queue.puts, queue.closed ? "closed" : "open",
+               queue.size, queue.gets, queue.puts, queue.shut_down ? "shut down" : "open",
                queue.joinable
                    ? fmt::format(", {} unfinished tasks ({} settled for killed processes)",
                                  queue.unfinished_tasks, queue.settled_tasks)

@@ -128,8 +128,9 @@ BENCHMARK(BM_QueuePutGetSized<64>);
 BENCHMARK(BM_QueuePutGetSized<1024>);
 BENCHMARK(BM_QueuePutGetSized<65536>);
 
-// close() with N threads parked in get(): time from close() until the last waiter returned.
-void BM_CloseWakeup(benchmark::State& state) {
+// shutdown() with N threads parked in get(): time from shutdown() until the last waiter
+// returned.
+void BM_ShutdownWakeup(benchmark::State& state) {
     const auto waiters = static_cast<int>(state.range(0));
     for (auto _ : state) {
         auto queue = Queue<std::uint64_t>::anonymous(16);
@@ -151,12 +152,17 @@ void BM_CloseWakeup(benchmark::State& state) {
         // Past the spin/yield phase (~0.2 ms idle): the waiters are parked on the futex.
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         auto start = std::chrono::steady_clock::now().time_since_epoch().count();
-        queue.close();
+        queue.shutdown();
         for (auto& thread : threads) thread.join();
         state.SetIterationTime(double(last_return.load() - start) / 1e9);
     }
 }
-BENCHMARK(BM_CloseWakeup)->Arg(1)->Arg(4)->Arg(16)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ShutdownWakeup)
+    ->Arg(1)
+    ->Arg(4)
+    ->Arg(16)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -56,7 +56,7 @@ double measure(int producers, int consumers, uint64_t items) {
     const auto began = steady_clock::now();
     start.set();
     for (auto& producer : producer_processes) producer.join();
-    queue.close();
+    queue.shutdown();
     for (auto& consumer : children) consumer.join();
     const double seconds = std::chrono::duration<double>(steady_clock::now() - began).count();
     uint64_t sum = 0, count = 0;

@@ -54,6 +54,8 @@ class Category final : public std::error_category {
             case errc::worker_died:
                 return "the pool worker running the task died (killed or crashed)";
             case errc::task_failed: return "the pool task threw an exception";
+            case errc::shut_down:
+                return "shut down: no more puts anywhere; gets drain what is left, then stop";
         }
         return "unknown shuttle error";
     }
@@ -72,6 +74,7 @@ void throw_error(errc code, const std::string& what) {
         case errc::empty: throw Empty(what);
         case errc::eof: throw EOFError(what);
         case errc::closed: throw Closed(what);
+        case errc::shut_down: throw ShutDown(what);
         case errc::timeout: throw Timeout(what);
         default: throw Error(code, what);
     }
@@ -83,6 +86,7 @@ void throw_error_about(const std::string& subject, errc code) {
         case errc::full: throw Full(Error::Text{subject + " is " + message});
         case errc::empty: throw Empty(Error::Text{subject + " is " + message});
         case errc::closed: throw Closed(Error::Text{subject + " is " + message});
+        case errc::shut_down: throw ShutDown(Error::Text{subject + " is " + message});
         default: throw_error(code, subject);
     }
 }

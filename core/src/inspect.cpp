@@ -19,6 +19,7 @@ const char* kind_name(ObjectKind kind) noexcept {
         case ObjectKind::event: return "event";
         case ObjectKind::condition: return "condition";
         case ObjectKind::barrier: return "barrier";
+        case ObjectKind::unbounded_queue: return "unbounded_queue";
         case ObjectKind::test: return "test";
     }
     return "unknown";

@@ -254,7 +254,7 @@ struct QueueState {
         StreamInfo info;
         errc rc = stream_info(info);
         if (rc != errc::ok) return rc;
-        return is_closed(info) ? errc::closed : errc::timeout;
+        return is_closed(info) ? errc::shut_down : errc::timeout;
     }
 
     errc classify_publish(natsStatus status, jsErrCode code) const {
@@ -704,7 +704,7 @@ errc fetch(QueueState& s, natsMsgList& list, std::size_t max, steady_clock::time
         if (status == NATS_CONNECTION_CLOSED) return errc::unavailable;
         const bool no_messages =
             status == NATS_OK || status == NATS_TIMEOUT || status == NATS_NOT_FOUND;
-        if (no_messages && s.closed_and_drained()) return errc::closed;
+        if (no_messages && s.closed_and_drained()) return errc::shut_down;
         if (try_once) return no_messages ? errc::empty : errc_of(status, code);
         if (steady_clock::now() >= deadline) return errc::timeout;
         // A lost connection: the client reconnects meanwhile.

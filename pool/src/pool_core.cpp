@@ -216,7 +216,7 @@ int PoolCore::worker_main(std::size_t slot) {
          ++done) {
         SHUTTLE_KILL_POINT("pool.worker.idle");
         auto got = tasks_.get_task(task);
-        if (!got) return got.error() == errc::closed ? 0 : 2;
+        if (!got) return got.error() == errc::shut_down ? 0 : 2;  // Pool::close(): drained
         SHUTTLE_KILL_POINT("pool.worker.took");
         TaskHeader header;
         if (got->length < sizeof header) return 3;
@@ -272,7 +272,7 @@ bool PoolCore::submit(std::span<std::byte> message, std::shared_ptr<ResultSink> 
 void PoolCore::close() {
     std::lock_guard lock(mutex_);
     if (state_ == State::running) state_ = State::closed;
-    tasks_.close();
+    tasks_.shutdown();  // no more tasks for any worker: they drain the queue, then exit
 }
 
 bool PoolCore::running() const {
@@ -290,7 +290,7 @@ void PoolCore::terminate() {
         state_ = State::terminated;
     }
     (void)tasks_.shutdown(true);
-    results_.close();  // wakes the result thread
+    results_.close();  // this handle only: wakes the result thread (its get returns closed)
     if (result_thread_.joinable()) result_thread_.join();
     std::vector<Worker> workers;
     {

@@ -74,7 +74,7 @@ QueueSnapshot inspect_queue(const SegmentSummary& summary) {
         .size = ring.size_between(gets, puts),
         .puts = puts,
         .gets = gets,
-        .closed = (ring.control->tail.load(std::memory_order_acquire) & detail::closed_bit) != 0,
+        .shut_down = (ring.control->tail.load(std::memory_order_acquire) & detail::closed_bit) != 0,
         .joinable = ring.joinable,
         .redelivery = ring.redelivery,
         .unfinished_tasks = ring.joinable ? ring.unfinished_tasks() : 0,

@@ -286,7 +286,7 @@ int consume(Queue& queue) {
     while (true) {
         auto item = queue.get();
         if (!item) {
-            if (item.error() == errc::closed) return 0;
+            if (item.error() == errc::shut_down) return 0;
             std::printf("get failed: %s\n", make_error_code(item.error()).message().c_str());
             return 2;
         }

@@ -82,7 +82,7 @@ void consume(const nats::ConnectionOptions& options, const std::string& name, Le
     while (std::chrono::steady_clock::now() < deadline && !ledger.abandon) {
         auto item = queue.get_for(1s);
         if (!item) {
-            if (item.error() == errc::closed) return;
+            if (item.error() == errc::shut_down) return;
             continue;  // timeout: through an outage
         }
         ledger.got(*item);

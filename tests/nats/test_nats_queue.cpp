@@ -214,7 +214,7 @@ void expect_3x2(NatsServer& server, const std::string& name, bool with_shutdown,
     for (Child& producer : producers) EXPECT_EQ(producer.join(), 0) << producer.output();
     if (with_shutdown) {
         queue.shutdown();
-        EXPECT_EQ(queue.try_put(1), errc::closed);
+        EXPECT_EQ(queue.try_put(1), errc::shut_down);
     } else {
         for (int c = 0; c < 2; ++c) ASSERT_TRUE(queue.put(-1));
     }

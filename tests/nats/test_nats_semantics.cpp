@@ -94,22 +94,22 @@ TYPED_TEST(QueueSemantics, ShutdownRefusesPutsAndGettersDrainThenSeeClosed) {
     auto queue = this->backend.plain(4);
     ASSERT_TRUE(queue.put(1));
     ASSERT_TRUE(queue.put(2));
-    EXPECT_FALSE(queue.closed());
+    EXPECT_FALSE(queue.is_shutdown());
     queue.shutdown();
-    EXPECT_TRUE(queue.closed());
-    EXPECT_EQ(queue.try_put(3), errc::closed);
-    EXPECT_EQ(queue.put(3), errc::closed);
+    EXPECT_TRUE(queue.is_shutdown());
+    EXPECT_EQ(queue.try_put(3), errc::shut_down);
+    EXPECT_EQ(queue.put(3), errc::shut_down);
     EXPECT_EQ(*queue.get_for(2s), 1);
     EXPECT_EQ(*queue.get_for(2s), 2);
-    EXPECT_EQ(queue.get_for(2s).error(), errc::closed);
-    EXPECT_EQ(queue.try_get().error(), errc::closed);
+    EXPECT_EQ(queue.get_for(2s).error(), errc::shut_down);
+    EXPECT_EQ(queue.try_get().error(), errc::shut_down);
 }
 
 TYPED_TEST(QueueSemantics, ShutdownWakesABlockedGetter) {
     auto queue = this->backend.plain(4);
     std::atomic<bool> returned{false};
     std::jthread getter([&] {
-        EXPECT_EQ(queue.get_for(10s).error(), errc::closed);
+        EXPECT_EQ(queue.get_for(10s).error(), errc::shut_down);
         returned = true;
     });
     EXPECT_FALSE(returned);
@@ -123,7 +123,7 @@ TYPED_TEST(QueueSemantics, ShutdownImmediateDiscardsWhatIsQueued) {
     for (long item = 0; item < 3; ++item) ASSERT_TRUE(queue.put(item));
     EXPECT_EQ(queue.shutdown(true), 3u);
     EXPECT_EQ(queue.join_for(3s), errc::ok);
-    EXPECT_EQ(queue.try_get().error(), errc::closed);
+    EXPECT_EQ(queue.try_get().error(), errc::shut_down);
 }
 
 TYPED_TEST(QueueSemantics, JoinWaitsForEveryTaskDone) {

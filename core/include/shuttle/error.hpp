@@ -17,7 +17,7 @@ enum class errc : int {
     full = 1,   // a non-blocking put found no free slot
     empty,      // a non-blocking get found nothing
     timeout,    // a timed wait ran out
-    closed,     // the object was closed (puts refused; gets drained)
+    closed,     // this handle (or the object) was closed: no more calls through it
     eof,        // the peer end of a pipe is closed and everything it sent was read
     cancelled,  // a std::stop_token asked a blocked call to stop
     // Misuse and environment: thrown by constructors/open, values where a result is returned.
@@ -50,6 +50,7 @@ enum class errc : int {
     unavailable,         // a remote server (shuttle::nats) cannot be reached or failed the request
     worker_died,         // a Pool worker died (killed, crashed) running the task (shuttle/pool.hpp)
     task_failed,         // a Pool task threw: shuttle::TaskError carries its type and what()
+    shut_down,           // a queue was shut down: puts refused everywhere; gets drained, then this
 };
 
 const std::error_category& error_category() noexcept;
@@ -96,6 +97,7 @@ using Full = ErrorOf<errc::full>;
 using Empty = ErrorOf<errc::empty>;
 using EOFError = ErrorOf<errc::eof>;
 using Closed = ErrorOf<errc::closed>;
+using ShutDown = ErrorOf<errc::shut_down>;  // Python 3.13's queue.ShutDown
 using Timeout = ErrorOf<errc::timeout>;
 
 /// Throws the exception class that matches `code` (Full for errc::full, ...).
@@ -109,7 +111,7 @@ using Timeout = ErrorOf<errc::timeout>;
 [[noreturn]] void throw_system_error(int errno_value, const std::string& what);
 
 /// A value or an errc. The default forms of every blocking and non-blocking call return one:
-///     while (auto item = queue.get()) use(*item);   // ends on closed
+///     while (auto item = queue.get()) use(*item);   // ends once shut down and drained
 template <class T>
 class [[nodiscard]] result {
   public:

@@ -42,6 +42,7 @@ enum class ObjectKind : uint32_t {
     event = 7,
     condition = 8,
     barrier = 9,
+    unbounded_queue = 20,  // the head of an unbounded queue (its chunks are queues / byte queues)
     test = 100,
 };
 

@@ -77,16 +77,18 @@ inline constexpr std::size_t default_max_message_size = (std::size_t{1} << 20) -
 template <bool Joinable>
 class RemoteQueueHandle {
   public:
-    /// Closes the queue for every client: later puts anywhere return errc::closed; gets drain
-    /// what is left (an item held unacknowledged by a getter counts: it may come back), then
-    /// return errc::closed. With `immediate`, also discards what is queued (held items too)
-    /// and returns how many. Blocking: round trips, retried for up to five call_timeouts while
-    /// they time out (a reconnect, a cluster electing a leader); then throws
-    /// Error(timeout/unavailable). Thread-safe, idempotent. size(), closed(), full() and
-    /// unfinished_tasks() retry the same way.
+    /// Shuts the queue down for every client (as shuttle::Queue's shutdown(), issue 14 §1):
+    /// later puts anywhere return errc::shut_down; gets drain what is left (an item held
+    /// unacknowledged by a getter counts: it may come back), then return errc::shut_down. With
+    /// `immediate`, also discards what is queued (held items too) and returns how many. Blocking:
+    /// round trips, retried for up to five call_timeouts while they time out (a reconnect, a
+    /// cluster electing a leader); then throws Error(timeout/unavailable). Thread-safe, idempotent.
+    /// size(), closed(), full() and unfinished_tasks() retry the same way.
     std::size_t shutdown(bool immediate = false) { return core_.shutdown(immediate); }
+    /// Still shutdown(false) here (the local queue's close() is per handle: to align).
     void close() { (void)shutdown(false); }
     /// Whether the queue was shut down. A round trip; throws Error(timeout/unavailable).
+    bool is_shutdown() const { return core_.closed(); }
     bool closed() const { return core_.closed(); }
     /// Items queued and not yet delivered to a getter: a round trip, so old when it returns.
     /// Throws Error(timeout/unavailable).

@@ -3,11 +3,13 @@
 //
 //     auto queue = shuttle::Queue<Job>::create("jobs", 1024);      // or ::anonymous(1024)
 //     queue.put(job);                                               // blocks while full
-//     while (auto job = queue.get()) run(*job);                     // ends once closed + drained
+//     while (auto job = queue.get()) run(*job);                     // ends once shut down +
+//     drained queue.shutdown();                              // (elsewhere) no more puts by anyone
 //
 // Every operation comes as a triad: x() blocks, try_x() never blocks, x_for()/x_until() wait at
-// most that long (zero or negative: try once). Results tell ok, full, empty, timeout, closed,
-// cancelled apart; the *_nowait conveniences throw Full/Empty/Closed as Python's do.
+// most that long (zero or negative: try once). Results tell ok, full, empty, timeout, shut_down
+// (the queue), closed (this handle), cancelled apart; the *_nowait conveniences throw
+// Full/Empty/ShutDown/Closed as Python's do.
 //
 // Guarantees: among live processes every accepted item is delivered exactly once; the items of
 // one producer reach any one consumer in the order they were put. A process killed while blocked
@@ -77,17 +79,27 @@ void check_queue_form(const Segment& segment, const QueueForm& form, const Queue
 template <bool Joinable>
 class QueueHandle {
   public:
-    /// Closes the queue: later puts return errc::closed; gets drain what is left, then return
-    /// errc::closed. Wakes every blocked put/get/join in every process. Non-blocking,
-    /// idempotent, thread- and process-safe.
+    /// Closes this handle only (Python's Queue.close(): "this process puts no more"): its later
+    /// put/get/get_task calls (every form) return errc::closed (Closed from the *_nowait
+    /// forms), and its own blocked ones wake and return closed. Other handles, in this process
+    /// or others, are unaffected and the queue stays up. task_done(), join(), shutdown() and
+    /// the diagnostics still work through it (as in Python). Memory and registry entries are
+    /// released when the handle is destroyed. Non-blocking, idempotent, thread-safe.
     void close() noexcept { core_.close(); }
-
-    /// close(), and with `immediate` also discards what is queued (each discarded item counts
-    /// as task_done(), as Python 3.13's Queue.shutdown(immediate=True)). Returns how many
-    /// items were discarded. May wait for puts that were in progress when it closed.
-    std::size_t shutdown(bool immediate = false) noexcept { return core_.shutdown(immediate); }
-
+    /// Whether close() was called on this handle.
     bool closed() const noexcept { return core_.closed(); }
+
+    /// Shuts the queue down for everyone (Python 3.13's Queue.shutdown()): later puts through
+    /// any handle in any process return errc::shut_down (ShutDown from put_nowait); gets drain
+    /// what is left, then return errc::shut_down, so `while (auto item = q.get())` ends. Wakes
+    /// every blocked put/get/join in every process. With `immediate` it also discards what is
+    /// queued (each discarded item counts as task_done(), as shutdown(immediate=True)); returns
+    /// how many items it discarded (0 unless immediate). Not undone. Without `immediate`
+    /// non-blocking; with it, may wait for puts in progress when it shut down. Idempotent,
+    /// thread- and process-safe.
+    std::size_t shutdown(bool immediate = false) noexcept { return core_.shutdown(immediate); }
+    /// Whether the queue was shut down (by any handle in any process). Non-blocking.
+    bool is_shutdown() const noexcept { return core_.is_shutdown(); }
     /// Items queued (approximate while others put or get). Non-blocking.
     std::size_t size() const noexcept { return core_.size(); }
     bool empty() const noexcept { return size() == 0; }
@@ -232,14 +244,15 @@ class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable,
     // open_or_create() throws Error(capacity_mismatch) if it exists with another capacity;
     // anonymous() is shared with children fork()ed after it.
 
-    /// Blocks while the queue is full. ok, closed, or cancelled (stop requested). If the caller
-    /// is killed while blocked, nothing was put and the queue is unaffected.
+    /// Blocks while the queue is full. ok, shut_down, closed (this handle), or cancelled (stop
+    /// requested). If the caller is killed while blocked, nothing was put and the queue is
+    /// unaffected.
     status put(const T& item, const std::stop_token& stop = {}) {
         return core_.put_until(writer(item), no_deadline, stop);
     }
-    /// Never blocks: ok, full or closed.
+    /// Never blocks: ok, full, shut_down or closed.
     status try_put(const T& item) noexcept { return core_.try_put(writer(item)); }
-    /// Waits at most `timeout` for room: ok, timeout, closed or cancelled.
+    /// Waits at most `timeout` for room: ok, timeout, shut_down, closed or cancelled.
     template <class Rep, class Period>
     status put_for(const T& item, std::chrono::duration<Rep, Period> timeout,
                    const std::stop_token& stop = {}) {
@@ -249,14 +262,15 @@ class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable,
                      const std::stop_token& stop = {}) {
         return core_.put_until(writer(item), deadline, stop);
     }
-    /// Python's put_nowait(): throws Full or Closed.
+    /// Python's put_nowait(): throws Full, ShutDown or Closed.
     void put_nowait(const T& item) {
         if (status done = try_put(item); !done) throw_error_about("queue", done.error());
     }
 
-    /// Blocks while the queue is empty: the item, or closed (closed and drained) or cancelled.
+    /// Blocks while the queue is empty: the item, or shut_down (shut down and drained), closed
+    /// (this handle) or cancelled.
     result<T> get(const std::stop_token& stop = {}) { return get_until(no_deadline, stop); }
-    /// Never blocks: the item, empty or closed.
+    /// Never blocks: the item, empty, shut_down or closed.
     result<T> try_get() noexcept {
         Storage storage;
         errc rc = core_.try_get(always_fits, reader(storage));
@@ -274,7 +288,7 @@ class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable,
         if (rc != errc::ok) return rc;
         return std::bit_cast<T>(storage);
     }
-    /// Python's get_nowait(): throws Empty or Closed.
+    /// Python's get_nowait(): throws Empty, ShutDown or Closed.
     T get_nowait() {
         result<T> item = try_get();
         if (!item) throw_error_about("queue", item.error());
@@ -289,7 +303,7 @@ class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable,
     result<Task<T>> get_task(const std::stop_token& stop = {}) requires Joinable {
         return get_task_until(no_deadline, stop);
     }
-    /// Never blocks: the task, empty, closed or task_held.
+    /// Never blocks: the task, empty, shut_down, closed or task_held.
     result<Task<T>> try_get_task() noexcept requires Joinable {
         Storage storage{};  // (the orphan path hides from GCC that it is always filled)
         TaskId id;
@@ -396,7 +410,7 @@ class BasicByteQueue
                      const std::stop_token& stop = {}) {
         return put_until(bytes_of(message), deadline, stop);
     }
-    /// Python's put_nowait(): throws Full, Closed or Error(too_large).
+    /// Python's put_nowait(): throws Full, ShutDown, Closed or Error(too_large).
     void put_nowait(std::span<const std::byte> message) {
         if (status done = try_put(message); !done) throw_error_about("queue", done.error());
     }
@@ -427,7 +441,7 @@ class BasicByteQueue
         return static_cast<std::size_t>(length);
     }
 
-    /// Python's get_nowait(): the message's length in `buffer`; throws Empty, Closed or
+    /// Python's get_nowait(): the message's length in `buffer`; throws Empty, ShutDown, Closed or
     /// Error(buffer_too_small) (nothing consumed).
     std::size_t get_nowait(std::span<std::byte> buffer) {
         result<std::size_t> length = try_get(buffer);
@@ -444,7 +458,7 @@ class BasicByteQueue
                               const std::stop_token& stop = {}) requires Joinable {
         return get_task_until(buffer, no_deadline, stop);
     }
-    /// Never blocks: the task, empty, closed, task_held or buffer_too_small.
+    /// Never blocks: the task, empty, shut_down, closed, task_held or buffer_too_small.
     result<ByteTask> try_get_task(std::span<std::byte> buffer) noexcept requires Joinable {
         uint64_t length = 0;
         TaskId id;

@@ -36,10 +36,10 @@ struct QueueSnapshot {
     uint64_t element_size = 0;            // Queue<T>: sizeof(T); ByteQueue: 1
     uint64_t max_message_size = 0;        // ByteQueue: the largest message; Queue<T>: 0
     uint32_t max_participants = 0;
-    uint64_t size = 0;  // items queued
-    uint64_t puts = 0;  // put tickets taken since creation (the tail cursor)
-    uint64_t gets = 0;  // get tickets taken since creation (the head cursor)
-    bool closed = false;
+    uint64_t size = 0;       // items queued
+    uint64_t puts = 0;       // put tickets taken since creation (the tail cursor)
+    uint64_t gets = 0;       // get tickets taken since creation (the head cursor)
+    bool shut_down = false;  // shutdown() was called (by any process)
     bool joinable = false;
     bool redelivery = false;
     uint64_t unfinished_tasks = 0;     // joinable: items put and not yet task_done()'d

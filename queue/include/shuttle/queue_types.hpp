@@ -30,6 +30,9 @@ struct QueueOptions {
     /// open() / open_or_create(): join a queue owned by a user other than the caller and root
     /// (refused with errc::permission otherwise: it may have been planted under this name).
     bool allow_foreign_owner = false;
+    /// Unbounded queues only (UnboundedQueue, UnboundedByteQueue): items per chunk, the step by
+    /// which memory grows and shrinks (docs/design.md §5b). Fixed at creation.
+    std::size_t chunk_capacity = 1024;
 };
 
 /// A task got with get_task() from a queue with redelivery: which queue, which get, which

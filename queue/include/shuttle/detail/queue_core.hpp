@@ -46,7 +46,12 @@ class QueueCore {
               })) {
         recovery_->set_participants(participants_.get());
     }
-    QueueCore(QueueCore&&) noexcept = default;
+    QueueCore(QueueCore&& other) noexcept
+        : segment_(std::move(other.segment_)),
+          ring_(other.ring_),
+          recovery_(std::move(other.recovery_)),
+          participants_(std::move(other.participants_)),
+          closed_(other.closed_.load(std::memory_order_relaxed)) {}
     /// Releases this handle's registry entries while its segment is still mapped.
     QueueCore& operator=(QueueCore&& other) noexcept {
         if (this != &other) {
@@ -55,6 +60,7 @@ class QueueCore {
             ring_ = other.ring_;
             recovery_ = std::move(other.recovery_);
             participants_ = std::move(other.participants_);
+            closed_.store(other.closed_.load(std::memory_order_relaxed), std::memory_order_relaxed);
         }
         return *this;
     }
@@ -73,6 +79,7 @@ class QueueCore {
     // `write(void* payload) -> uint64_t length` fills a claimed slot; it must not throw.
     template <class Write>
     errc try_put(Write&& write) noexcept {
+        if (closed()) return errc::closed;
         auto me = participants_->current();
         if (!me) return me.error();
         return ring_try_put(ring_, registry(), registry().entry(*me), write);
@@ -82,10 +89,8 @@ class QueueCore {
     // `read(const void* payload, uint64_t length)` copies it out; it must not throw.
     template <class Fits, class Read>
     errc try_get(Fits&& fits, Read&& read) noexcept {
-        auto me = participants_->current();
-        if (!me) return me.error();
-        uint64_t ticket = 0;
-        return ring_try_get<false>(ring_, registry(), *me, fits, read, ticket);
+        if (closed()) return errc::closed;
+        return get_attempt(fits, read);
     }
 
     /// get_task(): as try_get, and the item is also kept in this thread's lease until
@@ -93,6 +98,7 @@ class QueueCore {
     template <class Fits, class Read>
     errc try_get_task(Fits&& fits, Read&& read, TaskId& task) noexcept {
         if (!ring_.redelivery) return errc::invalid_argument;
+        if (closed()) return errc::closed;
         auto me = participants_->current();
         if (!me) return me.error();
         LeaseHeader& lease = ring_.lease_at(*me);
@@ -127,42 +133,47 @@ class QueueCore {
     template <class Fits, class Read>
     errc get_until(Fits&& fits, Read&& read, steady_clock::time_point deadline,
                    const std::stop_token& stop) {
-        return block_until(
-            *participants_, ring_.control->consumers, errc::empty,
-            [&] { return try_get(fits, read); }, [&] { return items_or_orphans(); },
-            [&] { maybe_recover(); }, ring_.redelivery, deadline, stop);
+        return wait_for_item([&] { return try_get(fits, read); }, deadline, stop);
     }
 
     template <class Fits, class Read>
     errc get_task_until(Fits&& fits, Read&& read, TaskId& task, steady_clock::time_point deadline,
                         const std::stop_token& stop) {
-        return block_until(
-            *participants_, ring_.control->consumers, errc::empty,
-            [&] { return try_get_task(fits, read, task); }, [&] { return items_or_orphans(); },
-            [&] { maybe_recover(); }, ring_.redelivery, deadline, stop);
+        return wait_for_item([&] { return try_get_task(fits, read, task); }, deadline, stop);
     }
 
-    // ---- shutdown and accounting -------------------------------------------------------------
+    // ---- close (this handle), shutdown (the queue) and accounting ----------------------------
+    /// This handle only (Python's Queue.close()): its later puts and gets return errc::closed;
+    /// its own blocked calls wake and return closed. Idempotent.
     void close() noexcept {
-        ring_.control->tail.fetch_or(closed_bit, std::memory_order_seq_cst);
+        if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+        // Waiters park on per-entry futexes that a handle cannot tell apart cheaply: wake all;
+        // other handles' waiters re-check and park again.
+        wake_everyone(*ring_.control, registry());
+    }
+    bool closed() const noexcept { return closed_.load(std::memory_order_relaxed); }
+
+    /// The queue, for every handle in every process: puts refused (errc::shut_down), gets drain
+    /// what is left, then return errc::shut_down; every blocked waiter wakes.
+    void shut_down() noexcept {
+        ring_.control->tail.fetch_or(closed_bit, std::memory_order_seq_cst);  // (4)
         ring_.control->closed.store(1, std::memory_order_seq_cst);
         wake_everyone(*ring_.control, registry());
     }
-
-    bool closed() const noexcept {
+    bool is_shutdown() const noexcept {
         return ring_.control->tail.load(std::memory_order_acquire) & closed_bit;
     }
 
-    /// Closes, then (immediate) discards what is queued, settling task accounting for each
-    /// discarded item. Returns the number discarded.
+    /// Shuts down, then (immediate) discards what is queued, settling task accounting for each
+    /// discarded item. Returns the number discarded. Works through a closed handle too.
     uint64_t shutdown(bool immediate) noexcept {
-        close();
+        shut_down();
         if (!immediate) return 0;
         uint64_t discarded = 0;
-        for (;;) {
-            errc rc = get_until([](uint64_t) { return true; }, [](const void*, uint64_t) {},
-                                no_deadline, {});
-            if (rc != errc::ok) break;
+        auto discard = [](uint64_t) { return true; };
+        auto ignore = [](const void*, uint64_t) {};
+        while (wait_for_item([&] { return get_attempt(discard, ignore); }, no_deadline, {}) ==
+               errc::ok) {
             ++discarded;
             if (joinable()) (void)task_done();
         }
@@ -277,6 +288,22 @@ class QueueCore {
     std::string describe_recovery() const { return recovery_->describe(); }
 
   private:
+    template <class Fits, class Read>
+    errc get_attempt(Fits&& fits, Read&& read) noexcept {
+        auto me = participants_->current();
+        if (!me) return me.error();
+        uint64_t ticket = 0;
+        return ring_try_get<false>(ring_, registry(), *me, fits, read, ticket);
+    }
+    template <class Attempt>
+    errc wait_for_item(Attempt&& attempt, steady_clock::time_point deadline,
+                       const std::stop_token& stop) {
+        return block_until(
+            *participants_, ring_.control->consumers, errc::empty, attempt,
+            [&] { return items_or_orphans(); }, [&] { maybe_recover(); }, ring_.redelivery,
+            deadline, stop);
+    }
+
     const Registry& registry() const noexcept { return participants_->registry(); }
     uint64_t lease_key() const noexcept {
         return ring_.control->recovery.lease_key.load(std::memory_order_relaxed);
@@ -298,6 +325,7 @@ class QueueCore {
     Ring ring_;
     std::unique_ptr<QueueRecovery> recovery_;
     std::unique_ptr<ThreadParticipants> participants_;
+    std::atomic<bool> closed_{false};  // close(): this handle only
 };
 
 }  // namespace shuttle::detail

@@ -110,11 +110,12 @@ struct alignas(cache_line) RecoveryControl {
 
 /// The queue's control block at the start of the segment body. Hot cursors on their own lines.
 struct QueueControl {
-    alignas(cache_line) std::atomic<uint64_t> tail{0};  // next put ticket | closed_bit
+    alignas(cache_line) std::atomic<uint64_t> tail{0};  // next put ticket | closed_bit (shut down)
     alignas(cache_line) std::atomic<uint64_t> head{0};  // next get ticket
     WaitSide consumers;                                 // waiting for an item
     WaitSide producers;                                 // waiting for room
-    // Set after the tail's closed bit: consumers that find the ring empty read this read-mostly
+    // shutdown() (the queue's shared state; close() is per handle and not here). Set after the
+    // tail's closed bit: consumers that find the ring empty read this read-mostly
     // line instead of the producers' tail, which would otherwise bounce on every empty poll.
     alignas(cache_line) std::atomic<uint32_t> closed{0};
     // JoinableQueue: unfinished tasks = put tickets (tail) - done - recovery.settled - the

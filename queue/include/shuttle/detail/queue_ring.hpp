@@ -16,8 +16,8 @@
 //       the consumer's copy is done before the producer overwrites the slot.
 //   (3) announce (relaxed), then claim by CAS on the cursor (seq_cst)  ->  recovery reads the
 //       cursor (acquire), then the announcements: a claim it sees was announced.
-//   (4) close(): tail |= closed_bit, then closed = 1 (both seq_cst)  ->  an empty get reads
-//       `closed` (acquire), then the tail (acquire): closed only once nothing more can come.
+//   (4) shutdown(): tail |= closed_bit, then closed = 1 (both seq_cst)  ->  an empty get reads
+//       `closed` (acquire), then the tail (acquire): shut_down only once nothing more can come.
 //   (5) leased get: lease state = held | ticket (release), before (2)  ->  recovery reads the
 //       lease state (acquire): a task in the lease survives its holder's death.
 #pragma once
@@ -44,15 +44,15 @@ static_assert((closed_bit & announce_ticket_mask) == 0,
 
 /// One put attempt on the ring from the thread owning `entry` (announce, claim, write, publish,
 /// wake a consumer): QueueCore::try_put, and recovery's redelivery (`Redeliver`: also into a
-/// closed queue, since the item was accepted before the close). `write(void* payload) ->
-/// uint64_t length` must not throw. Never blocks: ok, full or closed.
+/// shut-down queue, since the item was accepted before the shutdown). `write(void* payload)
+/// -> uint64_t length` must not throw. Never blocks: ok, full or shut_down.
 template <bool Redeliver = false, class Write>
 [[gnu::always_inline]] inline errc ring_try_put(const Ring& ring, const Registry& registry,
                                                 RegistryEntry& entry, Write&& write) noexcept {
     QueueControl& control = *ring.control;
     uint64_t tail = control.tail.load(std::memory_order_relaxed);
     for (;;) {
-        if (!Redeliver && (tail & closed_bit)) return errc::closed;
+        if (!Redeliver && (tail & closed_bit)) return errc::shut_down;
         const uint64_t ticket = Redeliver ? tail & ~closed_bit : tail;
         SlotHeader& slot = ring.slot_at(ticket);
         const uint64_t lap = ring.lap_of(ticket);
@@ -92,7 +92,7 @@ template <bool Redeliver = false, class Write>
 /// (errc::buffer_too_small; nothing is consumed); `read(const void* payload, uint64_t length)`
 /// copies it out; neither may throw. `Leased` (get_task, redelivery): the item also goes to
 /// entry `index`'s lease before the slot is released, and `ticket` is set to the get's ticket.
-/// Discards lost puts on its way. Never blocks: ok, empty, closed or buffer_too_small.
+/// Discards lost puts on its way. Never blocks: ok, empty, shut_down or buffer_too_small.
 template <bool Leased, class Fits, class Read>
 inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t index, Fits&& fits,
                          Read&& read, uint64_t& ticket) noexcept {
@@ -170,7 +170,7 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
             if (now == head) {
                 if (control.closed.load(std::memory_order_acquire) == 0) return errc::empty;  // (4)
                 const uint64_t tail = control.tail.load(std::memory_order_acquire);
-                return (tail & ~closed_bit) <= head ? errc::closed : errc::empty;
+                return (tail & ~closed_bit) <= head ? errc::shut_down : errc::empty;
             }
             head = now;
         } else {
