@@ -95,12 +95,6 @@ void Process::join() {
     reap(true);
 }
 
-bool Process::join_for(std::chrono::steady_clock::duration timeout) {
-    // Saturating: join_for(duration::max()) waits without limit instead of overflowing into
-    // the past.
-    return join_until(deadline_after(timeout));
-}
-
 bool Process::join_until(std::chrono::steady_clock::time_point deadline) {
     if (pid_ <= 0) throw Error(errc::invalid_argument, "Process not started");
     if (reap(false)) return true;

@@ -182,10 +182,6 @@ result<std::vector<std::byte>> Connection::try_recv_bytes(std::size_t max_length
     if (auto got = recv_impl(sink, Mode::try_once, {}); !got) return got.error();
     return message;
 }
-result<std::vector<std::byte>> Connection::recv_bytes_for(steady_clock::duration timeout,
-                                                          std::size_t max_length) {
-    return recv_bytes_until(deadline_after(timeout), max_length);
-}
 result<std::vector<std::byte>> Connection::recv_bytes_until(steady_clock::time_point deadline,
                                                             std::size_t max_length) {
     std::vector<std::byte> message;
@@ -204,9 +200,6 @@ result<std::string> Connection::try_recv(std::size_t max_length) {
     if (auto got = recv_impl(sink, Mode::try_once, {}); !got) return got.error();
     return message;
 }
-result<std::string> Connection::recv_for(steady_clock::duration timeout, std::size_t max_length) {
-    return recv_until(deadline_after(timeout), max_length);
-}
 result<std::string> Connection::recv_until(steady_clock::time_point deadline,
                                            std::size_t max_length) {
     std::string message;
@@ -222,10 +215,6 @@ result<std::size_t> Connection::recv_bytes_into(std::span<std::byte> buffer) {
 result<std::size_t> Connection::try_recv_bytes_into(std::span<std::byte> buffer) {
     Sink sink{.limit = buffer.size(), .too_long = errc::buffer_too_small, .buffer = buffer.data()};
     return recv_impl(sink, Mode::try_once, {});
-}
-result<std::size_t> Connection::recv_bytes_into_for(std::span<std::byte> buffer,
-                                                    steady_clock::duration timeout) {
-    return recv_bytes_into_until(buffer, deadline_after(timeout));
 }
 result<std::size_t> Connection::recv_bytes_into_until(std::span<std::byte> buffer,
                                                       steady_clock::time_point deadline) {
@@ -244,9 +233,6 @@ bool Connection::poll() {
     return detail::peer_hung_up(in_fd_, in_peer_gone_);
 }
 
-bool Connection::poll_for(steady_clock::duration timeout) {
-    return poll_until(deadline_after(timeout));
-}
 
 bool Connection::poll_until(steady_clock::time_point deadline) {
     require_readable();

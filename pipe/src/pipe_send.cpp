@@ -189,10 +189,6 @@ status Connection::send_bytes(std::span<const std::byte> message) {
 status Connection::try_send_bytes(std::span<const std::byte> message) {
     return send_impl(message, Mode::try_once, {});
 }
-status Connection::send_bytes_for(std::span<const std::byte> message,
-                                  steady_clock::duration timeout) {
-    return send_bytes_until(message, deadline_after(timeout));
-}
 status Connection::send_bytes_until(std::span<const std::byte> message,
                                     steady_clock::time_point deadline) {
     return send_impl(message, deadline == no_deadline ? Mode::block : Mode::until, deadline);
