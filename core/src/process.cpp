@@ -49,7 +49,7 @@ Process::Process(Process&& other) noexcept {
 Process& Process::operator=(Process&& other) noexcept {
     if (this != &other) {
         release();
-        target_ = std::move(other.target_);
+        target_ = std::exchange(other.target_, nullptr);  // a moved-from Process is empty
         options_ = std::move(other.options_);
         pid_ = std::exchange(other.pid_, 0);
         pidfd_ = std::exchange(other.pidfd_, -1);

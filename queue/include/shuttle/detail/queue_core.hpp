@@ -12,6 +12,7 @@
 #include <memory>
 #include <stop_token>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shuttle/detail/os.hpp"
@@ -29,8 +30,13 @@
 namespace shuttle::detail {
 
 /// The ring and its waiting, independent of the element type.
+///
+/// An empty core (default-constructed, or moved from) holds no segment: every operation
+/// returns errc::closed (sizes and counts 0, closed() true) and touches no shared memory, in
+/// particular not the memory of the handle it was moved to (docs/design.md §3b).
 class QueueCore {
   public:
+    QueueCore() noexcept = default;
     explicit QueueCore(Segment segment)
         : segment_(std::move(segment)),
           ring_(ring_of(segment_)),
@@ -46,18 +52,21 @@ class QueueCore {
               })) {
         recovery_->set_participants(participants_.get());
     }
-    QueueCore(QueueCore&&) noexcept = default;
-    /// Releases this handle's registry entries while its segment is still mapped.
+    QueueCore(QueueCore&& other) noexcept { *this = std::move(other); }
+    /// Releases this handle's registry entries while its segment is still mapped. `other` is
+    /// left empty: its ring no longer points into the segment it gave away.
     QueueCore& operator=(QueueCore&& other) noexcept {
         if (this != &other) {
             participants_.reset();
             segment_ = std::move(other.segment_);
-            ring_ = other.ring_;
+            ring_ = std::exchange(other.ring_, Ring{});
             recovery_ = std::move(other.recovery_);
             participants_ = std::move(other.participants_);
         }
         return *this;
     }
+    /// False for an empty core (default-constructed or moved from).
+    bool attached() const noexcept { return participants_ != nullptr; }
     ~QueueCore() { participants_.reset(); }
 
     /// Lays out a fresh (zeroed) segment body (queue/src/queue_segment.cpp).
@@ -73,6 +82,8 @@ class QueueCore {
     // `write(void* payload) -> uint64_t length` fills a claimed slot; it must not throw.
     template <class Write>
     errc try_put(Write&& write) noexcept {
+        if (!attached()) [[unlikely]]
+            return errc::closed;
         auto me = participants_->current();
         if (!me) return me.error();
         return ring_try_put(ring_, registry(), registry().entry(*me), write);
@@ -82,6 +93,8 @@ class QueueCore {
     // `read(const void* payload, uint64_t length)` copies it out; it must not throw.
     template <class Fits, class Read>
     errc try_get(Fits&& fits, Read&& read) noexcept {
+        if (!attached()) [[unlikely]]
+            return errc::closed;
         auto me = participants_->current();
         if (!me) return me.error();
         uint64_t ticket = 0;
@@ -92,6 +105,7 @@ class QueueCore {
     /// task_done(task) (`task` tells which). errc::task_held if this thread holds one already.
     template <class Fits, class Read>
     errc try_get_task(Fits&& fits, Read&& read, TaskId& task) noexcept {
+        if (!attached()) return errc::closed;
         if (!ring_.redelivery) return errc::invalid_argument;
         auto me = participants_->current();
         if (!me) return me.error();
@@ -118,6 +132,7 @@ class QueueCore {
     // ---- blocking ---------------------------------------------------------------------------
     template <class Write>
     errc put_until(Write&& write, steady_clock::time_point deadline, const std::stop_token& stop) {
+        if (!attached()) return errc::closed;
         return block_until(
             *participants_, ring_.control->producers, errc::full, [&] { return try_put(write); },
             [&] { return size() < ring_.capacity; }, [&] { maybe_recover(); }, ring_.redelivery,
@@ -127,6 +142,7 @@ class QueueCore {
     template <class Fits, class Read>
     errc get_until(Fits&& fits, Read&& read, steady_clock::time_point deadline,
                    const std::stop_token& stop) {
+        if (!attached()) return errc::closed;
         return block_until(
             *participants_, ring_.control->consumers, errc::empty,
             [&] { return try_get(fits, read); }, [&] { return items_or_orphans(); },
@@ -136,6 +152,7 @@ class QueueCore {
     template <class Fits, class Read>
     errc get_task_until(Fits&& fits, Read&& read, TaskId& task, steady_clock::time_point deadline,
                         const std::stop_token& stop) {
+        if (!attached()) return errc::closed;
         return block_until(
             *participants_, ring_.control->consumers, errc::empty,
             [&] { return try_get_task(fits, read, task); }, [&] { return items_or_orphans(); },
@@ -144,18 +161,21 @@ class QueueCore {
 
     // ---- shutdown and accounting -------------------------------------------------------------
     void close() noexcept {
+        if (!attached()) return;
         ring_.control->tail.fetch_or(closed_bit, std::memory_order_seq_cst);
         ring_.control->closed.store(1, std::memory_order_seq_cst);
         wake_everyone(*ring_.control, registry());
     }
 
     bool closed() const noexcept {
+        if (!attached()) return true;
         return ring_.control->tail.load(std::memory_order_acquire) & closed_bit;
     }
 
     /// Closes, then (immediate) discards what is queued, settling task accounting for each
     /// discarded item. Returns the number discarded.
     uint64_t shutdown(bool immediate) noexcept {
+        if (!attached()) return 0;
         close();
         if (!immediate) return 0;
         uint64_t discarded = 0;
@@ -170,6 +190,7 @@ class QueueCore {
     }
 
     status task_done() noexcept {
+        if (!attached()) return errc::closed;
         auto me = participants_->current();
         if (!me) return me.error();
         return count_done(registry().entry(*me));
@@ -181,6 +202,7 @@ class QueueCore {
     /// `done`): the lease says "acknowledging, acks becomes acks_target" meanwhile, so recovery
     /// finishes a holder killed in between exactly (neither redelivered nor counted twice).
     status task_done(const TaskId& task) noexcept {
+        if (!attached()) return errc::closed;
         if (!ring_.redelivery || task.queue != lease_key() || task.holder >= ring_.lease_count) {
             return errc::invalid_argument;
         }
@@ -246,35 +268,45 @@ class QueueCore {
 
   public:
     status join_until(steady_clock::time_point deadline, const std::stop_token& stop) {
+        if (!attached()) return errc::closed;
         return detail::join_until(
             *ring_.control, [&] { return unfinished_tasks() == 0; }, [&] { maybe_recover(); },
             deadline, stop);
     }
 
-    uint64_t unfinished_tasks() const noexcept { return ring_.unfinished_tasks(); }
+    uint64_t unfinished_tasks() const noexcept { return attached() ? ring_.unfinished_tasks() : 0; }
 
     /// Threads (any process) blocked waiting for an item / for room: polling or parked.
     uint32_t waiting(bool consumers) const noexcept {
+        if (!attached()) return 0;
         return waiters_on(consumers ? ring_.control->consumers : ring_.control->producers);
     }
 
     /// Items in the queue (approximate while others put or get).
-    uint64_t size() const noexcept { return ring_.size(); }
+    uint64_t size() const noexcept { return attached() ? ring_.size() : 0; }
 
     // ---- crash recovery ---------------------------------------------------------------------
     bool recover() noexcept {
         if constexpr (!queue_recovery) return false;
-        return recovery_->recover();
+        return attached() && recovery_->recover();
     }
-    uint64_t lost_count() const noexcept { return recovery_->lost_count(); }
-    uint64_t redelivered_count() const noexcept { return recovery_->redelivered_count(); }
-    std::vector<LostItem> lost_items() const { return recovery_->lost_items(); }
-    uint64_t settled_tasks() const noexcept { return recovery_->settled_tasks(); }
+    uint64_t lost_count() const noexcept { return attached() ? recovery_->lost_count() : 0; }
+    uint64_t redelivered_count() const noexcept {
+        return attached() ? recovery_->redelivered_count() : 0;
+    }
+    std::vector<LostItem> lost_items() const {
+        return attached() ? recovery_->lost_items() : std::vector<LostItem>{};
+    }
+    uint64_t settled_tasks() const noexcept { return attached() ? recovery_->settled_tasks() : 0; }
     uint64_t discarded_puts() const noexcept {
-        return ring_.control->recovery.discarded.load(std::memory_order_relaxed);
+        return attached() ? ring_.control->recovery.discarded.load(std::memory_order_relaxed) : 0;
     }
-    std::vector<Stall> stalls() const { return recovery_->stalls(); }
-    std::string describe_recovery() const { return recovery_->describe(); }
+    std::vector<Stall> stalls() const {
+        return attached() ? recovery_->stalls() : std::vector<Stall>{};
+    }
+    std::string describe_recovery() const {
+        return attached() ? recovery_->describe() : std::string("empty queue handle\n");
+    }
 
   private:
     const Registry& registry() const noexcept { return participants_->registry(); }
