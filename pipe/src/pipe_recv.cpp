@@ -52,7 +52,9 @@ struct Connection::Sink {
 bool Connection::data_ready() noexcept {
     const uint64_t read = in_->read_cursor.load(std::memory_order_relaxed);
     if (cached_write_ > read) return true;
-    cached_write_ = in_->write_cursor.load(std::memory_order_acquire);
+    // (P4) pairs with (P1) in pipe_send.cpp. seq_cst: also the receiver's re-check after its
+    // flag store (P5), the other half of the Dekker handshake (P2).
+    cached_write_ = in_->write_cursor.load(std::memory_order_seq_cst);
     return cached_write_ > read;
 }
 
@@ -75,10 +77,11 @@ status Connection::wait_for_data(Mode mode, steady_clock::time_point deadline) {
 }
 
 void Connection::consume(uint64_t read_cursor) noexcept {
-    // seq_cst store, then the writer's parked flag: pairs with the writer's seq_cst store of
-    // its flag followed by its re-read of this cursor (a Dekker handshake, no lost doorbell).
+    // (P7) pairs with (P3) in pipe_send.cpp. (P8) A Dekker handshake with the parked sender:
+    // store this cursor, then load its flag, both seq_cst; the sender stores its flag (P5),
+    // then re-reads this cursor (P3), both seq_cst: no doorbell is lost.
     in_->read_cursor.store(read_cursor, std::memory_order_seq_cst);
-    if (in_->writer_parked.load(std::memory_order_relaxed) != 0 &&
+    if (in_->writer_parked.load(std::memory_order_seq_cst) != 0 &&
         in_->writer_parked.exchange(0, std::memory_order_acq_rel) != 0) {
         detail::ring_socket(in_fd_);
     }
@@ -232,7 +235,6 @@ bool Connection::poll() {
     if (data_ready()) return true;
     return detail::peer_hung_up(in_fd_, in_peer_gone_);
 }
-
 
 bool Connection::poll_until(steady_clock::time_point deadline) {
     require_readable();

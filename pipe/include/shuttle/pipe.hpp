@@ -12,6 +12,11 @@
 //     parent_end.close();
 //     child.join();
 //
+// Memory ordering: a send happens-before the receive that returns its message (everything the
+// sender wrote before send() is visible to the receiver after it), as with a kernel pipe. (The
+// pairs behind this are numbered (P1)..(P9) in pipe/src/pipe_send.cpp, pipe_recv.cpp and
+// detail/pipe_wait.hpp / pipe_lock.hpp; tested on x86-64 only.)
+//
 // Data travels through one shared-memory byte ring per direction (an anonymous memfd segment
 // inherited across fork()). Each direction also has a kernel socketpair whose descriptors are the
 // lifetime tokens of the two ends: once every copy of an end is closed -- close(), exit, SIGKILL,

@@ -10,7 +10,11 @@
 // cancelled apart; the *_nowait conveniences throw Full/Empty/Closed as Python's do.
 //
 // Guarantees: among live processes every accepted item is delivered exactly once; the items of
-// one producer reach any one consumer in the order they were put. A process killed while blocked
+// one producer reach any one consumer in the order they were put. Memory ordering: a put
+// happens-before the get that returns its item (everything the producer wrote before put() is
+// visible to the consumer after get()), and a get happens-before the put that reuses its slot;
+// task_done() happens-before the join() it lets return. (The pairs behind this are numbered in
+// detail/queue_ring.hpp; tested on x86-64 only.) A process killed while blocked
 // in put/get/join holds nothing: the queue stays fully usable. Thread- and process-safe: all
 // members may be called concurrently from any thread of any process holding a handle, up to
 // QueueOptions::max_participants threads at once (each thread that uses a handle takes one

@@ -110,7 +110,7 @@ class QueueCore {
         auto me = participants_->current();
         if (!me) return me.error();
         LeaseHeader& lease = ring_.lease_at(*me);
-        const uint64_t state = lease.state.load(std::memory_order_acquire);
+        const uint64_t state = lease.state.load(std::memory_order_acquire);  // (5), (10)
         if (state != 0) {
             if ((state & lease_kind_mask) != lease_orphan) return errc::task_held;
             // Left by this entry's previous holder, not yet put back: it is ours to do.
@@ -162,14 +162,14 @@ class QueueCore {
     // ---- shutdown and accounting -------------------------------------------------------------
     void close() noexcept {
         if (!attached()) return;
-        ring_.control->tail.fetch_or(closed_bit, std::memory_order_seq_cst);
-        ring_.control->closed.store(1, std::memory_order_seq_cst);
+        ring_.control->tail.fetch_or(closed_bit, std::memory_order_seq_cst);  // (4)
+        ring_.control->closed.store(1, std::memory_order_seq_cst);            // (4)
         wake_everyone(*ring_.control, registry());
     }
 
     bool closed() const noexcept {
         if (!attached()) return true;
-        return ring_.control->tail.load(std::memory_order_acquire) & closed_bit;
+        return ring_.control->tail.load(std::memory_order_acquire) & closed_bit;  // (4)
     }
 
     /// Closes, then (immediate) discards what is queued, settling task accounting for each
@@ -213,16 +213,18 @@ class QueueCore {
         if (*me != task.holder) return errc::not_owner;
         LeaseHeader& lease = ring_.lease_at(task.holder);
         if (task.ticket > lease_ticket_mask ||
-            lease.state.load(std::memory_order_acquire) != (lease_held | task.ticket)) {
+            lease.state.load(std::memory_order_acquire) != (lease_held | task.ticket)) {  // (10)
             return errc::not_owner;
         }
         const uint64_t acks = lease.acks.load(std::memory_order_relaxed);
         lease.acks_target.store(acks + 1, std::memory_order_relaxed);
+        // (10) pairs with recovery's acquire load of the lease state (queue_recovery.cpp): a
+        // recoverer that sees "acknowledging" sees acks_target too.
         lease.state.store(lease_acking | task.ticket, std::memory_order_release);
         SHUTTLE_KILL_POINT("queue.task_done.acking");
-        lease.acks.store(acks + 1, std::memory_order_seq_cst);
+        lease.acks.store(acks + 1, std::memory_order_seq_cst);  // (11) read by lease_acks()
         SHUTTLE_KILL_POINT("queue.task_done.counted");
-        lease.state.store(0, std::memory_order_release);
+        lease.state.store(0, std::memory_order_release);  // (10)
         SHUTTLE_KILL_POINT("queue.task_done.lease_cleared");
         if (unfinished_tasks() == 0) wake_joiners(*ring_.control);
         return errc::ok;
@@ -244,6 +246,7 @@ class QueueCore {
         };
         do {
             const uint64_t accounted = done +
+                                       // (12) pairs with recovery's commit of `settled`
                                        control.recovery.settled.load(std::memory_order_acquire) +
                                        ring_.lease_acks();
             const uint64_t tickets = ring_.put_tickets();
@@ -259,6 +262,7 @@ class QueueCore {
                 return errc::task_done_overflow;
             }
             remaining = tickets - accounted - 1;
+            // (11) the count a joiner reads (seq_cst, before wake_joiners' (9))
         } while (!control.done.compare_exchange_weak(done, done + 1, std::memory_order_seq_cst));
         SHUTTLE_KILL_POINT("queue.task_done.done");
         count_mine();

@@ -9,17 +9,30 @@
 // ticket: waits can time out, be cancelled, or be killed without wedging anyone (unlike
 // ticket-first designs). Turns that step by two per lap keep capacity 1 unambiguous.
 //
-// Ordering pairs (each release store/RMW below names the acquire load it pairs with):
-//   (1) put publishes: turn = 2L+1 (release)  ->  get reads the turn (acquire): the item's
-//       bytes and length are visible to the consumer that claims it.
-//   (2) get releases:  turn = 2L+2 (release)  ->  the next lap's put reads the turn (acquire):
-//       the consumer's copy is done before the producer overwrites the slot.
+// Ordering pairs (every acquire/release/seq_cst site of the queue names its pair by number;
+// the API-level guarantee they give is stated in queue.hpp):
+//   (1) put publishes: turn = 2L+1 (seq_cst)  ->  get reads the turn (seq_cst, acquires): the
+//       item's bytes and length are visible to the consumer that claims it.
+//   (2) get releases:  turn = 2L+2 (seq_cst)  ->  the next lap's put reads the turn (seq_cst,
+//       acquires): the consumer's copy is done before the producer overwrites the slot.
+//   (6) the wake-up handshake (a Dekker shape): the waker stores the turn (1)/(2), then loads
+//       the other side's waiter word (notify(), queue_waiting.hpp); a waiter sets its parked
+//       bit (a seq_cst RMW in block_until), then re-reads the turn in attempt(). All four are
+//       seq_cst, so in their single total order either the waker sees the parked bit (and
+//       wakes it) or the waiter sees the new turn (and does not sleep): no lost wake-up. (On
+//       x86-64 the seq_cst loads are plain loads; the turn stores become one xchg each.)
 //   (3) announce (relaxed), then claim by CAS on the cursor (seq_cst)  ->  recovery reads the
 //       cursor (acquire), then the announcements: a claim it sees was announced.
 //   (4) close(): tail |= closed_bit, then closed = 1 (both seq_cst)  ->  an empty get reads
 //       `closed` (acquire), then the tail (acquire): closed only once nothing more can come.
 //   (5) leased get: lease state = held | ticket (release), before (2)  ->  recovery reads the
 //       lease state (acquire): a task in the lease survives its holder's death.
+//   (7), (8), (9) the waiter words, wake words and joiners (queue_waiting.hpp); (10), (11),
+//       (12) the lease states, acknowledgement counts and settlements (queue_core.hpp).
+//   Recovery (queue/src/queue_recovery.cpp) runs under the recovery lock (acquired acq_rel,
+//   released with release ordering: one recoverer's writes are visible to the next) and reads
+//   the cursors (3), turns (1)/(2) and lease states (5)/(10) with acquire loads; its own sites
+//   are not numbered one by one yet.
 #pragma once
 
 #include <algorithm>
@@ -56,17 +69,17 @@ template <bool Redeliver = false, class Write>
         const uint64_t ticket = Redeliver ? tail & ~closed_bit : tail;
         SlotHeader& slot = ring.slot_at(ticket);
         const uint64_t lap = ring.lap_of(ticket);
-        const uint64_t turn = slot.turn.load(std::memory_order_acquire);  // pairs with (2)
+        const uint64_t turn = slot.turn.load(std::memory_order_seq_cst);  // (2), (6)
         const int64_t diff = static_cast<int64_t>(turn - 2 * lap);
         if (diff == 0) {
             // (3) Announce before claiming: crash recovery reads it (docs/design.md §6).
             if constexpr (queue_recovery) entry.announced.store(ticket, std::memory_order_relaxed);
             SHUTTLE_KILL_POINT("queue.put.announced");
             if (control.tail.compare_exchange_weak(tail, tail + 1, std::memory_order_seq_cst,
-                                                   std::memory_order_relaxed)) {
+                                                   std::memory_order_relaxed)) {  // (3) claim
                 SHUTTLE_KILL_POINT("queue.put.claimed");
                 slot.length.store(write(Ring::payload_of(slot)), std::memory_order_relaxed);
-                slot.turn.store(2 * lap + 1, std::memory_order_release);  // (1) publish
+                slot.turn.store(2 * lap + 1, std::memory_order_seq_cst);  // (1) publish, (6)
                 SHUTTLE_KILL_POINT("queue.put.published");
                 notify(control.consumers, registry);
                 return errc::ok;
@@ -102,7 +115,7 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
     for (;;) {
         SlotHeader& slot = ring.slot_at(head);
         const uint64_t lap = ring.lap_of(head);
-        const uint64_t turn = slot.turn.load(std::memory_order_acquire);  // pairs with (1)
+        const uint64_t turn = slot.turn.load(std::memory_order_seq_cst);  // (1), (6)
         const int64_t diff = static_cast<int64_t>(turn - (2 * lap + 1));
         if (diff == 0) {
             // The slot is full and stays so until claimed: its length is stable. Read it
@@ -120,7 +133,7 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
             }
             SHUTTLE_KILL_POINT("queue.get.announced");
             if (control.head.compare_exchange_weak(head, head + 1, std::memory_order_seq_cst,
-                                                   std::memory_order_relaxed)) {
+                                                   std::memory_order_relaxed)) {  // (3) claim
                 SHUTTLE_KILL_POINT("queue.get.claimed");
                 if constexpr (Leased) {
                     // (5) Into the lease before the slot is released: from here on the item
@@ -130,7 +143,7 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
                         std::memcpy(Ring::payload_of(lease), Ring::payload_of(slot), length);
                     }
                     lease.length.store(length, std::memory_order_relaxed);
-                    lease.state.store(lease_held | head, std::memory_order_release);
+                    lease.state.store(lease_held | head, std::memory_order_release);  // (5)
                     SHUTTLE_KILL_POINT("queue.lease.written");
                     ticket = head;
                 }
@@ -141,7 +154,7 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
                     entry.words[entry_taken].store(taken + 1, std::memory_order_relaxed);
                     SHUTTLE_KILL_POINT("queue.get.counted");
                 }
-                slot.turn.store(2 * lap + 2, std::memory_order_release);  // (2) release
+                slot.turn.store(2 * lap + 2, std::memory_order_seq_cst);  // (2) release, (6)
                 SHUTTLE_KILL_POINT(Leased ? "queue.lease.released" : "queue.get.released");
                 notify(control.producers, registry);
                 return errc::ok;
@@ -157,7 +170,7 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
                 if (control.head.compare_exchange_weak(head, head + 1, std::memory_order_seq_cst,
                                                        std::memory_order_relaxed)) {
                     SHUTTLE_KILL_POINT("queue.get.discarding");
-                    slot.turn.store(2 * lap + 2, std::memory_order_release);  // (2) release
+                    slot.turn.store(2 * lap + 2, std::memory_order_seq_cst);  // (2), (6)
                     control.recovery.discarded.fetch_add(1, std::memory_order_relaxed);
                     notify(control.producers, registry);
                     head = head + 1;
@@ -169,7 +182,7 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
             const uint64_t now = control.head.load(std::memory_order_relaxed);
             if (now == head) {
                 if (control.closed.load(std::memory_order_acquire) == 0) return errc::empty;  // (4)
-                const uint64_t tail = control.tail.load(std::memory_order_acquire);
+                const uint64_t tail = control.tail.load(std::memory_order_acquire);           // (4)
                 return (tail & ~closed_bit) <= head ? errc::closed : errc::empty;
             }
             head = now;
