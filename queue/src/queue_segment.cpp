@@ -58,10 +58,7 @@ SegmentInfo info_of(const QueueForm& form, uint64_t capacity, uint64_t max_messa
         throw Error(errc::invalid_argument, "max_participants must be 1 .. 32");
     }
     SegmentInfo info;
-    info.kind = form.kind;
-    info.element_size = form.element_size;
-    info.element_align = form.element_align;
-    info.type_tag = options.type_tag;
+    ElementType{form.kind, form.element_size, form.element_align, options.type_tag}.describe(info);
     info.capacity = capacity;
     info.max_message_size = max_message_size;
     info.flags = flags;
@@ -74,10 +71,7 @@ SegmentInfo info_of(const QueueForm& form, uint64_t capacity, uint64_t max_messa
 SegmentExpectation queue_expectation(ObjectKind kind, uint64_t element_size, uint64_t element_align,
                                      uint64_t type_tag) {
     SegmentExpectation expected;
-    expected.kind = kind;
-    expected.element_size = element_size;
-    expected.element_align = element_align;
-    expected.type_tag = type_tag;
+    ElementType{kind, element_size, element_align, type_tag}.describe(expected);
     expected.body_size = queue_body_size;
     return expected;
 }

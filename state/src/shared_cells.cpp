@@ -10,7 +10,7 @@ namespace {
 
 /// The body `info` needs: the lock, then capacity elements; nullopt if that overflows.
 BodySizeFunction body_size_for(const CellsSpec& spec) {
-    return [size = spec.element_size](const SegmentInfo& info) -> std::optional<uint64_t> {
+    return [size = spec.element.element_size](const SegmentInfo& info) -> std::optional<uint64_t> {
         if (info.element_size != size || size == 0) return std::nullopt;
         const uint64_t limit = std::numeric_limits<int64_t>::max() - cells_data_offset;
         if (info.capacity > limit / size) return std::nullopt;
@@ -28,10 +28,7 @@ std::string_view named_object(std::string_view name) {
 Segment create_cells(std::string_view name, const CellsSpec& spec, uint64_t count,
                      const std::function<void(std::byte*)>& fill, const CreateOptions& options) {
     SegmentInfo info;
-    info.kind = spec.kind;
-    info.element_size = spec.element_size;
-    info.element_align = spec.element_align;
-    info.type_tag = spec.type_tag;
+    spec.element.describe(info);
     info.capacity = count;
     auto init = [&](Segment& segment) {
         lock_init(*reinterpret_cast<LockState*>(segment.body()), false);
@@ -43,10 +40,7 @@ Segment create_cells(std::string_view name, const CellsSpec& spec, uint64_t coun
 
 Segment open_cells(std::string_view name, const CellsSpec& spec, std::optional<uint64_t> count) {
     SegmentExpectation expected;
-    expected.kind = spec.kind;
-    expected.element_size = spec.element_size;
-    expected.element_align = spec.element_align;
-    expected.type_tag = spec.type_tag;
+    spec.element.describe(expected);
     expected.capacity = count;
     expected.known_flags = 0;
     expected.body_size = body_size_for(spec);

@@ -91,6 +91,26 @@ struct ObjectDescription {
     uint64_t flags = 0;
 };
 
+/// An object's element type as its segment records it: the fields a new segment's description
+/// (SegmentInfo) and an open()'s requirements (SegmentExpectation) both start with, set in one
+/// place.
+struct ElementType {
+    ObjectKind kind = ObjectKind::test;
+    uint64_t element_size = 0;
+    uint64_t element_align = 0;
+    uint64_t type_tag = 0;
+
+    /// Writes the four fields into `description` (a SegmentInfo or a SegmentExpectation).
+    template <class Description>
+    Description& describe(Description& description) const {
+        description.kind = kind;
+        description.element_size = element_size;
+        description.element_align = element_align;
+        description.type_tag = type_tag;
+        return description;
+    }
+};
+
 namespace detail {
 /// Calls `field(header_field, description_field)` for each field a header and an
 /// ObjectDescription share: the one place that pairs them, for reading and for writing.

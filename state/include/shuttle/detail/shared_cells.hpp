@@ -43,10 +43,7 @@ std::string_view named_object(std::string_view name);
 
 /// What a segment of cells holds.
 struct CellsSpec {
-    ObjectKind kind;
-    uint64_t element_size;
-    uint64_t element_align;
-    uint64_t type_tag;
+    ElementType element;
     const char* what;  // "Value" or "Array", for messages
 };
 
@@ -129,7 +126,7 @@ class Cells {
 
   protected:
     static CellsSpec spec(ObjectKind kind, const char* what) noexcept {
-        return {kind, sizeof(T), alignof(T), type_fingerprint<T>(), what};
+        return {{kind, sizeof(T), alignof(T), type_fingerprint<T>()}, what};
     }
     explicit Cells(Segment segment, const char* what)
         : count_(segment.info().capacity),
