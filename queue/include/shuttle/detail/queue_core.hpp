@@ -173,21 +173,25 @@ class QueueCore {
     }
 
     /// Closes, then (immediate) discards what is queued, settling task accounting for each
-    /// discarded item. Returns the number discarded.
+    /// discarded item. Returns the number discarded. Waits for puts in progress when it closed,
+    /// but at most shutdown_patience (250 ms) without any progress (a producer stopped mid-put, or a
+    /// corrupt segment whose cursors promise items that never come): then it returns.
     uint64_t shutdown(bool immediate) noexcept {
         if (!attached()) return 0;
         close();
         if (!immediate) return 0;
         uint64_t discarded = 0;
-        for (;;) {
+        for (auto deadline = deadline_after(shutdown_patience);;) {
             errc rc = get_until([](uint64_t) { return true; }, [](const void*, uint64_t) {},
-                                no_deadline, {});
+                                deadline, {});
             if (rc != errc::ok) break;
             ++discarded;
             if (joinable()) (void)task_done();
+            deadline = deadline_after(shutdown_patience);
         }
         return discarded;
     }
+    static constexpr auto shutdown_patience = std::chrono::milliseconds(250);
 
     status task_done() noexcept {
         if (!attached()) return errc::closed;

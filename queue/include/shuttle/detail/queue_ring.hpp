@@ -55,15 +55,23 @@ static_assert(2 * (announce_ticket_mask + 1) <= poison_bit,
 static_assert((closed_bit & announce_ticket_mask) == 0,
               "the tail's closed bit lies above every ticket");
 
+/// Passes through an impossible state (a slot's turn a lap or more ahead of a cursor that did
+/// not move) that a put or get attempt tolerates before it returns errc::corrupt. A live queue
+/// never shows one: a turn is moved past a lap only after the cursor was (the turn's acquire
+/// load then shows the new cursor); only a segment scribbled on does, and must not spin.
+inline constexpr uint32_t max_impossible_passes = 64;
+
 /// One put attempt on the ring from the thread owning `entry` (announce, claim, write, publish,
 /// wake a consumer): QueueCore::try_put, and recovery's redelivery (`Redeliver`: also into a
 /// closed queue, since the item was accepted before the close). `write(void* payload) ->
-/// uint64_t length` must not throw. Never blocks: ok, full or closed.
+/// uint64_t length` must not throw. Never blocks: ok, full, closed, or corrupt (cursor and
+/// turns contradict each other: a scribbled segment; bounded, never a spin).
 template <bool Redeliver = false, class Write>
 [[gnu::always_inline]] inline errc ring_try_put(const Ring& ring, const Registry& registry,
                                                 RegistryEntry& entry, Write&& write) noexcept {
     QueueControl& control = *ring.control;
     uint64_t tail = control.tail.load(std::memory_order_relaxed);
+    uint32_t impossible = 0;
     for (;;) {
         if (!Redeliver && (tail & closed_bit)) return errc::closed;
         const uint64_t ticket = Redeliver ? tail & ~closed_bit : tail;
@@ -95,7 +103,11 @@ template <bool Redeliver = false, class Write>
             if (now == tail) return errc::full;
             tail = now;
         } else {
-            tail = control.tail.load(std::memory_order_relaxed);
+            // The turn is ahead of this lap: only a stale `tail` explains it. Reloaded and
+            // unchanged, it is impossible (docs/recovery.md, "A corrupt segment").
+            const uint64_t now = control.tail.load(std::memory_order_relaxed);
+            if (now == tail && ++impossible > max_impossible_passes) return errc::corrupt;
+            tail = now;
         }
     }
 }
@@ -105,13 +117,15 @@ template <bool Redeliver = false, class Write>
 /// (errc::buffer_too_small; nothing is consumed); `read(const void* payload, uint64_t length)`
 /// copies it out; neither may throw. `Leased` (get_task, redelivery): the item also goes to
 /// entry `index`'s lease before the slot is released, and `ticket` is set to the get's ticket.
-/// Discards lost puts on its way. Never blocks: ok, empty, closed or buffer_too_small.
+/// Discards lost puts on its way. Never blocks: ok, empty, closed, buffer_too_small or corrupt
+/// (cursor and turns contradict each other; bounded).
 template <bool Leased, class Fits, class Read>
 inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t index, Fits&& fits,
                          Read&& read, uint64_t& ticket) noexcept {
     RegistryEntry& entry = registry.entry(index);
     QueueControl& control = *ring.control;
     uint64_t head = control.head.load(std::memory_order_relaxed);
+    uint32_t impossible = 0;
     for (;;) {
         SlotHeader& slot = ring.slot_at(head);
         const uint64_t lap = ring.lap_of(head);
@@ -187,7 +201,10 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
             }
             head = now;
         } else {
-            head = control.head.load(std::memory_order_relaxed);
+            // Ahead of this lap: only a stale `head` explains it (as in ring_try_put).
+            const uint64_t now = control.head.load(std::memory_order_relaxed);
+            if (now == head && ++impossible > max_impossible_passes) return errc::corrupt;
+            head = now;
         }
     }
 }
