@@ -190,7 +190,7 @@ TEST(QueueCorruption, EveryOperationReturnsOnEveryCorruption) {
         Handle* queue = &handles.back();
         children.emplace_back(
             corruption.name + form,
-            shuttle::spawn([queue] { return operate_on(*queue); }, {.daemon = true}));
+            shuttle::spawn([queue] { return operate_on(*queue); }, ProcessOptions{.daemon = true}));
     };
     for (const Corruption& corruption : all) {
         start(plain, corruption, " (plain)");
