@@ -74,7 +74,7 @@ Process::Process(Process&& other) noexcept {
 Process& Process::operator=(Process&& other) noexcept {
     if (this != &other) {
         release();
-        target_ = std::move(other.target_);
+        target_ = std::exchange(other.target_, nullptr);  // a moved-from Process is empty
         name_ = std::move(other.name_);
         identity_ = std::move(other.identity_);
         daemon_ = other.daemon_;
@@ -129,12 +129,6 @@ bool Process::reap(bool block) {
 void Process::join() {
     if (pid_ <= 0) throw Error(errc::invalid_argument, "Process not started");
     reap(true);
-}
-
-bool Process::join_for(std::chrono::steady_clock::duration timeout) {
-    // Saturating: join_for(duration::max()) waits without limit instead of overflowing into
-    // the past.
-    return join_until(deadline_after(timeout));
 }
 
 bool Process::join_until(std::chrono::steady_clock::time_point deadline) {

@@ -52,7 +52,9 @@ struct Connection::Sink {
 bool Connection::data_ready() noexcept {
     const uint64_t read = in_->read_cursor.load(std::memory_order_relaxed);
     if (cached_write_ > read) return true;
-    cached_write_ = in_->write_cursor.load(std::memory_order_acquire);
+    // (P4) pairs with (P1) in pipe_send.cpp. seq_cst: also the receiver's re-check after its
+    // flag store (P5), the other half of the Dekker handshake (P2).
+    cached_write_ = in_->write_cursor.load(std::memory_order_seq_cst);
     return cached_write_ > read;
 }
 
@@ -75,10 +77,11 @@ status Connection::wait_for_data(Mode mode, steady_clock::time_point deadline) {
 }
 
 void Connection::consume(uint64_t read_cursor) noexcept {
-    // seq_cst store, then the writer's parked flag: pairs with the writer's seq_cst store of
-    // its flag followed by its re-read of this cursor (a Dekker handshake, no lost doorbell).
+    // (P7) pairs with (P3) in pipe_send.cpp. (P8) A Dekker handshake with the parked sender:
+    // store this cursor, then load its flag, both seq_cst; the sender stores its flag (P5),
+    // then re-reads this cursor (P3), both seq_cst: no doorbell is lost.
     in_->read_cursor.store(read_cursor, std::memory_order_seq_cst);
-    if (in_->writer_parked.load(std::memory_order_relaxed) != 0 &&
+    if (in_->writer_parked.load(std::memory_order_seq_cst) != 0 &&
         in_->writer_parked.exchange(0, std::memory_order_acq_rel) != 0) {
         detail::ring_socket(in_fd_);
     }
@@ -182,10 +185,6 @@ result<std::vector<std::byte>> Connection::try_recv_bytes(std::size_t max_length
     if (auto got = recv_impl(sink, Mode::try_once, {}); !got) return got.error();
     return message;
 }
-result<std::vector<std::byte>> Connection::recv_bytes_for(steady_clock::duration timeout,
-                                                          std::size_t max_length) {
-    return recv_bytes_until(deadline_after(timeout), max_length);
-}
 result<std::vector<std::byte>> Connection::recv_bytes_until(steady_clock::time_point deadline,
                                                             std::size_t max_length) {
     std::vector<std::byte> message;
@@ -204,9 +203,6 @@ result<std::string> Connection::try_recv(std::size_t max_length) {
     if (auto got = recv_impl(sink, Mode::try_once, {}); !got) return got.error();
     return message;
 }
-result<std::string> Connection::recv_for(steady_clock::duration timeout, std::size_t max_length) {
-    return recv_until(deadline_after(timeout), max_length);
-}
 result<std::string> Connection::recv_until(steady_clock::time_point deadline,
                                            std::size_t max_length) {
     std::string message;
@@ -223,10 +219,6 @@ result<std::size_t> Connection::try_recv_bytes_into(std::span<std::byte> buffer)
     Sink sink{.limit = buffer.size(), .too_long = errc::buffer_too_small, .buffer = buffer.data()};
     return recv_impl(sink, Mode::try_once, {});
 }
-result<std::size_t> Connection::recv_bytes_into_for(std::span<std::byte> buffer,
-                                                    steady_clock::duration timeout) {
-    return recv_bytes_into_until(buffer, deadline_after(timeout));
-}
 result<std::size_t> Connection::recv_bytes_into_until(std::span<std::byte> buffer,
                                                       steady_clock::time_point deadline) {
     Sink sink{.limit = buffer.size(), .too_long = errc::buffer_too_small, .buffer = buffer.data()};
@@ -242,10 +234,6 @@ bool Connection::poll() {
     require_readable();
     if (data_ready()) return true;
     return detail::peer_hung_up(in_fd_, in_peer_gone_);
-}
-
-bool Connection::poll_for(steady_clock::duration timeout) {
-    return poll_until(deadline_after(timeout));
 }
 
 bool Connection::poll_until(steady_clock::time_point deadline) {

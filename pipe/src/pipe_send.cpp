@@ -72,8 +72,13 @@ bool Connection::peer_closed_check() {
 }
 
 void Connection::publish(uint64_t write_cursor) noexcept {
+    // (P1) pairs with (P4) in pipe_recv.cpp: the frame's bytes are visible to the receiver that
+    // sees this cursor. (P2) A Dekker handshake with (P5)+(P6) in pipe_wait.hpp / pipe_recv.cpp:
+    // store the cursor, then load the receiver's flag, both seq_cst; the receiver stores its
+    // flag, then loads this cursor, both seq_cst. In the single total order one of the two
+    // loads sees the other side's store: no doorbell is lost.
     out_->write_cursor.store(write_cursor, std::memory_order_seq_cst);
-    if (out_->reader_parked.load(std::memory_order_relaxed) != 0 &&
+    if (out_->reader_parked.load(std::memory_order_seq_cst) != 0 &&
         out_->reader_parked.exchange(0, std::memory_order_acq_rel) != 0) {
         if (!detail::ring_socket(out_fd_)) out_peer_gone_ = true;
     }
@@ -83,7 +88,9 @@ status Connection::wait_for_room(uint64_t need, Mode mode, steady_clock::time_po
     const uint64_t write = out_->write_cursor.load(std::memory_order_relaxed);
     auto room = [&] {
         if (write - cached_read_ <= capacity_ - need) return true;
-        cached_read_ = out_->read_cursor.load(std::memory_order_acquire);
+        // (P3) pairs with (P7) in pipe_recv.cpp: the receiver is done with the bytes before the
+        // sender overwrites them. seq_cst: also the sender's re-check after (P5) (Dekker (P8)).
+        cached_read_ = out_->read_cursor.load(std::memory_order_seq_cst);
         return write - cached_read_ <= capacity_ - need;
     };
     if (room()) [[likely]]
@@ -188,10 +195,6 @@ status Connection::send_bytes(std::span<const std::byte> message) {
 }
 status Connection::try_send_bytes(std::span<const std::byte> message) {
     return send_impl(message, Mode::try_once, {});
-}
-status Connection::send_bytes_for(std::span<const std::byte> message,
-                                  steady_clock::duration timeout) {
-    return send_bytes_until(message, deadline_after(timeout));
 }
 status Connection::send_bytes_until(std::span<const std::byte> message,
                                     steady_clock::time_point deadline) {

@@ -51,7 +51,9 @@ bool QueueRecovery::recover() noexcept {
 }
 
 void QueueRecovery::adopt(uint32_t index, ProcessIdentity previous) noexcept {
-    for (;;) {
+    // Bounded: a live announcer of the same ticket withdraws within instructions; one that
+    // never does (a scribbled announcement word) must not hold a first use forever.
+    for (uint32_t waits = 0;; ++waits) {
         lock();
         fix_up();
         RegistryEntry& adopted = entry(index);
@@ -63,11 +65,15 @@ void QueueRecovery::adopt(uint32_t index, ProcessIdentity previous) noexcept {
             // it), or it is about to withdraw a failed claim. Wait until we can tell: the
             // announcement is all that says the slot may be stuck.
             if (announced_by_live_other(announced, index)) {
-                unlock();
-                yield_processor();
-                continue;
+                if (waits < max_adopt_waits) {
+                    unlock();
+                    yield_processor();
+                    continue;
+                }
+                // Left to recover(): the slot stays stuck until its announcer is gone.
+            } else {
+                repair(index, announced, head, tail);
             }
-            repair(index, announced, head, tail);
         }
         if (ring_.redelivery) {
             // Its last holder is gone (dead, or its handle destroyed): nobody will
@@ -500,7 +506,20 @@ bool QueueRecovery::try_lock() noexcept {
 }
 
 void QueueRecovery::lock() noexcept {
-    while (!try_lock()) yield_processor();
+    // Bounded for every caller: a holder that cannot be judged (a process in another pid
+    // namespace, or a garbage word) is stepped over after lock_patience, as a dead one would
+    // be. A live holder stopped that long risks, at worst, a second recoverer (each repair is
+    // one CAS on the slot's turn, so racing repairers are harmless: docs/recovery.md).
+    const auto give_up = deadline_after(lock_patience);
+    while (!try_lock()) {
+        if (steady_clock::now() >= give_up) {
+            const ProcessIdentity self = current_process_identity();
+            OwnerWord word = lock_word();
+            uint64_t holder = word.holder();
+            if (holder != self && word.claim(holder, self)) return;
+        }
+        yield_processor();
+    }
 }
 
 void QueueRecovery::unlock() noexcept {

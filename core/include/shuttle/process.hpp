@@ -14,6 +14,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "shuttle/wait.hpp"
+
 namespace shuttle {
 
 struct ProcessOptions {
@@ -125,7 +127,12 @@ class Process {
     /// Waits for the child to exit. Blocking; EINTR retried.
     void join();
     /// Waits at most `timeout`; returns true if the child has exited (and was reaped).
-    bool join_for(std::chrono::steady_clock::duration timeout);
+    /// Any std::chrono::duration; saturating (duration::max() waits without limit, see
+    /// deadline_after() in shuttle/wait.hpp).
+    template <class Rep, class Period>
+    bool join_for(std::chrono::duration<Rep, Period> timeout) {
+        return join_until(deadline_after(timeout));
+    }
     bool join_until(std::chrono::steady_clock::time_point deadline);
     /// Non-blocking: true if started and not yet exited.
     bool is_alive();

@@ -15,14 +15,29 @@ namespace shuttle {
 
 using steady_clock = std::chrono::steady_clock;
 
-/// A deadline `timeout` from now; a negative timeout is "now" (try once), as in Python.
-inline steady_clock::time_point deadline_after(steady_clock::duration timeout) noexcept {
-    auto now = steady_clock::now();
-    if (timeout <= steady_clock::duration::zero()) return now;
-    if (timeout >= steady_clock::time_point::max() - now) return steady_clock::time_point::max();
-    return now + timeout;
-}
 inline constexpr steady_clock::time_point no_deadline = steady_clock::time_point::max();
+
+/// The one conversion of a timeout into a steady_clock deadline, used by every timed call of
+/// shuttle (`x_for(timeout)` is `x_until(deadline_after(timeout))`). Takes any
+/// std::chrono::duration, integral or floating (`0.5s` as duration<double> included), and never
+/// overflows: zero, negative (down to duration::min()) and NaN try once (the deadline is now),
+/// as in Python; a timeout of 100 years or more (duration::max(), milliseconds(INT64_MAX),
+/// infinity) waits without limit (no_deadline). Converting such a duration to nanoseconds
+/// first would overflow (undefined; in practice a deadline in the past, so "timeout at once").
+template <class Rep, class Period>
+steady_clock::time_point deadline_after(
+    const std::chrono::duration<Rep, Period>& timeout) noexcept {
+    using namespace std::chrono;
+    constexpr double forever_seconds = 100.0 * 365 * 24 * 3600;  // far below 2^63 ns (292 y)
+    const auto now = steady_clock::now();
+    // Compared as double seconds: exact enough at both ends, and never overflows.
+    const double seconds = duration<double>(timeout).count();
+    if (!(seconds > 0)) return now;  // also NaN
+    if (seconds >= forever_seconds) return no_deadline;
+    const auto step = ceil<steady_clock::duration>(timeout);  // < 100 years: representable
+    if (step >= no_deadline - now) return no_deadline;
+    return now + step;
+}
 
 enum class wake_reason { notified, timeout, cancelled };
 

@@ -12,6 +12,11 @@
 //     parent_end.close();
 //     child.join();
 //
+// Memory ordering: a send happens-before the receive that returns its message (everything the
+// sender wrote before send() is visible to the receiver after it), as with a kernel pipe. (The
+// pairs behind this are numbered (P1)..(P9) in pipe/src/pipe_send.cpp, pipe_recv.cpp and
+// detail/pipe_wait.hpp / pipe_lock.hpp; tested on x86-64 only.)
+//
 // Data travels through one shared-memory byte ring per direction (an anonymous memfd segment
 // inherited across fork()). Each direction also has a kernel socketpair whose descriptors are the
 // lifetime tokens of the two ends: once every copy of an end is closed -- close(), exit, SIGKILL,
@@ -116,14 +121,19 @@ class Connection {
     /// comment). If the caller dies inside, see the class comment.
     status send_bytes(std::span<const std::byte> message);
     status try_send_bytes(std::span<const std::byte> message);
-    status send_bytes_for(std::span<const std::byte> message, steady_clock::duration timeout);
+    template <class Rep, class Period>
+    status send_bytes_for(std::span<const std::byte> message,
+                          std::chrono::duration<Rep, Period> timeout) {
+        return send_bytes_until(message, deadline_after(timeout));
+    }
     status send_bytes_until(std::span<const std::byte> message, steady_clock::time_point deadline);
 
     /// send_bytes() of a string's characters.
     status send(std::string_view message) { return send_bytes(as_bytes(message)); }
     status try_send(std::string_view message) { return try_send_bytes(as_bytes(message)); }
-    status send_for(std::string_view message, steady_clock::duration timeout) {
-        return send_bytes_for(as_bytes(message), timeout);
+    template <class Rep, class Period>
+    status send_for(std::string_view message, std::chrono::duration<Rep, Period> timeout) {
+        return send_bytes_until(as_bytes(message), deadline_after(timeout));
     }
     status send_until(std::string_view message, steady_clock::time_point deadline) {
         return send_bytes_until(as_bytes(message), deadline);
@@ -149,8 +159,11 @@ class Connection {
     /// errc::cut_off if the message's sender died (or a timed send gave up) midway through it.
     result<std::vector<std::byte>> recv_bytes(std::size_t max_length = no_max_length);
     result<std::vector<std::byte>> try_recv_bytes(std::size_t max_length = no_max_length);
-    result<std::vector<std::byte>> recv_bytes_for(steady_clock::duration timeout,
-                                                  std::size_t max_length = no_max_length);
+    template <class Rep, class Period>
+    result<std::vector<std::byte>> recv_bytes_for(std::chrono::duration<Rep, Period> timeout,
+                                                  std::size_t max_length = no_max_length) {
+        return recv_bytes_until(deadline_after(timeout), max_length);
+    }
     result<std::vector<std::byte>> recv_bytes_until(steady_clock::time_point deadline,
                                                     std::size_t max_length = no_max_length);
 
@@ -159,16 +172,22 @@ class Connection {
     /// (message_length() says how large). Otherwise as recv_bytes().
     result<std::size_t> recv_bytes_into(std::span<std::byte> buffer);
     result<std::size_t> try_recv_bytes_into(std::span<std::byte> buffer);
+    template <class Rep, class Period>
     result<std::size_t> recv_bytes_into_for(std::span<std::byte> buffer,
-                                            steady_clock::duration timeout);
+                                            std::chrono::duration<Rep, Period> timeout) {
+        return recv_bytes_into_until(buffer, deadline_after(timeout));
+    }
     result<std::size_t> recv_bytes_into_until(std::span<std::byte> buffer,
                                               steady_clock::time_point deadline);
 
     /// recv_bytes() as a std::string.
     result<std::string> recv(std::size_t max_length = no_max_length);
     result<std::string> try_recv(std::size_t max_length = no_max_length);
-    result<std::string> recv_for(steady_clock::duration timeout,
-                                 std::size_t max_length = no_max_length);
+    template <class Rep, class Period>
+    result<std::string> recv_for(std::chrono::duration<Rep, Period> timeout,
+                                 std::size_t max_length = no_max_length) {
+        return recv_until(deadline_after(timeout), max_length);
+    }
     result<std::string> recv_until(steady_clock::time_point deadline,
                                    std::size_t max_length = no_max_length);
 
@@ -207,7 +226,10 @@ class Connection {
     /// call when nothing is there, to ask the kernel about the peer).
     bool poll();
     /// Waits until poll() would be true, at most `timeout` / until `deadline`.
-    bool poll_for(steady_clock::duration timeout);
+    template <class Rep, class Period>
+    bool poll_for(std::chrono::duration<Rep, Period> timeout) {
+        return poll_until(deadline_after(timeout));
+    }
     bool poll_until(steady_clock::time_point deadline);
 
     // ---- lifetime ----------------------------------------------------------------------------
@@ -284,8 +306,9 @@ std::pair<Connection, Connection> Pipe(bool duplex = true, PipeOptions options =
 /// timeout). Blocking. Intended for the one-receiver-per-end case.
 std::vector<Connection*> wait(std::span<Connection* const> connections,
                               steady_clock::time_point deadline = no_deadline);
-inline std::vector<Connection*> wait_for(std::span<Connection* const> connections,
-                                         steady_clock::duration timeout) {
+template <class Rep, class Period>
+std::vector<Connection*> wait_for(std::span<Connection* const> connections,
+                                  std::chrono::duration<Rep, Period> timeout) {
     return wait(connections, deadline_after(timeout));
 }
 

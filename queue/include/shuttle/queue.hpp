@@ -12,7 +12,11 @@
 // Full/Empty/ShutDown/Closed as Python's do.
 //
 // Guarantees: among live processes every accepted item is delivered exactly once; the items of
-// one producer reach any one consumer in the order they were put. A process killed while blocked
+// one producer reach any one consumer in the order they were put. Memory ordering: a put
+// happens-before the get that returns its item (everything the producer wrote before put() is
+// visible to the consumer after get()), and a get happens-before the put that reuses its slot;
+// task_done() happens-before the join() it lets return. (The pairs behind this are numbered in
+// detail/queue_ring.hpp; tested on x86-64 only.) A process killed while blocked
 // in put/get/join holds nothing: the queue stays fully usable. Thread- and process-safe: all
 // members may be called concurrently from any thread of any process holding a handle, up to
 // QueueOptions::max_participants threads at once (each thread that uses a handle takes one
@@ -76,6 +80,11 @@ SegmentExpectation queue_expectation(const QueueForm& form, const QueueOptions& 
 void check_queue_form(const Segment& segment, const QueueForm& form, const QueueOptions& options);
 
 /// What every queue handle has: shutdown, size, and (Joinable) task accounting.
+///
+/// An empty handle (default-constructed, or moved from) behaves as a closed, drained queue of
+/// capacity 0: every put, get, task_done and join returns errc::closed (the throwing
+/// conveniences throw Closed), counts are 0, close()/shutdown() do nothing, and nothing it does
+/// reaches the queue of the handle it was moved to.
 template <bool Joinable>
 class QueueHandle {
   public:
@@ -116,7 +125,10 @@ class QueueHandle {
     /// The segment's descriptor (close-on-exec unless set_inheritable(true)): an exec'd program
     /// attaches with open_fd().
     int fd() const noexcept { return core_.segment().fd(); }
+    /// Throws Error(closed) on an empty handle.
     void set_inheritable(bool inheritable) {
+        if (!core_.attached())
+            throw Closed("empty queue handle (default-constructed or moved from)");
         const_cast<Segment&>(core_.segment()).set_inheritable(inheritable);
     }
 
@@ -190,6 +202,7 @@ class QueueHandle {
     std::uint64_t settled_tasks() const noexcept requires Joinable { return core_.settled_tasks(); }
 
   protected:
+    QueueHandle() noexcept = default;
     explicit QueueHandle(Segment segment) : core_(std::move(segment)) {}
     QueueCore core_;
 };
@@ -235,6 +248,9 @@ class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable,
                                             false};
 
   public:
+    /// An empty handle (see detail::QueueHandle): assign a queue from a factory to it.
+    BasicQueue() noexcept = default;
+
     // The factories (detail::NamedObject): create(name, capacity, options),
     // open(name, options), open_or_create(name, capacity, options), anonymous(capacity,
     // options), open_fd(fd, options), remove(name). create() throws Error(already_exists,
@@ -369,6 +385,9 @@ class BasicByteQueue
     static constexpr detail::QueueForm form{ObjectKind::byte_queue, 1, 1, Joinable, true};
 
   public:
+    /// An empty handle (see detail::QueueHandle): assign a queue from a factory to it.
+    BasicByteQueue() noexcept = default;
+
     // The factories, as Queue<T>'s with (capacity, max_message_size) parameters; open() reads
     // max_message_size from the queue (check max_message_size()); open_or_create() throws
     // Error(capacity_mismatch) if it exists with another capacity or message size.
@@ -385,7 +404,7 @@ class BasicByteQueue
         return put(std::as_bytes(std::span(message.data(), message.size())), stop);
     }
     status try_put(std::span<const std::byte> message) noexcept {
-        if (message.size() > max_message_size()) return errc::too_large;
+        if (message.size() > max_message_size()) return too_large_or_closed();
         return core_.try_put(writer(message));
     }
     status try_put(std::string_view message) noexcept {
@@ -398,7 +417,7 @@ class BasicByteQueue
     }
     status put_until(std::span<const std::byte> message, steady_clock::time_point deadline,
                      const std::stop_token& stop = {}) {
-        if (message.size() > max_message_size()) return errc::too_large;
+        if (message.size() > max_message_size()) return too_large_or_closed();
         return core_.put_until(writer(message), deadline, stop);
     }
     template <class Rep, class Period>
@@ -483,6 +502,10 @@ class BasicByteQueue
 
   private:
     explicit BasicByteQueue(Segment segment) : Base(std::move(segment)) {}
+    /// An empty handle's max_message_size() is 0: it says closed, not too_large.
+    errc too_large_or_closed() const noexcept {
+        return core_.attached() ? errc::too_large : errc::closed;
+    }
     static Segment make_segment(std::string_view name, std::size_t capacity,
                                 std::size_t max_message_size, const QueueOptions& options) {
         return detail::make_queue_segment(name, form, capacity, max_message_size, options);

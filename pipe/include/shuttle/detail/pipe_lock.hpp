@@ -41,8 +41,13 @@ inline PipeLockResult acquire_pipe_lock(PipeLock& lock, bool try_once,
 }
 
 inline void release_pipe_lock(PipeLock& lock) noexcept {
+    // (P9) The owner word is released with release ordering (OwnerWord::release): the next
+    // holder acquires what this one wrote. Then the waiter count, seq_cst; a waiter counts
+    // itself (seq_cst) and then reads the owner (pipe.cpp). The release store is not seq_cst,
+    // so that pair is not a full Dekker handshake: a wake-up it misses is caught by the waiter's
+    // lock_backstop (its park is always bounded by it), never a hang.
     pipe_lock_word(lock).release();
-    if (lock.waiters.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    if (lock.waiters.load(std::memory_order_seq_cst) != 0) [[unlikely]] {
         lock.released.fetch_add(1, std::memory_order_release);
         wake_all(lock.released);
     }

@@ -68,6 +68,8 @@ status wait_until_ready(PipeWaiter waiter, bool timed, steady_clock::time_point 
         }
     }
     for (;;) {
+        // (P5) The waiter's half of the Dekker handshakes (P2) and (P8): store the flag, then
+        // re-read the other side's cursor in ready() (seq_cst loads (P4) / (P3)).
         waiter.parked.store(1, std::memory_order_seq_cst);
         if (ready()) {
             waiter.parked.store(0, std::memory_order_relaxed);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <stop_token>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shuttle/detail/os.hpp"
@@ -29,8 +30,13 @@
 namespace shuttle::detail {
 
 /// The ring and its waiting, independent of the element type.
+///
+/// An empty core (default-constructed, or moved from) holds no segment: every operation
+/// returns errc::closed (sizes and counts 0, closed() true) and touches no shared memory, in
+/// particular not the memory of the handle it was moved to (docs/design.md §3b).
 class QueueCore {
   public:
+    QueueCore() noexcept = default;
     explicit QueueCore(Segment segment)
         : segment_(std::move(segment)),
           ring_(ring_of(segment_)),
@@ -46,24 +52,22 @@ class QueueCore {
               })) {
         recovery_->set_participants(participants_.get());
     }
-    QueueCore(QueueCore&& other) noexcept
-        : segment_(std::move(other.segment_)),
-          ring_(other.ring_),
-          recovery_(std::move(other.recovery_)),
-          participants_(std::move(other.participants_)),
-          closed_(other.closed_.load(std::memory_order_relaxed)) {}
-    /// Releases this handle's registry entries while its segment is still mapped.
+    QueueCore(QueueCore&& other) noexcept { *this = std::move(other); }
+    /// Releases this handle's registry entries while its segment is still mapped. `other` is
+    /// left empty: its ring no longer points into the segment it gave away.
     QueueCore& operator=(QueueCore&& other) noexcept {
         if (this != &other) {
             participants_.reset();
             segment_ = std::move(other.segment_);
-            ring_ = other.ring_;
+            ring_ = std::exchange(other.ring_, Ring{});
             recovery_ = std::move(other.recovery_);
             participants_ = std::move(other.participants_);
             closed_.store(other.closed_.load(std::memory_order_relaxed), std::memory_order_relaxed);
         }
         return *this;
     }
+    /// False for an empty core (default-constructed or moved from).
+    bool attached() const noexcept { return participants_ != nullptr; }
     ~QueueCore() { participants_.reset(); }
 
     /// Lays out a fresh (zeroed) segment body (queue/src/queue_segment.cpp).
@@ -79,7 +83,8 @@ class QueueCore {
     // `write(void* payload) -> uint64_t length` fills a claimed slot; it must not throw.
     template <class Write>
     errc try_put(Write&& write) noexcept {
-        if (closed()) return errc::closed;
+        if (closed()) [[unlikely]]
+            return errc::closed;  // this handle closed, or empty (default-constructed, moved from)
         auto me = participants_->current();
         if (!me) return me.error();
         return ring_try_put(ring_, registry(), registry().entry(*me), write);
@@ -89,7 +94,8 @@ class QueueCore {
     // `read(const void* payload, uint64_t length)` copies it out; it must not throw.
     template <class Fits, class Read>
     errc try_get(Fits&& fits, Read&& read) noexcept {
-        if (closed()) return errc::closed;
+        if (closed()) [[unlikely]]
+            return errc::closed;
         return get_attempt(fits, read);
     }
 
@@ -97,12 +103,13 @@ class QueueCore {
     /// task_done(task) (`task` tells which). errc::task_held if this thread holds one already.
     template <class Fits, class Read>
     errc try_get_task(Fits&& fits, Read&& read, TaskId& task) noexcept {
+        if (!attached()) return errc::closed;
         if (!ring_.redelivery) return errc::invalid_argument;
         if (closed()) return errc::closed;
         auto me = participants_->current();
         if (!me) return me.error();
         LeaseHeader& lease = ring_.lease_at(*me);
-        const uint64_t state = lease.state.load(std::memory_order_acquire);
+        const uint64_t state = lease.state.load(std::memory_order_acquire);  // (5), (10)
         if (state != 0) {
             if ((state & lease_kind_mask) != lease_orphan) return errc::task_held;
             // Left by this entry's previous holder, not yet put back: it is ours to do.
@@ -124,6 +131,7 @@ class QueueCore {
     // ---- blocking ---------------------------------------------------------------------------
     template <class Write>
     errc put_until(Write&& write, steady_clock::time_point deadline, const std::stop_token& stop) {
+        if (!attached()) return errc::closed;
         return block_until(
             *participants_, ring_.control->producers, errc::full, [&] { return try_put(write); },
             [&] { return size() < ring_.capacity; }, [&] { maybe_recover(); }, ring_.redelivery,
@@ -133,12 +141,14 @@ class QueueCore {
     template <class Fits, class Read>
     errc get_until(Fits&& fits, Read&& read, steady_clock::time_point deadline,
                    const std::stop_token& stop) {
+        if (closed()) return errc::closed;
         return wait_for_item([&] { return try_get(fits, read); }, deadline, stop);
     }
 
     template <class Fits, class Read>
     errc get_task_until(Fits&& fits, Read&& read, TaskId& task, steady_clock::time_point deadline,
                         const std::stop_token& stop) {
+        if (closed()) return errc::closed;
         return wait_for_item([&] { return try_get_task(fits, read, task); }, deadline, stop);
     }
 
@@ -146,41 +156,54 @@ class QueueCore {
     /// This handle only (Python's Queue.close()): its later puts and gets return errc::closed;
     /// its own blocked calls wake and return closed. Idempotent.
     void close() noexcept {
-        if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+        if (!attached() || closed_.exchange(true, std::memory_order_acq_rel)) return;
         // Waiters park on per-entry futexes that a handle cannot tell apart cheaply: wake all;
         // other handles' waiters re-check and park again.
         wake_everyone(*ring_.control, registry());
     }
-    bool closed() const noexcept { return closed_.load(std::memory_order_relaxed); }
+    /// True once close() was called on this handle, and for an empty handle (default-constructed
+    /// or moved from).
+    bool closed() const noexcept { return !attached() || closed_.load(std::memory_order_relaxed); }
 
     /// The queue, for every handle in every process: puts refused (errc::shut_down), gets drain
     /// what is left, then return errc::shut_down; every blocked waiter wakes.
     void shut_down() noexcept {
+        if (!attached()) return;
         ring_.control->tail.fetch_or(closed_bit, std::memory_order_seq_cst);  // (4)
-        ring_.control->closed.store(1, std::memory_order_seq_cst);
+        ring_.control->closed.store(1, std::memory_order_seq_cst);            // (4)
         wake_everyone(*ring_.control, registry());
     }
     bool is_shutdown() const noexcept {
-        return ring_.control->tail.load(std::memory_order_acquire) & closed_bit;
+        return attached() &&
+               (ring_.control->tail.load(std::memory_order_acquire) & closed_bit);  // (4)
     }
 
     /// Shuts down, then (immediate) discards what is queued, settling task accounting for each
-    /// discarded item. Returns the number discarded. Works through a closed handle too.
+    /// discarded item. Returns the number discarded. Works through a closed handle too. Waits
+    /// for puts in progress when it shut down, but at most shutdown_patience (250 ms) without
+    /// any progress (a producer stopped mid-put, or a corrupt segment whose cursors promise
+    /// items that never come): then it returns.
     uint64_t shutdown(bool immediate) noexcept {
+        if (!attached()) return 0;
         shut_down();
         if (!immediate) return 0;
         uint64_t discarded = 0;
         auto discard = [](uint64_t) { return true; };
         auto ignore = [](const void*, uint64_t) {};
-        while (wait_for_item([&] { return get_attempt(discard, ignore); }, no_deadline, {}) ==
-               errc::ok) {
+        for (auto deadline = deadline_after(shutdown_patience);;) {
+            if (wait_for_item([&] { return get_attempt(discard, ignore); }, deadline, {}) !=
+                errc::ok)
+                break;
             ++discarded;
             if (joinable()) (void)task_done();
+            deadline = deadline_after(shutdown_patience);
         }
         return discarded;
     }
+    static constexpr auto shutdown_patience = std::chrono::milliseconds(250);
 
     status task_done() noexcept {
+        if (!attached()) return errc::closed;
         auto me = participants_->current();
         if (!me) return me.error();
         return count_done(registry().entry(*me));
@@ -192,6 +215,7 @@ class QueueCore {
     /// `done`): the lease says "acknowledging, acks becomes acks_target" meanwhile, so recovery
     /// finishes a holder killed in between exactly (neither redelivered nor counted twice).
     status task_done(const TaskId& task) noexcept {
+        if (!attached()) return errc::closed;
         if (!ring_.redelivery || task.queue != lease_key() || task.holder >= ring_.lease_count) {
             return errc::invalid_argument;
         }
@@ -202,16 +226,18 @@ class QueueCore {
         if (*me != task.holder) return errc::not_owner;
         LeaseHeader& lease = ring_.lease_at(task.holder);
         if (task.ticket > lease_ticket_mask ||
-            lease.state.load(std::memory_order_acquire) != (lease_held | task.ticket)) {
+            lease.state.load(std::memory_order_acquire) != (lease_held | task.ticket)) {  // (10)
             return errc::not_owner;
         }
         const uint64_t acks = lease.acks.load(std::memory_order_relaxed);
         lease.acks_target.store(acks + 1, std::memory_order_relaxed);
+        // (10) pairs with recovery's acquire load of the lease state (queue_recovery.cpp): a
+        // recoverer that sees "acknowledging" sees acks_target too.
         lease.state.store(lease_acking | task.ticket, std::memory_order_release);
         SHUTTLE_KILL_POINT("queue.task_done.acking");
-        lease.acks.store(acks + 1, std::memory_order_seq_cst);
+        lease.acks.store(acks + 1, std::memory_order_seq_cst);  // (11) read by lease_acks()
         SHUTTLE_KILL_POINT("queue.task_done.counted");
-        lease.state.store(0, std::memory_order_release);
+        lease.state.store(0, std::memory_order_release);  // (10)
         SHUTTLE_KILL_POINT("queue.task_done.lease_cleared");
         if (unfinished_tasks() == 0) wake_joiners(*ring_.control);
         return errc::ok;
@@ -233,6 +259,7 @@ class QueueCore {
         };
         do {
             const uint64_t accounted = done +
+                                       // (12) pairs with recovery's commit of `settled`
                                        control.recovery.settled.load(std::memory_order_acquire) +
                                        ring_.lease_acks();
             const uint64_t tickets = ring_.put_tickets();
@@ -248,6 +275,7 @@ class QueueCore {
                 return errc::task_done_overflow;
             }
             remaining = tickets - accounted - 1;
+            // (11) the count a joiner reads (seq_cst, before wake_joiners' (9))
         } while (!control.done.compare_exchange_weak(done, done + 1, std::memory_order_seq_cst));
         SHUTTLE_KILL_POINT("queue.task_done.done");
         count_mine();
@@ -257,35 +285,45 @@ class QueueCore {
 
   public:
     status join_until(steady_clock::time_point deadline, const std::stop_token& stop) {
+        if (!attached()) return errc::closed;
         return detail::join_until(
             *ring_.control, [&] { return unfinished_tasks() == 0; }, [&] { maybe_recover(); },
             deadline, stop);
     }
 
-    uint64_t unfinished_tasks() const noexcept { return ring_.unfinished_tasks(); }
+    uint64_t unfinished_tasks() const noexcept { return attached() ? ring_.unfinished_tasks() : 0; }
 
     /// Threads (any process) blocked waiting for an item / for room: polling or parked.
     uint32_t waiting(bool consumers) const noexcept {
+        if (!attached()) return 0;
         return waiters_on(consumers ? ring_.control->consumers : ring_.control->producers);
     }
 
     /// Items in the queue (approximate while others put or get).
-    uint64_t size() const noexcept { return ring_.size(); }
+    uint64_t size() const noexcept { return attached() ? ring_.size() : 0; }
 
     // ---- crash recovery ---------------------------------------------------------------------
     bool recover() noexcept {
         if constexpr (!queue_recovery) return false;
-        return recovery_->recover();
+        return attached() && recovery_->recover();
     }
-    uint64_t lost_count() const noexcept { return recovery_->lost_count(); }
-    uint64_t redelivered_count() const noexcept { return recovery_->redelivered_count(); }
-    std::vector<LostItem> lost_items() const { return recovery_->lost_items(); }
-    uint64_t settled_tasks() const noexcept { return recovery_->settled_tasks(); }
+    uint64_t lost_count() const noexcept { return attached() ? recovery_->lost_count() : 0; }
+    uint64_t redelivered_count() const noexcept {
+        return attached() ? recovery_->redelivered_count() : 0;
+    }
+    std::vector<LostItem> lost_items() const {
+        return attached() ? recovery_->lost_items() : std::vector<LostItem>{};
+    }
+    uint64_t settled_tasks() const noexcept { return attached() ? recovery_->settled_tasks() : 0; }
     uint64_t discarded_puts() const noexcept {
-        return ring_.control->recovery.discarded.load(std::memory_order_relaxed);
+        return attached() ? ring_.control->recovery.discarded.load(std::memory_order_relaxed) : 0;
     }
-    std::vector<Stall> stalls() const { return recovery_->stalls(); }
-    std::string describe_recovery() const { return recovery_->describe(); }
+    std::vector<Stall> stalls() const {
+        return attached() ? recovery_->stalls() : std::vector<Stall>{};
+    }
+    std::string describe_recovery() const {
+        return attached() ? recovery_->describe() : std::string("empty queue handle\n");
+    }
 
   private:
     template <class Fits, class Read>

@@ -285,18 +285,19 @@ struct Ring {
     uint64_t lease_acks() const noexcept {
         uint64_t sum = 0;
         for (uint32_t index = 0; index < lease_count; ++index) {
-            sum += lease_at(index).acks.load(std::memory_order_seq_cst);
+            sum += lease_at(index).acks.load(std::memory_order_seq_cst);  // (11)
         }
         return sum;
     }
     /// Tasks finished: task_done()s, task_done(task)s and tasks settled for killed processes.
     /// JoinableQueue: unfinished tasks = put_tickets() - finished_tasks().
     uint64_t finished_tasks() const noexcept {
+        // (11) / (12): the finished counts task_done() and recovery publish.
         return control->done.load(std::memory_order_acquire) +
                control->recovery.settled.load(std::memory_order_acquire) + lease_acks();
     }
     uint64_t put_tickets() const noexcept {
-        return control->tail.load(std::memory_order_acquire) & ~closed_bit;
+        return control->tail.load(std::memory_order_acquire) & ~closed_bit;  // (3)
     }
     /// JoinableQueue: items put and not yet finished.
     uint64_t unfinished_tasks() const noexcept {
@@ -306,7 +307,7 @@ struct Ring {
     }
     /// Items in the ring (approximate while others put or get).
     uint64_t size() const noexcept {
-        const uint64_t head = control->head.load(std::memory_order_acquire);
+        const uint64_t head = control->head.load(std::memory_order_acquire);  // (3)
         return size_between(head, put_tickets());
     }
     /// Items between get ticket `head` and put ticket `tail` (bounded: read apart, they may

@@ -182,6 +182,10 @@ class QueueRecovery {
     std::atomic<int64_t> last_recovery_{0};  // steady_clock ticks of this handle's last recover()
     // A lock holder seen without its namespace, and since when (try_lock).
     UnnamedHolderWatch unnamed_holder_{std::chrono::milliseconds(2)};
+    /// How long lock() waits for a holder it cannot prove dead before stepping over it.
+    static constexpr auto lock_patience = std::chrono::seconds(2);
+    /// Passes adopt() waits for a live entry that announced the same ticket to withdraw.
+    static constexpr uint32_t max_adopt_waits = 10000;
 };
 
 }  // namespace shuttle::detail

@@ -9,17 +9,30 @@
 // ticket: waits can time out, be cancelled, or be killed without wedging anyone (unlike
 // ticket-first designs). Turns that step by two per lap keep capacity 1 unambiguous.
 //
-// Ordering pairs (each release store/RMW below names the acquire load it pairs with):
-//   (1) put publishes: turn = 2L+1 (release)  ->  get reads the turn (acquire): the item's
-//       bytes and length are visible to the consumer that claims it.
-//   (2) get releases:  turn = 2L+2 (release)  ->  the next lap's put reads the turn (acquire):
-//       the consumer's copy is done before the producer overwrites the slot.
+// Ordering pairs (every acquire/release/seq_cst site of the queue names its pair by number;
+// the API-level guarantee they give is stated in queue.hpp):
+//   (1) put publishes: turn = 2L+1 (seq_cst)  ->  get reads the turn (seq_cst, acquires): the
+//       item's bytes and length are visible to the consumer that claims it.
+//   (2) get releases:  turn = 2L+2 (seq_cst)  ->  the next lap's put reads the turn (seq_cst,
+//       acquires): the consumer's copy is done before the producer overwrites the slot.
+//   (6) the wake-up handshake (a Dekker shape): the waker stores the turn (1)/(2), then loads
+//       the other side's waiter word (notify(), queue_waiting.hpp); a waiter sets its parked
+//       bit (a seq_cst RMW in block_until), then re-reads the turn in attempt(). All four are
+//       seq_cst, so in their single total order either the waker sees the parked bit (and
+//       wakes it) or the waiter sees the new turn (and does not sleep): no lost wake-up. (On
+//       x86-64 the seq_cst loads are plain loads; the turn stores become one xchg each.)
 //   (3) announce (relaxed), then claim by CAS on the cursor (seq_cst)  ->  recovery reads the
 //       cursor (acquire), then the announcements: a claim it sees was announced.
 //   (4) shutdown(): tail |= closed_bit, then closed = 1 (both seq_cst)  ->  an empty get reads
 //       `closed` (acquire), then the tail (acquire): shut_down only once nothing more can come.
 //   (5) leased get: lease state = held | ticket (release), before (2)  ->  recovery reads the
 //       lease state (acquire): a task in the lease survives its holder's death.
+//   (7), (8), (9) the waiter words, wake words and joiners (queue_waiting.hpp); (10), (11),
+//       (12) the lease states, acknowledgement counts and settlements (queue_core.hpp).
+//   Recovery (queue/src/queue_recovery.cpp) runs under the recovery lock (acquired acq_rel,
+//   released with release ordering: one recoverer's writes are visible to the next) and reads
+//   the cursors (3), turns (1)/(2) and lease states (5)/(10) with acquire loads; its own sites
+//   are not numbered one by one yet.
 #pragma once
 
 #include <algorithm>
@@ -42,31 +55,39 @@ static_assert(2 * (announce_ticket_mask + 1) <= poison_bit,
 static_assert((closed_bit & announce_ticket_mask) == 0,
               "the tail's closed bit lies above every ticket");
 
+/// Passes through an impossible state (a slot's turn a lap or more ahead of a cursor that did
+/// not move) that a put or get attempt tolerates before it returns errc::corrupt. A live queue
+/// never shows one: a turn is moved past a lap only after the cursor was (the turn's acquire
+/// load then shows the new cursor); only a segment scribbled on does, and must not spin.
+inline constexpr uint32_t max_impossible_passes = 64;
+
 /// One put attempt on the ring from the thread owning `entry` (announce, claim, write, publish,
 /// wake a consumer): QueueCore::try_put, and recovery's redelivery (`Redeliver`: also into a
 /// shut-down queue, since the item was accepted before the shutdown). `write(void* payload)
-/// -> uint64_t length` must not throw. Never blocks: ok, full or shut_down.
+/// -> uint64_t length` must not throw. Never blocks: ok, full, shut_down, or corrupt (cursor
+/// and turns contradict each other: a scribbled segment; bounded, never a spin).
 template <bool Redeliver = false, class Write>
 [[gnu::always_inline]] inline errc ring_try_put(const Ring& ring, const Registry& registry,
                                                 RegistryEntry& entry, Write&& write) noexcept {
     QueueControl& control = *ring.control;
     uint64_t tail = control.tail.load(std::memory_order_relaxed);
+    uint32_t impossible = 0;
     for (;;) {
         if (!Redeliver && (tail & closed_bit)) return errc::shut_down;
         const uint64_t ticket = Redeliver ? tail & ~closed_bit : tail;
         SlotHeader& slot = ring.slot_at(ticket);
         const uint64_t lap = ring.lap_of(ticket);
-        const uint64_t turn = slot.turn.load(std::memory_order_acquire);  // pairs with (2)
+        const uint64_t turn = slot.turn.load(std::memory_order_seq_cst);  // (2), (6)
         const int64_t diff = static_cast<int64_t>(turn - 2 * lap);
         if (diff == 0) {
             // (3) Announce before claiming: crash recovery reads it (docs/design.md §6).
             if constexpr (queue_recovery) entry.announced.store(ticket, std::memory_order_relaxed);
             SHUTTLE_KILL_POINT("queue.put.announced");
             if (control.tail.compare_exchange_weak(tail, tail + 1, std::memory_order_seq_cst,
-                                                   std::memory_order_relaxed)) {
+                                                   std::memory_order_relaxed)) {  // (3) claim
                 SHUTTLE_KILL_POINT("queue.put.claimed");
                 slot.length.store(write(Ring::payload_of(slot)), std::memory_order_relaxed);
-                slot.turn.store(2 * lap + 1, std::memory_order_release);  // (1) publish
+                slot.turn.store(2 * lap + 1, std::memory_order_seq_cst);  // (1) publish, (6)
                 SHUTTLE_KILL_POINT("queue.put.published");
                 notify(control.consumers, registry);
                 return errc::ok;
@@ -82,7 +103,11 @@ template <bool Redeliver = false, class Write>
             if (now == tail) return errc::full;
             tail = now;
         } else {
-            tail = control.tail.load(std::memory_order_relaxed);
+            // The turn is ahead of this lap: only a stale `tail` explains it. Reloaded and
+            // unchanged, it is impossible (docs/recovery.md, "A corrupt segment").
+            const uint64_t now = control.tail.load(std::memory_order_relaxed);
+            if (now == tail && ++impossible > max_impossible_passes) return errc::corrupt;
+            tail = now;
         }
     }
 }
@@ -92,17 +117,19 @@ template <bool Redeliver = false, class Write>
 /// (errc::buffer_too_small; nothing is consumed); `read(const void* payload, uint64_t length)`
 /// copies it out; neither may throw. `Leased` (get_task, redelivery): the item also goes to
 /// entry `index`'s lease before the slot is released, and `ticket` is set to the get's ticket.
-/// Discards lost puts on its way. Never blocks: ok, empty, shut_down or buffer_too_small.
+/// Discards lost puts on its way. Never blocks: ok, empty, shut_down, buffer_too_small or
+/// corrupt (cursor and turns contradict each other; bounded).
 template <bool Leased, class Fits, class Read>
 inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t index, Fits&& fits,
                          Read&& read, uint64_t& ticket) noexcept {
     RegistryEntry& entry = registry.entry(index);
     QueueControl& control = *ring.control;
     uint64_t head = control.head.load(std::memory_order_relaxed);
+    uint32_t impossible = 0;
     for (;;) {
         SlotHeader& slot = ring.slot_at(head);
         const uint64_t lap = ring.lap_of(head);
-        const uint64_t turn = slot.turn.load(std::memory_order_acquire);  // pairs with (1)
+        const uint64_t turn = slot.turn.load(std::memory_order_seq_cst);  // (1), (6)
         const int64_t diff = static_cast<int64_t>(turn - (2 * lap + 1));
         if (diff == 0) {
             // The slot is full and stays so until claimed: its length is stable. Read it
@@ -120,7 +147,7 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
             }
             SHUTTLE_KILL_POINT("queue.get.announced");
             if (control.head.compare_exchange_weak(head, head + 1, std::memory_order_seq_cst,
-                                                   std::memory_order_relaxed)) {
+                                                   std::memory_order_relaxed)) {  // (3) claim
                 SHUTTLE_KILL_POINT("queue.get.claimed");
                 if constexpr (Leased) {
                     // (5) Into the lease before the slot is released: from here on the item
@@ -130,7 +157,7 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
                         std::memcpy(Ring::payload_of(lease), Ring::payload_of(slot), length);
                     }
                     lease.length.store(length, std::memory_order_relaxed);
-                    lease.state.store(lease_held | head, std::memory_order_release);
+                    lease.state.store(lease_held | head, std::memory_order_release);  // (5)
                     SHUTTLE_KILL_POINT("queue.lease.written");
                     ticket = head;
                 }
@@ -141,7 +168,7 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
                     entry.words[entry_taken].store(taken + 1, std::memory_order_relaxed);
                     SHUTTLE_KILL_POINT("queue.get.counted");
                 }
-                slot.turn.store(2 * lap + 2, std::memory_order_release);  // (2) release
+                slot.turn.store(2 * lap + 2, std::memory_order_seq_cst);  // (2) release, (6)
                 SHUTTLE_KILL_POINT(Leased ? "queue.lease.released" : "queue.get.released");
                 notify(control.producers, registry);
                 return errc::ok;
@@ -157,7 +184,7 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
                 if (control.head.compare_exchange_weak(head, head + 1, std::memory_order_seq_cst,
                                                        std::memory_order_relaxed)) {
                     SHUTTLE_KILL_POINT("queue.get.discarding");
-                    slot.turn.store(2 * lap + 2, std::memory_order_release);  // (2) release
+                    slot.turn.store(2 * lap + 2, std::memory_order_seq_cst);  // (2), (6)
                     control.recovery.discarded.fetch_add(1, std::memory_order_relaxed);
                     notify(control.producers, registry);
                     head = head + 1;
@@ -169,12 +196,15 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
             const uint64_t now = control.head.load(std::memory_order_relaxed);
             if (now == head) {
                 if (control.closed.load(std::memory_order_acquire) == 0) return errc::empty;  // (4)
-                const uint64_t tail = control.tail.load(std::memory_order_acquire);
+                const uint64_t tail = control.tail.load(std::memory_order_acquire);           // (4)
                 return (tail & ~closed_bit) <= head ? errc::shut_down : errc::empty;
             }
             head = now;
         } else {
-            head = control.head.load(std::memory_order_relaxed);
+            // Ahead of this lap: only a stale `head` explains it (as in ring_try_put).
+            const uint64_t now = control.head.load(std::memory_order_relaxed);
+            if (now == head && ++impossible > max_impossible_passes) return errc::corrupt;
+            head = now;
         }
     }
 }

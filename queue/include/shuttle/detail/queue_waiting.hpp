@@ -54,8 +54,11 @@ inline void wake_one_waiter(WaitSide& side, const Registry& registry) noexcept {
     while ((state & parked_mask & valid) != 0) {
         const uint32_t index = static_cast<uint32_t>(std::countr_zero(state & parked_mask & valid));
         const uint64_t next = (state & ~parked_bit(index)) | polling_bit(index);
+        // (7) acq_rel on the waiter word: waker and waiters agree on who moved which bit.
         if (side.state.compare_exchange_weak(state, next, std::memory_order_acq_rel)) {
             RegistryEntry& entry = registry.entry(index);
+            // (8) pairs with the waiter's acquire load of its wake_word before it parks: a
+            // bump it did not see makes its futex wait return at once.
             entry.wake_word.fetch_add(1, std::memory_order_release);
             wake(entry.wake_word, 1);
             return;
@@ -67,7 +70,9 @@ inline void wake_one_waiter(WaitSide& side, const Registry& registry) noexcept {
 /// the item, or the room). One relaxed load when nobody waits; the wake-up is laid out off the
 /// fall-through path.
 [[gnu::always_inline]] inline void notify(WaitSide& side, const Registry& registry) noexcept {
-    const uint64_t state = side.state.load(std::memory_order_relaxed);
+    // (6) in queue_ring.hpp: the waker's load, after its seq_cst turn store. seq_cst, or a
+    // waiter that parked just before could be missed (free on x86-64: a plain load).
+    const uint64_t state = side.state.load(std::memory_order_seq_cst);
     if ((state & parked_mask) != 0 && (state & polling_mask) == 0) [[unlikely]] {
         wake_one_waiter(side, registry);
     }
@@ -87,6 +92,7 @@ inline void forget_waiter(QueueControl& control, uint32_t index) noexcept {
 /// Either the joiner read the old word (so its count precedes our read: we wake it, or its
 /// futex wait sees the new word), or it read the new word (so it sees the new count).
 inline void wake_joiners(QueueControl& control) noexcept {
+    // (9) pairs with join_until's seq_cst count of itself and read of join_word (argued above).
     control.join_word.fetch_add(1, std::memory_order_seq_cst);
     if (control.joiners.load(std::memory_order_seq_cst) != 0) wake_all(control.join_word);
 }
@@ -193,7 +199,8 @@ errc block_until(ThreadParticipants& participants, WaitSide& side, errc would_bl
             }
         }
         // Park: trade the polling bit for the parked bit, then re-check before sleeping.
-        const uint32_t word = entry.wake_word.load(std::memory_order_acquire);
+        const uint32_t word = entry.wake_word.load(std::memory_order_acquire);  // (8)
+        // (6) in queue_ring.hpp: the waiter's seq_cst RMW, then attempt() re-reads the turn.
         if (published) {
             side.state.fetch_xor(polling_bit(index) | parked_bit(index), std::memory_order_seq_cst);
         } else {
@@ -234,7 +241,7 @@ errc join_until(QueueControl& control, AllDone&& all_done, Recover&& recover,
                 steady_clock::time_point deadline, const std::stop_token& stop) {
     for (;;) {
         if (all_done()) return errc::ok;
-        control.joiners.fetch_add(1, std::memory_order_seq_cst);
+        control.joiners.fetch_add(1, std::memory_order_seq_cst);  // (9) in wake_joiners
         const uint32_t word = control.join_word.load(std::memory_order_seq_cst);
         if (all_done()) {
             control.joiners.fetch_sub(1, std::memory_order_relaxed);

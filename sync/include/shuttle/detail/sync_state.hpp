@@ -32,10 +32,7 @@ inline steady_clock::time_point backstop_deadline(steady_clock::time_point deadl
 /// long to represent waits forever.
 template <class Rep, class Period>
 steady_clock::time_point deadline_for(const std::chrono::duration<Rep, Period>& timeout) {
-    using namespace std::chrono;
-    if (timeout <= duration<Rep, Period>::zero()) return steady_clock::now();
-    if (duration<double>(timeout) >= duration<double>(hours(24 * 365 * 100))) return no_deadline;
-    return deadline_after(ceil<steady_clock::duration>(timeout));
+    return deadline_after(timeout);  // core's one saturating conversion (shuttle/wait.hpp)
 }
 
 /// A deadline of any clock as a steady_clock deadline (other clocks: the time left, now).
