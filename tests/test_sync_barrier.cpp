@@ -137,6 +137,36 @@ TEST(SyncBarrier, APartyDyingAtEachPointOfItsArrivalBreaksTheBarrier) {
     }
 }
 
+// A party stopped (SIGSTOP) while it holds the barrier's internal lock must not stretch another
+// party's timed wait: the deadline bounds taking that lock too.
+TEST(SyncBarrier, TimedWaitHonoursItsDeadlineWhileAPartyIsStoppedInside) {
+    Barrier barrier = Barrier::anonymous(3);
+    Process stopped = spawn(
+        [&] {
+            detail::arm_kill_point("barrier.wait.registered", 0, SIGSTOP);
+            (void)barrier.wait();
+            return 0;
+        },
+        {.daemon = true});
+    ASSERT_TRUE(test::wait_until_true([&] { return test::process_state(stopped.pid()) == 'T'; }));
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(barrier.wait_for(100ms).error(), errc::timeout);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    stopped.kill();
+    stopped.join();
+}
+
+// A count scribbled past the number of parties is impossible: the barrier breaks, and no
+// arrival index out of range is ever handed out.
+TEST(SyncBarrier, ScribbledCountBreaksTheBarrier) {
+    Barrier barrier = Barrier::anonymous(3);
+    barrier.state().count.store(UINT32_MAX);
+    EXPECT_EQ(barrier.wait_for(1s).error(), errc::broken);
+    barrier.reset();
+    barrier.state().count.store(7);
+    EXPECT_EQ(barrier.wait_for(1s).error(), errc::broken);
+}
+
 TEST(SyncBarrier, CreateValidatesParties) {
     EXPECT_THROW(Barrier::anonymous(0), Error);
     EXPECT_THROW(Barrier::anonymous(100000), Error);

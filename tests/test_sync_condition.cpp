@@ -58,8 +58,8 @@ TEST(SyncCondition, NotifyWakesAWaiterInAnotherProcess) {
     {
         std::lock_guard guard(condition);
         words[1] = 1;
+        condition.notify();
     }
-    condition.notify();
     ASSERT_TRUE(test::join_and_expect_exit(waiter));
 }
 
@@ -91,6 +91,32 @@ TEST(SyncCondition, WaitReleasesTheLockWhileParked) {
     std::unique_lock guard(condition);
     EXPECT_TRUE(condition.wait_for(10s, [&] { return words[0].load() == 1; }));
     ASSERT_TRUE(test::join_and_expect_exit(other));
+}
+
+// A scribbled count of used waiter slots must never index past the slot array: notify (and the
+// dead-waiter repair) clamp it, and a real waiter is still woken.
+TEST(SyncCondition, ScribbledSlotCountNeverIndexesPastTheSlots) {
+    Condition condition = Condition::anonymous();
+    SharedWords words;
+    Process waiter = spawn([&] {
+        std::unique_lock guard(condition);
+        words[0] = 1;
+        return condition.wait_for(10s, [&] { return words[1].load() != 0; }) ? 0 : 1;
+    });
+    ASSERT_TRUE(test::await_at_least(words[0], 1));
+    ASSERT_TRUE(test::wait_until_true([&] { return condition.state().waiters.load() != 0; }));
+    EXPECT_EQ(run_child([&] {
+                  std::lock_guard guard(condition);
+                  condition.state().slots_used.store(UINT32_MAX);
+                  condition.notify(0);
+                  condition.notify(1000);
+                  condition.state().slots_used.store(detail::condition_waiter_slots + 1);
+                  words[1] = 1;
+                  condition.notify();
+                  return 0;
+              }),
+              0);
+    ASSERT_TRUE(test::join_and_expect_exit(waiter));
 }
 
 TEST(SyncCondition, WaitWithoutTheLockIsRefused) {
@@ -138,23 +164,32 @@ TEST(SyncCondition, NotifyWakesAtMostTheRequestedNumberOfWaiters) {
     }));
     const auto watch = 400ms;  // a waiter woken by mistake would show up within a backstop
 
-    condition.notify(1);
+    {
+        std::lock_guard guard(condition);
+        condition.notify(1);
+    }
     ASSERT_TRUE(returned.try_acquire_for(10s)) << "notify(1) woke nobody";
     EXPECT_FALSE(returned.try_acquire_for(watch)) << "notify(1) woke more than one waiter";
     EXPECT_EQ(condition.state().waiters.load(), processes - 1);
 
-    condition.notify(2);
+    {
+        std::lock_guard guard(condition);
+        condition.notify(2);
+    }
     ASSERT_TRUE(returned.try_acquire_for(10s));
     ASSERT_TRUE(returned.try_acquire_for(10s)) << "notify(2) woke only one waiter";
     EXPECT_FALSE(returned.try_acquire_for(watch)) << "notify(2) woke more than two waiters";
     EXPECT_EQ(condition.state().waiters.load(), 1u);
 
-    condition.notify_all();
+    {
+        std::lock_guard guard(condition);
+        condition.notify_all();
+    }
     ASSERT_TRUE(test::join_all_and_expect_exit(waiters));
     EXPECT_EQ(returned.value(), 1u);
     EXPECT_EQ(condition.state().waiters.load(), 0u);
-    condition.notify(3);  // nobody waits: nothing happens, nothing is stored up for later
     std::unique_lock guard(condition);
+    condition.notify(3);  // nobody waits: nothing happens, nothing is stored up for later
     EXPECT_FALSE(condition.wait_for(20ms));
 }
 
@@ -183,8 +218,8 @@ TEST(SyncCondition, MoreWaitersThanSlotsAreAllWoken) {
                   {
                       std::lock_guard guard(condition);
                       go = true;
+                      condition.notify_all();
                   }
-                  condition.notify_all();
                   for (auto& waiter : waiters) waiter.join();
                   return woken.load() == threads && condition.state().waiters.load() == 0 ? 0 : 1;
               }),
@@ -212,7 +247,10 @@ TEST(SyncCondition, ADeadWaiterDoesNotAbsorbANotification) {
         return condition.state().waiters.load() == 2;  // the dead one is still counted
     }));
     auto start = std::chrono::steady_clock::now();
-    condition.notify(1);
+    {
+        std::lock_guard guard(condition);
+        condition.notify(1);
+    }
     ASSERT_TRUE(test::join_and_expect_exit(survivor, 0, 5000ms));
     EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
     EXPECT_EQ(condition.state().waiters.load(), 0u);  // the dead waiter's slot was reclaimed
@@ -232,13 +270,16 @@ TEST(SyncCondition, PredicateWaitUntilHonoursTheDeadline) {
         EXPECT_FALSE(condition.wait_until(std::chrono::steady_clock::now() + 80ms, never));
     });
     EXPECT_GE(calls, 2);  // checked before waiting and once more at the deadline
+    calls = 0;
     EXPECT_TRUE(condition.held_by_caller());
     test::expect_takes(40ms, [&] {
         EXPECT_FALSE(condition.wait_until(std::chrono::system_clock::now() + 40ms, never));
     });
+    calls = 0;
     test::expect_takes(0ms, [&] {
         EXPECT_FALSE(condition.wait_until(std::chrono::steady_clock::now() - 1s, never));
     });
+    EXPECT_EQ(calls, 1);  // no time left: checked once
     EXPECT_TRUE(condition.held_by_caller());
 }
 

@@ -140,7 +140,7 @@ TEST(SyncBoundedSemaphore, NamedOpenChecksTheKind) {
     EXPECT_THROW(any.release(), Error);
     BoundedSemaphore again = BoundedSemaphore::open_or_create(*bounded, 7);
     EXPECT_EQ(again.bound(), 3u);
-    EXPECT_THROW(BoundedSemaphore::anonymous(0), Error);
+    EXPECT_THROW(BoundedSemaphore::anonymous(detail::semaphore_max_value + 1), Error);
 }
 
 }  // namespace

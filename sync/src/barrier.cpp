@@ -31,7 +31,7 @@ Barrier::Barrier(Segment segment)
     : NamedObject(std::move(segment)), participant_(Registry(segment_)) {
     // Read once and check: the copy, not the shared word, steers the barrier from here on.
     const uint64_t parties = segment_.info().capacity;
-    if (parties == 0 || parties > max_parties || state_->parties != parties) {
+    if (parties == 0 || parties > max_parties || shared().parties != parties) {
         throw Error(errc::corrupt,
                     fmt::format("barrier segment: parties {} out of range", parties));
     }
@@ -59,44 +59,45 @@ SegmentExpectation Barrier::expectation() {
     return detail::expectation_for(barrier_segment());
 }
 
-void Barrier::enter() {
-    detail::lock_acquire(state_->lock, no_deadline, "Barrier");
-    if (state_->lock.owner_died.load(std::memory_order_relaxed) != 0) {
+bool Barrier::enter(steady_clock::time_point deadline) {
+    if (!detail::lock_acquire(shared().lock, deadline, "Barrier")) return false;
+    if (shared().lock.owner_died.load(std::memory_order_relaxed) != 0) {
         // A process died inside a barrier operation: the counts may be half-updated.
         break_locked();
-        state_->lock.owner_died.store(0, std::memory_order_relaxed);
+        shared().lock.owner_died.store(0, std::memory_order_relaxed);
     }
+    return true;
 }
 
 void Barrier::break_locked() {
-    state_->broken.store(1, std::memory_order_release);
-    state_->phase.fetch_add(1, std::memory_order_release);
-    wake_all(state_->phase);
+    shared().broken.store(1, std::memory_order_release);
+    shared().phase.fetch_add(1, std::memory_order_release);
+    wake_all(shared().phase);
 }
 
 void Barrier::abort() {
-    enter();
+    enter(no_deadline);
     break_locked();
-    detail::lock_release(state_->lock, "Barrier");
+    detail::lock_release(shared().lock, "Barrier");
 }
 
 void Barrier::reset() {
-    enter();
-    const uint32_t generation = state_->generation.load(std::memory_order_relaxed);
+    enter(no_deadline);
+    const uint32_t generation = shared().generation.load(std::memory_order_relaxed);
     // The current generation ends without tripping: its waiters see "broken".
-    state_->trip_history.fetch_and(~history_bit(generation), std::memory_order_relaxed);
-    state_->count.store(0, std::memory_order_relaxed);
-    state_->broken.store(0, std::memory_order_relaxed);
-    state_->generation.store(generation + 1, std::memory_order_release);
-    state_->phase.fetch_add(1, std::memory_order_release);
-    wake_all(state_->phase);
-    detail::lock_release(state_->lock, "Barrier");
+    shared().trip_history.fetch_and(~history_bit(generation), std::memory_order_relaxed);
+    shared().count.store(0, std::memory_order_relaxed);
+    shared().broken.store(0, std::memory_order_relaxed);
+    shared().generation.store(generation + 1, std::memory_order_release);
+    shared().phase.fetch_add(1, std::memory_order_release);
+    wake_all(shared().phase);
+    detail::lock_release(shared().lock, "Barrier");
 }
 
 result<uint32_t> Barrier::outcome(uint32_t generation, uint32_t index) const {
-    if (state_->generation.load(std::memory_order_acquire) != generation) {
+    if (shared().generation.load(std::memory_order_acquire) != generation) {
         // Our generation ended: tripped (we passed) or reset (we did not).
-        return (state_->trip_history.load(std::memory_order_acquire) & history_bit(generation))
+        return (shared().trip_history.load(std::memory_order_acquire) & history_bit(generation))
                    ? result<uint32_t>(index)
                    : result<uint32_t>(errc::broken);
     }
@@ -117,20 +118,41 @@ bool Barrier::arrived_party_died(uint32_t generation) const {
 }
 
 result<uint32_t> Barrier::wait_steady(steady_clock::time_point deadline) {
-    enter();
-    if (state_->broken.load(std::memory_order_relaxed)) {
-        detail::lock_release(state_->lock, "Barrier");
+    // The deadline bounds taking the internal lock too: a party stopped inside it must not
+    // stretch a timed wait. Not arrived yet, a timed-out party has nothing to undo.
+    if (!enter(deadline)) return errc::timeout;
+    if (shared().broken.load(std::memory_order_relaxed)) {
+        detail::lock_release(shared().lock, "Barrier");
         return errc::broken;
     }
-    const uint32_t generation = state_->generation.load(std::memory_order_relaxed);
-    const uint32_t index = state_->count.load(std::memory_order_relaxed);
-    if (index + 1 >= parties_) {  // the last party: release everybody
-        state_->trip_history.fetch_or(history_bit(generation), std::memory_order_relaxed);
-        state_->count.store(0, std::memory_order_relaxed);
-        state_->generation.store(generation + 1, std::memory_order_release);
-        state_->phase.fetch_add(1, std::memory_order_release);
-        wake_all(state_->phase);
-        detail::lock_release(state_->lock, "Barrier");
+    const uint32_t generation = shared().generation.load(std::memory_order_relaxed);
+    const uint32_t index = shared().count.load(std::memory_order_relaxed);
+    if (index >= parties_) {  // a scribbled count: impossible, so the barrier is broken
+        break_locked();
+        detail::lock_release(shared().lock, "Barrier");
+        return errc::broken;
+    }
+    if (index + 1 >= parties_) {  // the last party: run the action, then release everybody
+        if (action_) {
+            try {
+                action_();
+            } catch (...) {
+                break_locked();
+                detail::lock_release(shared().lock, "Barrier");
+                throw;
+            }
+        }
+        if (shared().broken.load(std::memory_order_acquire)) {
+            // A party timed out meanwhile and broke it without the lock: nobody passes.
+            detail::lock_release(shared().lock, "Barrier");
+            return errc::broken;
+        }
+        shared().trip_history.fetch_or(history_bit(generation), std::memory_order_relaxed);
+        shared().count.store(0, std::memory_order_relaxed);
+        shared().generation.store(generation + 1, std::memory_order_release);
+        shared().phase.fetch_add(1, std::memory_order_release);
+        wake_all(shared().phase);
+        detail::lock_release(shared().lock, "Barrier");
         return index;
     }
     // Announce before counting (docs/design.md §6): our registry entry names this generation before
@@ -141,36 +163,43 @@ result<uint32_t> Barrier::wait_steady(steady_clock::time_point deadline) {
                                                         std::memory_order_release);
     }
     SHUTTLE_KILL_POINT("barrier.wait.registered");  // dies holding the lock: next enter() breaks
-    state_->count.store(index + 1, std::memory_order_release);
-    detail::lock_release(state_->lock, "Barrier");
+    shared().count.store(index + 1, std::memory_order_release);
+    detail::lock_release(shared().lock, "Barrier");
     SHUTTLE_KILL_POINT("barrier.wait.counted");  // dies waiting: the registry proves it
 
     auto released = [&] {
-        return state_->generation.load(std::memory_order_acquire) != generation ||
-               state_->broken.load(std::memory_order_acquire) != 0;
+        return shared().generation.load(std::memory_order_acquire) != generation ||
+               shared().broken.load(std::memory_order_acquire) != 0;
     };
     Backoff backoff;
     while (!released() && backoff.step()) {
         if (deadline != no_deadline && steady_clock::now() >= deadline) break;
     }
     for (;;) {
-        const uint32_t phase = state_->phase.load(std::memory_order_acquire);
+        const uint32_t phase = shared().phase.load(std::memory_order_acquire);
         if (released()) return outcome(generation, index);
         if (deadline != no_deadline && steady_clock::now() >= deadline) {
-            // As in Python, a party that gives up breaks the barrier for the others.
-            enter();
+            // As in Python, a party that gives up breaks the barrier for the others. The lock is
+            // only tried (its holder may be stopped); breaking needs only the flag and a wake, so
+            // without it the barrier is broken all the same. Racing a trip, that may leave the
+            // next round broken (a timed-out party breaks it in Python too); reset() repairs it.
+            if (!enter(steady_clock::now())) {
+                break_locked();
+                result<uint32_t> tripped = outcome(generation, index);  // before we broke it?
+                return tripped ? tripped : result<uint32_t>(errc::timeout);
+            }
             const bool still_waiting = !released();
             if (still_waiting) break_locked();
-            detail::lock_release(state_->lock, "Barrier");
+            detail::lock_release(shared().lock, "Barrier");
             if (still_waiting) return errc::timeout;
             return outcome(generation, index);
         }
-        if (wait_on(state_->phase, phase, detail::backstop_deadline(deadline)) ==
+        if (wait_on(shared().phase, phase, detail::backstop_deadline(deadline)) ==
                 wake_reason::timeout &&
             !released() && arrived_party_died(generation)) {
-            enter();
+            enter(no_deadline);
             if (!released()) break_locked();
-            detail::lock_release(state_->lock, "Barrier");
+            detail::lock_release(shared().lock, "Barrier");
         }
     }
 }

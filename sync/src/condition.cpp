@@ -1,6 +1,8 @@
 // Condition: one futex slot per waiter, so notify(n) wakes exactly the n oldest waiters.
 #include "shuttle/condition.hpp"
 
+#include <algorithm>
+
 #include "shuttle/detail/owner_word.hpp"
 
 namespace shuttle {
@@ -28,6 +30,12 @@ constexpr uint32_t with_state(uint32_t word, uint32_t slot_state) noexcept {
     return (word & ~slot_state_mask) | slot_state;
 }
 
+/// The slots in use, read from shared memory and clamped to the slot array: a scribbled count
+/// must never index past it.
+uint32_t slots_in_use(const ConditionState& state) noexcept {
+    return std::min(state.slots_used.load(std::memory_order_acquire), condition_waiter_slots);
+}
+
 /// Who waits in `slot`: announced before the slot's word says "waiting" (detail/owner_word.hpp).
 OwnerWord waiter_of(ConditionWaiterSlot& slot) noexcept {
     return {slot.owner, slot.pid_namespace};
@@ -36,7 +44,7 @@ OwnerWord waiter_of(ConditionWaiterSlot& slot) noexcept {
 /// Moves up to `count` waiting slots, oldest ticket first, to "notified" and wakes each.
 /// Returns how many it notified. Lock-free; racing notifiers each win distinct slots.
 uint32_t notify_slots(ConditionState& state, uint32_t count) noexcept {
-    const uint32_t used = state.slots_used.load(std::memory_order_acquire);
+    const uint32_t used = slots_in_use(state);
     uint32_t notified = 0;
     if (count >= used) {  // at least as many as there can be waiters: every one of them
         for (uint32_t index = 0; index < used; ++index) {
@@ -86,7 +94,7 @@ uint32_t notify_slots(ConditionState& state, uint32_t count) noexcept {
 /// notification a dead waiter was given goes to the oldest live waiter instead, so no dead
 /// process absorbs one. One CAS per slot decides between racing repairers.
 void repair_dead_waiters(ConditionState& state, bool waiting_too) noexcept {
-    const uint32_t used = state.slots_used.load(std::memory_order_acquire);
+    const uint32_t used = slots_in_use(state);
     uint32_t rescued = 0;
     for (uint32_t index = 0; index < used; ++index) {
         ConditionWaiterSlot& slot = state.slots[index];
@@ -133,12 +141,13 @@ ConditionWaiterSlot* claim_slot(ConditionState& state, uint64_t ticket) noexcept
 }
 
 /// More waiters than slots: park on the shared overflow word; any notify releases them all.
-bool overflow_wait(ConditionState& state, steady_clock::time_point deadline) {
+/// Releases the lock (every level: `depth` receives how many).
+bool overflow_wait(ConditionState& state, steady_clock::time_point deadline, uint32_t& depth) {
     state.overflow_waiters.fetch_add(1, std::memory_order_seq_cst);
     state.waiters.fetch_add(1, std::memory_order_seq_cst);
     // Read under the lock: a notify after our unlock changes it, so none is missed.
     const uint32_t sequence = state.overflow_sequence.load(std::memory_order_seq_cst);
-    lock_release(state.lock, "Condition::wait");
+    depth = lock_release_all(state.lock, "Condition::wait");
     bool notified = false;
     for (;;) {
         if (state.overflow_sequence.load(std::memory_order_seq_cst) != sequence) {
@@ -161,11 +170,12 @@ bool condition_wait(ConditionState& state, steady_clock::time_point deadline) {
     state.next_ticket.store(ticket + 1, std::memory_order_relaxed);  // under the lock
     ConditionWaiterSlot* slot = claim_slot(state, ticket);
     bool notified = false;
+    uint32_t depth = 1;  // the levels to restore (an RLock's whole depth)
     if (slot == nullptr) {
-        notified = overflow_wait(state, deadline);
+        notified = overflow_wait(state, deadline, depth);
     } else {
         // Registered under the lock: a notify after our unlock finds our slot "waiting".
-        lock_release(state.lock, "Condition::wait");
+        depth = lock_release_all(state.lock, "Condition::wait");
         const uint32_t waiting = slot_word(ticket, slot_waiting);
         for (;;) {
             uint32_t word = slot->word.load(std::memory_order_acquire);
@@ -190,7 +200,7 @@ bool condition_wait(ConditionState& state, steady_clock::time_point deadline) {
         if (notified) slot->word.store(with_state(waiting, slot_free), std::memory_order_release);
         state.waiters.fetch_sub(1, std::memory_order_relaxed);
     }
-    lock_acquire(state.lock, no_deadline, "Condition::wait");
+    lock_restore(state.lock, depth, "Condition::wait");
     return notified;
 }
 
@@ -206,12 +216,13 @@ void condition_notify(ConditionState& state, uint32_t count) noexcept {
 
 }  // namespace detail
 
-Segment Condition::make_segment(std::string_view name, const CreateOptions& options) {
+Segment Condition::make_segment(std::string_view name, ConditionLock kind,
+                                const CreateOptions& options) {
     return detail::create_object(
         name, detail::condition_segment(),
-        [](Segment& segment) {
+        [kind](Segment& segment) {
             detail::lock_init(reinterpret_cast<detail::ConditionState*>(segment.body())->lock,
-                              false);
+                              kind == ConditionLock::rlock);
         },
         options);
 }

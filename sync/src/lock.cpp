@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <ctime>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -93,7 +94,17 @@ void lock_init(LockState& state, bool recursive) {
     state.recursive = recursive ? 1 : 0;
 }
 
+[[noreturn]] void refuse_timeout_without_blocking(const char* what) {
+    throw Error(errc::invalid_argument,
+                fmt::format("{}: acquire(blocking=false) takes no timeout", what));
+}
+
 bool lock_acquire(LockState& state, steady_clock::time_point deadline, const char* what) {
+    if (deadline != no_deadline && !state.recursive && lock_held_by_caller(state)) {
+        // Python: a timed acquire of a Lock its caller holds times out; it never succeeds.
+        std::this_thread::sleep_until(deadline);
+        return false;
+    }
     if (deadline == no_deadline) return acquired(state, pthread_mutex_lock(&state.mutex), what);
     // A past deadline tries once (an ERRORCHECK mutex held by this thread reports EDEADLK).
     if (deadline <= steady_clock::now()) {
@@ -134,6 +145,16 @@ void lock_release(LockState& state, const char* what) {
                     fmt::format("{}: the calling thread does not hold the lock", what));
     }
     check(rc, "pthread_mutex_unlock");
+}
+
+uint32_t lock_release_all(LockState& state, const char* what) {
+    const uint32_t depth = lock_depth(state);
+    for (uint32_t level = 0; level < depth; ++level) lock_release(state, what);
+    return depth;
+}
+
+void lock_restore(LockState& state, uint32_t depth, const char* what) {
+    for (uint32_t level = 0; level < depth; ++level) lock_acquire(state, no_deadline, what);
 }
 
 }  // namespace detail

@@ -3,13 +3,15 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "wait_for_word.hpp"
 
 namespace shuttle {
 namespace detail {
 namespace {
 
-constexpr uint64_t semaphore_tag = 0x53454d410001;  // "SEMA"
+constexpr uint64_t semaphore_tag = 0x53454d410002;  // "SEMA", 2: `bounded` (a bound of 0)
 constexpr uint64_t semaphore_bounded_flag = 1;
 
 SegmentInfo semaphore_segment(uint32_t initial = 0, bool bounded = false) {
@@ -20,10 +22,10 @@ SegmentInfo semaphore_segment(uint32_t initial = 0, bool bounded = false) {
 }
 
 void check_value(uint32_t initial, bool bounded) {
-    if (initial > semaphore_max_value || (bounded && initial == 0)) {
-        throw Error(errc::invalid_argument,
-                    fmt::format("semaphore value {} out of range ({} .. {})", initial,
-                                bounded ? 1 : 0, semaphore_max_value));
+    if (initial > semaphore_max_value) {
+        throw Error(errc::invalid_argument, fmt::format("{} value {} out of range (0 .. {})",
+                                                        bounded ? "BoundedSemaphore" : "Semaphore",
+                                                        initial, semaphore_max_value));
     }
 }
 
@@ -35,6 +37,7 @@ Segment make_semaphore(std::string_view name, uint32_t initial, bool bounded,
             auto& state = *reinterpret_cast<SemaphoreState*>(segment.body());
             state.count.store(initial, std::memory_order_relaxed);
             state.bound = bounded ? initial : 0;
+            state.bounded = bounded ? 1 : 0;
         },
         options);
 }
@@ -64,18 +67,19 @@ bool semaphore_try_acquire(SemaphoreState& state) noexcept {
 }
 
 void semaphore_release(SemaphoreState& state, uint32_t count) {
-    const uint32_t limit = state.bound != 0 ? state.bound : semaphore_max_value;
+    const bool bounded = state.bounded != 0;
+    const uint32_t limit =
+        bounded ? std::min(state.bound, semaphore_max_value) : semaphore_max_value;
     if (count == 0) throw Error(errc::invalid_argument, "Semaphore::release(0)");
     uint32_t value = state.count.load(std::memory_order_relaxed);
     do {
         if (count > limit || value > limit - count) {
-            throw Error(
-                errc::invalid_argument,
-                state.bound != 0
-                    ? fmt::format("BoundedSemaphore released too many times (value {} "
-                                  "+ {} would exceed its bound {})",
-                                  value, count, limit)
-                    : fmt::format("Semaphore value {} + {} would exceed {}", value, count, limit));
+            throw Error(errc::invalid_argument,
+                        bounded ? fmt::format("BoundedSemaphore released too many times (value {} "
+                                              "+ {} would exceed its bound {})",
+                                              value, count, limit)
+                                : fmt::format("Semaphore value {} + {} would exceed {}", value,
+                                              count, limit));
         }
     } while (!state.count.compare_exchange_weak(value, value + count, std::memory_order_seq_cst,
                                                 std::memory_order_relaxed));

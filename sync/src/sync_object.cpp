@@ -13,6 +13,12 @@ BodySizeFunction body_size_for(const SegmentInfo& info) {
 
 }  // namespace
 
+void throw_empty_handle() {
+    throw Error(errc::closed,
+                "an empty handle (default-constructed or moved from): attach it with create, "
+                "open, open_or_create or anonymous first");
+}
+
 Segment create_object(std::string_view name, const SegmentInfo& info,
                       const Segment::Initialiser& init, const CreateOptions& options) {
     if (name.empty()) return Segment::create_anonymous(info, body_size_for(info), init);

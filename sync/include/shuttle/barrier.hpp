@@ -25,6 +25,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <optional>
 
 #include "shuttle/detail/sync_object.hpp"
 #include "shuttle/registry.hpp"
@@ -35,9 +37,26 @@ class Barrier : public detail::SyncObject<Barrier, detail::BarrierState, uint32_
   public:
     Barrier() = default;
 
-    /// Blocks until `parties` have arrived; returns this party's arrival index, or
-    /// errc::broken. If the caller dies while waiting, the others see errc::broken.
-    result<uint32_t> wait() { return wait_steady(no_deadline); }
+    /// Python's `action`: run by exactly one party per round — the last to arrive, with its own
+    /// handle's action (a function cannot cross processes: set it on every handle that may
+    /// arrive last) — after every party arrived and before any is released, holding the
+    /// barrier's internal lock (it must not call this barrier). If it throws, that party's
+    /// wait() throws it and the barrier breaks (the others get errc::broken). Empty: none.
+    /// Not thread-safe against a concurrent wait() on this handle.
+    void set_action(std::function<void()> action) { action_ = std::move(action); }
+    /// Python's `timeout`: what wait() waits at most (this handle's; default: forever).
+    template <class Rep, class Period>
+    void set_default_timeout(const std::chrono::duration<Rep, Period>& timeout) {
+        default_timeout_ = std::chrono::duration<double>(timeout);
+    }
+
+    /// Blocks until `parties` have arrived (at most the default timeout, if set); returns this
+    /// party's arrival index, or errc::broken (errc::timeout when the default timeout ran out).
+    /// If the caller dies while waiting, the others see errc::broken.
+    result<uint32_t> wait() {
+        return wait_steady(default_timeout_ ? detail::deadline_for(*default_timeout_)
+                                            : no_deadline);
+    }
     /// As wait(), at most `timeout`: errc::timeout if it ran out (the barrier is then broken
     /// for everybody, as in Python). Never returns early (EINTR is retried).
     template <class Rep, class Period>
@@ -55,11 +74,17 @@ class Barrier : public detail::SyncObject<Barrier, detail::BarrierState, uint32_
     /// Returns the barrier to its initial, empty state. Parties waiting now get errc::broken.
     void reset();
     /// Whether it is broken now.
-    bool broken() const noexcept { return state_->broken.load(std::memory_order_acquire) != 0; }
-    uint32_t parties() const noexcept { return parties_; }
-    /// Parties waiting now (a snapshot). Non-blocking. A party is counted only once it has
-    /// recorded itself in the registry, so one counted here and then killed breaks the barrier.
-    uint32_t n_waiting() const noexcept { return state_->count.load(std::memory_order_acquire); }
+    bool broken() const { return shared().broken.load(std::memory_order_acquire) != 0; }
+    uint32_t parties() const {
+        (void)shared();
+        return parties_;
+    }
+    /// Parties waiting now (a snapshot); 0 once broken (as Python). Non-blocking. A party is
+    /// counted only once it has recorded itself in the registry, so one counted here and then
+    /// killed breaks the barrier.
+    uint32_t n_waiting() const {
+        return broken() ? 0 : shared().count.load(std::memory_order_acquire);
+    }
 
   private:
     friend NamedObject;
@@ -70,14 +95,17 @@ class Barrier : public detail::SyncObject<Barrier, detail::BarrierState, uint32_
     static SegmentExpectation expectation();
 
     result<uint32_t> wait_steady(steady_clock::time_point deadline);
-    /// Takes the internal lock; a dead previous holder breaks the barrier.
-    void enter();
+    /// Takes the internal lock by `deadline` (false if not); a dead previous holder breaks the
+    /// barrier.
+    bool enter(steady_clock::time_point deadline);
     void break_locked();
     bool arrived_party_died(uint32_t generation) const;
     result<uint32_t> outcome(uint32_t generation, uint32_t index) const;
 
     uint32_t parties_ = 0;
     Participant participant_;
+    std::function<void()> action_;
+    std::optional<std::chrono::duration<double>> default_timeout_;
 };
 
 }  // namespace shuttle

@@ -35,49 +35,75 @@
 
 namespace shuttle {
 
-class Condition : public detail::SyncObject<Condition, detail::ConditionState> {
+/// The lock a Condition waits under: a Lock (the default here) or an RLock (Python's default).
+enum class ConditionLock : uint32_t { lock, rlock };
+
+class Condition : public detail::SyncObject<Condition, detail::ConditionState, ConditionLock> {
   public:
     Condition() = default;
 
-    // ---- the lock (a non-re-entrant Lock; see lock.hpp for its full contract) ----
-    void lock() { detail::lock_acquire(state_->lock, no_deadline, "Condition"); }
-    bool try_lock() { return detail::lock_try_acquire(state_->lock); }
+    // The factories take the kind of lock: create(name, ConditionLock::rlock[, options]),
+    // anonymous(ConditionLock::rlock), open_or_create(name, kind[, options]); without it, a Lock.
+    // open(name) attaches to either (recursive() tells which).
+    using NamedObject::anonymous;
+    using NamedObject::create;
+    using NamedObject::open_or_create;
+    static Condition create(std::string_view name, const CreateOptions& options = {}) {
+        return create(name, ConditionLock::lock, options);
+    }
+    static Condition open_or_create(std::string_view name, const CreateOptions& options = {}) {
+        return open_or_create(name, ConditionLock::lock, options);
+    }
+    static Condition anonymous() { return anonymous(ConditionLock::lock); }
+
+    /// Whether its lock is an RLock (re-entrant: see lock.hpp).
+    bool recursive() const { return shared().lock.recursive != 0; }
+    /// How many times the calling thread holds the lock (0 if it does not; at most 1 unless
+    /// recursive()).
+    uint32_t depth() const { return detail::lock_depth(shared().lock); }
+
+    // ---- the lock (a Lock or an RLock as created; see lock.hpp for its full contract) ----
+    void lock() { detail::lock_acquire(shared().lock, no_deadline, "Condition"); }
+    bool try_lock() { return detail::lock_try_acquire(shared().lock); }
     template <class Rep, class Period>
     bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-        return detail::lock_acquire(state_->lock, detail::deadline_for(timeout), "Condition");
+        return detail::lock_acquire(shared().lock, detail::deadline_for(timeout), "Condition");
     }
     template <class Clock, class Duration>
     bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-        return detail::lock_acquire(state_->lock, detail::steady_deadline(deadline), "Condition");
+        return detail::lock_acquire(shared().lock, detail::steady_deadline(deadline), "Condition");
     }
-    void unlock() { detail::lock_release(state_->lock, "Condition"); }
-    bool previous_owner_died() const noexcept {
-        return state_->lock.owner_died.load(std::memory_order_relaxed) != 0;
+    void unlock() { detail::lock_release(shared().lock, "Condition"); }
+    bool previous_owner_died() const {
+        return shared().lock.owner_died.load(std::memory_order_relaxed) != 0;
     }
     void mark_consistent() {
-        detail::require_holder(state_->lock, "Condition::mark_consistent");
-        state_->lock.owner_died.store(0, std::memory_order_relaxed);
+        detail::require_holder(shared().lock, "Condition::mark_consistent");
+        shared().lock.owner_died.store(0, std::memory_order_relaxed);
     }
-    bool held_by_caller() const noexcept { return detail::lock_held_by_caller(state_->lock); }
+    bool held_by_caller() const { return detail::lock_held_by_caller(shared().lock); }
 
     // ---- waiting: the caller must hold the lock (else Error(not_owner)) ----
-    /// Releases the lock, blocks until notified (or spuriously woken), re-acquires the lock.
-    void wait() { detail::condition_wait(*state_, no_deadline); }
+    /// Releases the lock (every level of an RLock), blocks until notified (or spuriously
+    /// woken), re-acquires it (at the same depth).
+    void wait() { detail::condition_wait(shared(), no_deadline); }
     /// Waits until `predicate()` is true (checked under the lock, first before any waiting).
     template <class Predicate>
     void wait(Predicate predicate) {
-        while (!predicate()) detail::condition_wait(*state_, no_deadline);
+        detail::require_holder(shared().lock, "Condition::wait");
+        while (!predicate()) detail::condition_wait(shared(), no_deadline);
     }
     /// Waits at most `timeout`; false if it ran out (the lock is held again either way).
     template <class Rep, class Period>
     bool wait_for(const std::chrono::duration<Rep, Period>& timeout) {
-        return detail::condition_wait(*state_, detail::deadline_for(timeout));
+        return detail::condition_wait(shared(), detail::deadline_for(timeout));
     }
     template <class Clock, class Duration>
     bool wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-        return detail::condition_wait(*state_, detail::steady_deadline(deadline));
+        return detail::condition_wait(shared(), detail::steady_deadline(deadline));
     }
-    /// Waits at most `timeout` for `predicate()`; returns its last value.
+    /// Waits at most `timeout` for `predicate()`; returns its last value. With no time left
+    /// (timeout <= 0, a past deadline) the predicate is evaluated exactly once.
     template <class Rep, class Period, class Predicate>
     bool wait_for(const std::chrono::duration<Rep, Period>& timeout, Predicate predicate) {
         return wait_until_steady(detail::deadline_for(timeout), predicate);
@@ -88,23 +114,30 @@ class Condition : public detail::SyncObject<Condition, detail::ConditionState> {
     }
 
     /// Wakes up to `count` of the threads waiting now (in any process), the longest-waiting
-    /// first; the others stay parked. Non-blocking (lock-free; one scan of the waiter slots and
-    /// one futex wake per woken waiter); may be called with or without the lock held. Thread-
-    /// and process-safe. A notifier that dies half-way has woken a prefix of its choice.
-    void notify(uint32_t count = 1) noexcept { detail::condition_notify(*state_, count); }
-    /// Wakes every thread waiting now. Non-blocking; thread- and process-safe.
-    void notify_all() noexcept { detail::condition_notify(*state_, UINT32_MAX); }
+    /// first; the others stay parked. The caller must hold the lock, else Error(not_owner) (as
+    /// Python raises). Non-blocking (one scan of the waiter slots and one futex wake per woken
+    /// waiter). Thread- and process-safe. A notifier that dies half-way has woken a prefix of
+    /// its choice.
+    void notify(uint32_t count = 1) {
+        detail::require_holder(shared().lock, "Condition::notify");
+        detail::condition_notify(shared(), count);
+    }
+    /// Wakes every thread waiting now. As notify(): the caller must hold the lock.
+    void notify_all() { notify(UINT32_MAX); }
 
   private:
     friend NamedObject;
     explicit Condition(Segment segment) : NamedObject(std::move(segment)) {}
-    static Segment make_segment(std::string_view name, const CreateOptions& options);
+    static Segment make_segment(std::string_view name, ConditionLock kind,
+                                const CreateOptions& options);
     static SegmentExpectation expectation();
 
     template <class Predicate>
     bool wait_until_steady(steady_clock::time_point deadline, Predicate& predicate) {
+        detail::require_holder(shared().lock, "Condition::wait");  // even with no time left
         while (!predicate()) {
-            if (!detail::condition_wait(*state_, deadline)) return predicate();
+            if (deadline != no_deadline && steady_clock::now() >= deadline) return false;
+            if (!detail::condition_wait(shared(), deadline)) return predicate();
         }
         return true;
     }

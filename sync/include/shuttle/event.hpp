@@ -25,29 +25,27 @@ class Event : public detail::SyncObject<Event, detail::EventState> {
     Event() = default;
 
     /// Sets the flag and wakes every waiter in every process. Non-blocking.
-    void set() noexcept { detail::event_set(*state_); }
+    void set() { detail::event_set(shared()); }
     /// Lowers the flag. Non-blocking.
-    void clear() noexcept { state_->word.fetch_and(~1u, std::memory_order_seq_cst); }
+    void clear() { shared().word.fetch_and(~1u, std::memory_order_seq_cst); }
     /// Whether the flag is set now. Non-blocking (the "try" form of wait()).
-    bool is_set() const noexcept {
-        return (state_->word.load(std::memory_order_acquire) & 1u) != 0;
-    }
+    bool is_set() const { return (shared().word.load(std::memory_order_acquire) & 1u) != 0; }
 
     /// Blocks until the flag is set.
-    void wait() { (void)detail::event_wait(*state_, no_deadline, {}); }
+    void wait() { (void)detail::event_wait(shared(), no_deadline, {}); }
     /// As wait(); errc::cancelled if `stop` is requested first.
     status wait(const std::stop_token& stop) {
-        return detail::event_wait(*state_, no_deadline, stop);
+        return detail::event_wait(shared(), no_deadline, stop);
     }
     /// Waits at most `timeout`; true if the flag was set (Python's Event.wait(timeout)).
     /// Never returns false early (EINTR is retried).
     template <class Rep, class Period>
     bool wait_for(const std::chrono::duration<Rep, Period>& timeout) {
-        return detail::event_wait(*state_, detail::deadline_for(timeout), {}).ok();
+        return detail::event_wait(shared(), detail::deadline_for(timeout), {}).ok();
     }
     template <class Clock, class Duration>
     bool wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-        return detail::event_wait(*state_, detail::steady_deadline(deadline), {}).ok();
+        return detail::event_wait(shared(), detail::steady_deadline(deadline), {}).ok();
     }
 
   private:

@@ -43,42 +43,61 @@ class LockHandle : public SharedState<LockState> {
     /// Error(invalid_argument) if this thread already holds it (it would deadlock forever);
     /// RLock: enters once more. If the caller dies while waiting: nothing happens; if it dies
     /// holding the lock: the next owner learns it.
-    void lock() { lock_acquire(*state_, no_deadline, what_); }
+    void lock() { lock_acquire(shared(), no_deadline, what_); }
 
     /// Never blocks. True if the calling thread now holds the lock (for a Lock already held by
     /// this thread: false).
-    bool try_lock() { return lock_try_acquire(*state_); }
+    bool try_lock() { return lock_try_acquire(shared()); }
 
     /// Blocks at most `timeout` (zero or negative: tries once). True if acquired. Never returns
-    /// early (EINTR is retried); late by scheduling only.
+    /// early (EINTR is retried); late by scheduling only. A Lock already held by the calling
+    /// thread waits the timeout out and returns false (Python's acquire(timeout=...)).
     template <class Rep, class Period>
     bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-        return lock_acquire(*state_, deadline_for(timeout), what_);
+        return lock_acquire(shared(), deadline_for(timeout), what_);
     }
     /// As try_lock_for, with a deadline (steady_clock; other clocks are converted once).
     template <class Clock, class Duration>
     bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-        return lock_acquire(*state_, steady_deadline(deadline), what_);
+        return lock_acquire(shared(), steady_deadline(deadline), what_);
     }
+
+    /// Python's acquire(block=True): blocks (as lock()) and returns true; acquire(false) is
+    /// try_lock(). Thread- and process-safe.
+    bool acquire(bool blocking = true) {
+        if (!blocking) return try_lock();
+        lock();
+        return true;
+    }
+    /// Python's acquire(True, timeout): as try_lock_for(timeout). A timeout with
+    /// blocking == false is Error(invalid_argument), as Python's ValueError.
+    template <class Rep, class Period>
+    bool acquire(bool blocking, const std::chrono::duration<Rep, Period>& timeout) {
+        if (!blocking) refuse_timeout_without_blocking(what_);
+        return try_lock_for(timeout);
+    }
+    /// Python's release(): as unlock(). Only the holding thread may release a Lock; Python's
+    /// any-thread release is a BoundedSemaphore(1)'s (see semaphore.hpp).
+    void release() { unlock(); }
 
     /// Releases the lock (one level of an RLock). Non-blocking. Throws Error(not_owner), and
     /// changes nothing, if the calling thread does not hold it.
-    void unlock() { lock_release(*state_, what_); }
+    void unlock() { lock_release(shared(), what_); }
 
     /// True while the data the lock protects may be inconsistent because an owner died holding
     /// it, until mark_consistent(). Meaningful to the holder; reading it is always safe.
-    bool previous_owner_died() const noexcept {
-        return state_->owner_died.load(std::memory_order_relaxed) != 0;
+    bool previous_owner_died() const {
+        return shared().owner_died.load(std::memory_order_relaxed) != 0;
     }
     /// Clears previous_owner_died() once the holder repaired the protected data. Throws
     /// Error(not_owner) unless the calling thread holds the lock.
     void mark_consistent() {
-        require_holder(*state_, what_);
-        state_->owner_died.store(0, std::memory_order_relaxed);
+        require_holder(shared(), what_);
+        shared().owner_died.store(0, std::memory_order_relaxed);
     }
 
     /// Whether the calling thread holds the lock. Non-blocking.
-    bool held_by_caller() const noexcept { return lock_held_by_caller(*state_); }
+    bool held_by_caller() const { return lock_held_by_caller(shared()); }
 
   protected:
     LockHandle() = default;
@@ -111,7 +130,7 @@ class RLock : public detail::NamedObject<RLock, detail::LockHandle, CreateOption
     RLock() = default;
 
     /// How many times the calling thread holds it (0 if it does not).
-    uint32_t depth() const noexcept { return detail::lock_depth(*state_); }
+    uint32_t depth() const { return detail::lock_depth(shared()); }
 
   private:
     friend NamedObject;

@@ -33,32 +33,35 @@ class Semaphore : public detail::SyncObject<Semaphore, detail::SemaphoreState, u
     Semaphore() = default;
 
     /// Blocks until a unit is available and takes it.
-    void acquire() { (void)detail::semaphore_acquire(*state_, no_deadline, {}); }
+    void acquire() { (void)detail::semaphore_acquire(shared(), no_deadline, {}); }
     /// As acquire(); errc::cancelled (nothing taken) if `stop` is requested first.
     status acquire(const std::stop_token& stop) {
-        return detail::semaphore_acquire(*state_, no_deadline, stop);
+        return detail::semaphore_acquire(shared(), no_deadline, stop);
     }
     /// Never blocks: takes a unit if one is available.
-    bool try_acquire() noexcept { return detail::semaphore_try_acquire(*state_); }
+    bool try_acquire() { return detail::semaphore_try_acquire(shared()); }
     /// Waits at most `timeout` (zero or negative: tries once); true if a unit was taken.
     template <class Rep, class Period>
     bool try_acquire_for(const std::chrono::duration<Rep, Period>& timeout) {
-        return detail::semaphore_acquire(*state_, detail::deadline_for(timeout), {}).ok();
+        return detail::semaphore_acquire(shared(), detail::deadline_for(timeout), {}).ok();
     }
     template <class Clock, class Duration>
     bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-        return detail::semaphore_acquire(*state_, detail::steady_deadline(deadline), {}).ok();
+        return detail::semaphore_acquire(shared(), detail::steady_deadline(deadline), {}).ok();
     }
 
     /// Adds `count` units (waking up to `count` waiters). Never blocks. Throws
     /// Error(invalid_argument) and changes nothing if the value would exceed bound() (a
     /// BoundedSemaphore) or 2^31 - 1, or if `count` is 0.
-    void release(uint32_t count = 1) { detail::semaphore_release(*state_, count); }
+    void release(uint32_t count = 1) { detail::semaphore_release(shared(), count); }
 
     /// The units available now (a snapshot).
-    uint32_t value() const noexcept { return state_->count.load(std::memory_order_relaxed); }
-    /// The largest value release() may reach: 0 for a plain Semaphore (no bound but 2^31 - 1).
-    uint32_t bound() const noexcept { return state_->bound; }
+    uint32_t value() const { return shared().count.load(std::memory_order_relaxed); }
+    /// The largest value release() may reach, for a BoundedSemaphore (0 for a plain Semaphore,
+    /// whose only bound is 2^31 - 1).
+    uint32_t bound() const { return shared().bound; }
+    /// Whether it is a BoundedSemaphore (then bound() holds, even when it is 0).
+    bool bounded() const { return shared().bounded != 0; }
 
   protected:
     explicit Semaphore(Segment segment) : NamedObject(std::move(segment)) {}
@@ -74,7 +77,8 @@ class Semaphore : public detail::SyncObject<Semaphore, detail::SemaphoreState, u
 
 /// A Semaphore whose value may never exceed its initial value: a release() beyond it is a bug
 /// (more releases than acquires) and throws Error(invalid_argument), changing nothing.
-/// `initial` (1 .. 2^31 - 1) is also the bound. open(name) and open_fd(fd) throw
+/// `initial` (0 .. 2^31 - 1) is also the bound: BoundedSemaphore(0), as in Python, is legal and
+/// every release() of it fails. open(name) and open_fd(fd) throw
 /// Error(kind_mismatch) for an unbounded Semaphore.
 class BoundedSemaphore
     : public detail::NamedObject<BoundedSemaphore, Semaphore, CreateOptions, uint32_t> {

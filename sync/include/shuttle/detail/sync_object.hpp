@@ -35,20 +35,43 @@ SegmentExpectation expectation_for(const SegmentInfo& info);
 
 /// A handle's hold on its primitive: the segment, and the `State` at the start of its body.
 /// Movable, not copyable; valid in a fork()ed child.
+/// Every operation on an empty handle (default-constructed or moved from) throws this:
+/// Error(errc::closed).
+[[noreturn]] void throw_empty_handle();
+
 template <class State>
 class SharedState {
   public:
+    /// False for an empty handle (default-constructed or moved from), on which every operation
+    /// throws Error(errc::closed).
     bool valid() const noexcept { return state_ != nullptr; }
     /// The name ("" when anonymous).
     const std::string& name() const noexcept { return segment_.name(); }
     Segment& segment() noexcept { return segment_; }
-    /// The shared state, for diagnostics and for objects that embed it.
-    State& state() noexcept { return *state_; }
+    /// The shared state, for diagnostics and for objects that embed it. Error(closed) if empty.
+    State& state() const { return shared(); }
 
   protected:
     SharedState() = default;
     explicit SharedState(Segment segment)
         : segment_(std::move(segment)), state_(reinterpret_cast<State*>(segment_.body())) {}
+    // A moved-from handle is empty: it never reaches the state it handed on.
+    SharedState(SharedState&& other) noexcept
+        : segment_(std::move(other.segment_)), state_(std::exchange(other.state_, nullptr)) {}
+    SharedState& operator=(SharedState&& other) noexcept {
+        if (this != &other) {
+            segment_ = std::move(other.segment_);
+            state_ = std::exchange(other.state_, nullptr);
+        }
+        return *this;
+    }
+    ~SharedState() = default;
+
+    /// The state; Error(closed) for an empty handle.
+    State& shared() const {
+        if (state_ == nullptr) throw_empty_handle();
+        return *state_;
+    }
 
     Segment segment_;
     State* state_ = nullptr;

@@ -69,13 +69,20 @@ struct alignas(cache_line) LockState {
 void lock_init(LockState& state, bool recursive);
 /// Acquires, waiting at most until `deadline` (no_deadline = forever; a past deadline tries
 /// once). Returns false on timeout. A dead previous owner is recovered at once (the mutex is made
-/// consistent) and flagged in `owner_died`. Throws Error(invalid_argument) if a non-recursive
-/// lock is already held by the calling thread (it would deadlock).
+/// consistent) and flagged in `owner_died`. A non-recursive lock already held by the calling
+/// thread: with a deadline, waits until it and returns false (Python); without one, throws
+/// Error(invalid_argument) (it would deadlock).
 bool lock_acquire(LockState& state, steady_clock::time_point deadline, const char* what);
 /// try_lock: false if held by anyone (the calling thread included, for a non-recursive lock).
 bool lock_try_acquire(LockState& state);
+/// Python's ValueError for acquire(False, timeout): throws Error(invalid_argument).
+[[noreturn]] void refuse_timeout_without_blocking(const char* what);
 /// Releases one level. Throws Error(not_owner) if the calling thread does not hold it.
 void lock_release(LockState& state, const char* what);
+/// Releases every level the calling thread holds (its holder); returns how many.
+uint32_t lock_release_all(LockState& state, const char* what);
+/// Acquires (blocking) and re-enters until the calling thread holds `depth` levels again.
+void lock_restore(LockState& state, uint32_t depth, const char* what);
 /// Whether the calling thread holds it.
 bool lock_held_by_caller(const LockState& state) noexcept;
 /// The calling thread's re-entry depth (RLock; 1 for a held Lock), 0 if it does not hold it.
@@ -88,7 +95,8 @@ void require_holder(const LockState& state, const char* what);
 struct alignas(cache_line) SemaphoreState {
     alignas(cache_line) std::atomic<uint32_t> count;    // futex word
     alignas(cache_line) std::atomic<uint32_t> waiters;  // processes parked (or about to)
-    uint32_t bound;                                     // 0 = unbounded (Semaphore)
+    uint32_t bound;                                     // the bound, if `bounded`
+    uint32_t bounded;  // 1: a BoundedSemaphore (whose bound may be 0: every release fails)
 };
 
 inline constexpr uint32_t semaphore_max_value = 0x7fffffff;
