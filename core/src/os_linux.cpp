@@ -44,7 +44,6 @@ long futex(const std::atomic<uint32_t>& word, int op, uint32_t value, const time
                    nullptr, bitset);
 }
 
-std::atomic<uint64_t> fork_generation_counter{0};
 std::atomic<ProcessIdentity> cached_identity{0};
 std::atomic<uint64_t> cached_namespace{0};
 thread_local int32_t cached_thread_id = 0;
@@ -186,9 +185,7 @@ bool process_stopped(pid_t pid) noexcept {
     return state == 'T' || state == 't';
 }
 
-uint64_t fork_generation() noexcept {
-    return fork_generation_counter.load(std::memory_order_relaxed);
-}
+std::atomic<uint64_t> fork_generation_counter{0};
 
 std::string shm_directory() {
     const char* configured = ::secure_getenv("SHUTTLE_SHM_DIR");

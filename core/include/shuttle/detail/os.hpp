@@ -88,7 +88,11 @@ bool process_stopped(pid_t pid) noexcept;
 
 /// Incremented in every child right after fork(): handles compare it to notice they were
 /// inherited and must re-register.
-uint64_t fork_generation() noexcept;
+/// Inline: hot paths (the Lock's) check it on every call.
+extern std::atomic<uint64_t> fork_generation_counter;
+inline uint64_t fork_generation() noexcept {
+    return fork_generation_counter.load(std::memory_order_relaxed);
+}
 
 // ---- shared-memory files -----------------------------------------------------------------------
 
