@@ -1,11 +1,14 @@
 // notes-3x2: three producers and two consumers share Queue(10). The parent joins the producers,
 // then puts one sentinel per consumer (or, with --close, closes the queue: the built-in
-// sentinel). Prints who produced and consumed what, then a throughput line for a bulk run.
+// sentinel). Prints what the notes print — who produced and consumed what, the sentinels — one
+// line at a time as it happens (stdout is line-buffered even into a pipe), then a throughput line
+// for a bulk run.
 #include <unistd.h>
 
+#include <fmt/core.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <fmt/core.h>
+#include <cstdio>
 #include <vector>
 
 #include "shuttle/process.hpp"
@@ -32,7 +35,13 @@ double run(int64_t items_per_producer, bool use_close, bool verbose) {
             int64_t received = 0;
             for (;;) {
                 auto item = queue.get();  // closed (with --close) ends the loop
-                if (!item || item->producer < 0) break;
+                if (!item || item->producer < 0) {
+                    if (verbose) {
+                        fmt::print("consumer {} (pid {}) got {}, exits after {} items\n", c,
+                                   getpid(), item ? "the sentinel" : "'closed'", received);
+                    }
+                    break;
+                }
                 ++received;
                 if (verbose) {
                     fmt::print("consumer {} (pid {}) got item {} from producer {}\n", c, getpid(),
@@ -50,9 +59,14 @@ double run(int64_t items_per_producer, bool use_close, bool verbose) {
                 queue.put(Item{p, i}).value();
                 if (verbose) fmt::print("producer {} (pid {}) put item {}\n", p, getpid(), i);
             }
+            if (verbose) fmt::print("producer {} (pid {}) done\n", p, getpid());
         }));
     }
     for (auto& producer : producer_processes) producer.join();
+    if (verbose) {
+        fmt::print("parent: producers joined; {}\n",
+                   use_close ? "closing the queue" : "putting one sentinel per consumer");
+    }
     if (use_close) {
         queue.close();
     } else {
@@ -83,6 +97,9 @@ int main(int argc, char** argv) {
     app.add_option("--bulk", bulk, "items per producer in the timed run (0: skip)");
     app.add_flag("--close", use_close, "stop consumers with close() instead of sentinels");
     CLI11_PARSE(app, argc, argv);
+    // One line at a time even into a pipe or file, so the processes' lines interleave as they
+    // happen, as on a terminal.
+    std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
 
     fmt::print("notes-3x2: 3 producers, 2 consumers, Queue(10), stop by {}\n",
                use_close ? "close()" : "one sentinel per consumer");

@@ -190,4 +190,15 @@ bool wait_until_sleeping_in_system_call(pid_t thread_id, long system_call,
 /// Reads `fd` until end of file, at most until `limit` has passed (then `timed_out` is set).
 std::string read_until_end_of_file(int fd, std::chrono::milliseconds limit, bool& timed_out);
 
+/// The errc that `body` throws (as shuttle::Error), or errc::ok if it returns.
+template <class F>
+errc error_of(F body) {
+    try {
+        body();
+    } catch (const Error& error) {
+        return error.condition();
+    }
+    return errc::ok;
+}
+
 }  // namespace shuttle::test

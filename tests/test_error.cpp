@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "shuttle/error.hpp"
+#include "shuttle/queue.hpp"
 
 namespace shuttle {
 namespace {
@@ -38,6 +39,38 @@ TEST(Error, StatusAndErrorCodeInterop) {
     EXPECT_THROW(closed.value(), Closed);
     std::error_code code = errc::timeout;  // is_error_code_enum
     EXPECT_EQ(code.message(), "timed out");
+}
+
+// A message reads as a sentence, never ": full": the queue's *_nowait name their subject, and an
+// error thrown without context is its code's message alone.
+TEST(Error, MessagesNameTheirSubject) {
+    const auto what_of = [](auto&& action) -> std::string {
+        try {
+            action();
+        } catch (const Error& error) {
+            return error.what();
+        }
+        return "(nothing thrown)";
+    };
+    EXPECT_EQ(what_of([] { throw_error(errc::full); }), "full");
+    EXPECT_EQ(what_of([] { throw_error(errc::not_found, "segment 'x'"); }),
+              "segment 'x': no such segment");
+    EXPECT_EQ(what_of([] { throw_error_about("queue", errc::closed); }), "queue is closed");
+    EXPECT_EQ(what_of([] { throw_error_about("queue", errc::timeout); }), "queue: timed out");
+
+    auto queue = Queue<int>::anonymous(1);
+    EXPECT_EQ(what_of([&] { (void)queue.get_nowait(); }), "queue is empty");
+    queue.put_nowait(1);
+    EXPECT_THROW(queue.put_nowait(2), Full);
+    EXPECT_EQ(what_of([&] { queue.put_nowait(2); }), "queue is full");
+
+    auto bytes = ByteQueue::anonymous(1, 16);
+    std::byte buffer[16];
+    EXPECT_THROW((void)bytes.get_nowait(buffer), Empty);
+    EXPECT_EQ(what_of([&] { (void)bytes.get_nowait(buffer); }), "queue is empty");
+    bytes.put_nowait("x");
+    EXPECT_EQ(what_of([&] { bytes.put_nowait("y"); }), "queue is full");
+    EXPECT_EQ(bytes.get_nowait(buffer), 1u);
 }
 
 }  // namespace

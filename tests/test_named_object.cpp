@@ -19,6 +19,7 @@
 namespace shuttle {
 namespace {
 
+using test::error_of;
 using test::NameGuard;
 using test::run_child;
 
@@ -71,16 +72,6 @@ class Counters : public detail::NamedObject<Counters, CountersHandle, CounterOpt
         }
     }
 };
-
-template <class F>
-errc error_of(F body) {
-    try {
-        body();
-    } catch (const Error& error) {
-        return error.condition();
-    }
-    return errc::ok;
-}
 
 TEST(NamedObject, OptionsThatDescribeTheObjectAreCheckedOnOpen) {
     NameGuard name(test::unique_name("counters"));

@@ -164,7 +164,7 @@ TEST(Pipe, EofAfterTheSenderIsKilledMidStream) {
 TEST(Pipe, IdleReceiverGetsEofWithinMillisecondsOfTheSendersDeath) {
     auto [receiver, sender] = Pipe(false);
     auto [ready_receiver, ready_sender] = Pipe(false);
-    Process child = spawn([&] {
+    Process child = spawn(ProcessOptions{.daemon = true}, [&] {  // daemon: paused forever
         receiver.close();
         (void)ready_sender.send("ready");
         for (;;) pause();
@@ -227,7 +227,7 @@ TEST(Pipe, SendToAClosedPeerIsABrokenPipe) {
 TEST(Pipe, BlockedSenderGetsBrokenPipeWhenTheReceiverIsKilled) {
     auto [receiver, sender] = Pipe(false, PipeOptions{.capacity = 64 * 1024});
     auto [ready_receiver, ready_sender] = Pipe(false);
-    Process reader = spawn([&] {
+    Process reader = spawn(ProcessOptions{.daemon = true}, [&] {  // daemon: paused forever
         sender.close();
         (void)ready_sender.send("ready");
         for (;;) pause();  // never reads

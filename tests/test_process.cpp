@@ -4,8 +4,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "counters_segment.hpp"
@@ -214,6 +216,147 @@ TEST(Process, DaemonChildDiesWithItsParent) {
     EXPECT_EQ(detail::process_liveness(plain_identity, pid_namespace), detail::Liveness::alive)
         << "the plain child should still run";
     ::kill(detail::identity_pid(plain_identity), SIGKILL);
+}
+
+// Python joins non-daemon children at exit (std::jthread joins too): destroying the handle of a
+// running non-daemon child waits for it to finish its work; it is not killed. The parent is seen
+// blocked in wait4 inside the destructor before the child is let go.
+TEST(Process, DestroyingARunningNonDaemonHandleJoinsIt) {
+    Segment segment =
+        Segment::create_anonymous(test::counters_info(), test::counters_body_size, {});
+    std::atomic<uint64_t>* slots = test::counters(segment);  // 0: go, 1: child finished
+    const int code = test::run_child([&] {
+        const pid_t destroying_thread = test::current_thread_id();
+        std::atomic<bool> released{false};
+        std::thread releaser([&] {
+            released = test::wait_until_sleeping_in_system_call(destroying_thread, SYS_wait4,
+                                                                std::nullopt);
+            slots[0].store(1);
+        });
+        {
+            Process worker([&] {
+                if (!test::eventually([&] { return slots[0].load() == 1; })) return 2;
+                slots[1].store(1);
+                return 0;
+            });
+            worker.start();
+        }  // the destructor joins here
+        releaser.join();
+        if (!released) return 3;
+        return slots[1].load() == 1 ? 0 : 1;
+    });
+    EXPECT_EQ(code, 0) << "1: the child was killed instead of joined; 3: the destructor never "
+                          "waited";
+}
+
+// A daemon's handle destroyed while it runs terminates it: SIGTERM first (its handler runs), and
+// SIGKILL after daemon_grace if it ignores SIGTERM. Either way it is gone and reaped.
+TEST(Process, DestroyingARunningDaemonHandleTerminatesIt) {
+    Segment segment =
+        Segment::create_anonymous(test::counters_info(), test::counters_body_size, {});
+    std::atomic<uint64_t>* slots = test::counters(segment);  // 0: ready, 1: got SIGTERM
+    static std::atomic<uint64_t>* sigterm_slot;
+    sigterm_slot = &slots[1];
+    for (const bool ignores_sigterm : {false, true}) {
+        slots[0].store(0);
+        slots[1].store(0);
+        int pidfd = -1;
+        const auto start = std::chrono::steady_clock::now();
+        {
+            Process daemon_child(ProcessOptions{.daemon = true}, [&, ignores_sigterm] {
+                if (ignores_sigterm) {
+                    ::signal(SIGTERM, SIG_IGN);
+                } else {
+                    ::signal(SIGTERM, [](int) {
+                        sigterm_slot->store(1);
+                        _exit(5);
+                    });
+                }
+                slots[0].store(1);
+                for (;;) pause();
+            });
+            daemon_child.start();
+            ASSERT_TRUE(test::eventually([&] { return slots[0].load() == 1; }));
+            pidfd = detail::open_pidfd(daemon_child.pid());
+            ASSERT_GE(pidfd, 0);
+        }
+        const auto took = std::chrono::steady_clock::now() - start;
+        EXPECT_TRUE(detail::wait_pidfd_until(pidfd, std::chrono::steady_clock::now()))
+            << "the daemon still runs after its handle was destroyed";
+        detail::close_fd(pidfd);
+        if (ignores_sigterm) {
+            EXPECT_GE(took, Process::daemon_grace);  // killed only after the grace period
+        } else {
+            EXPECT_EQ(slots[1].load(), 1u) << "the daemon was not sent SIGTERM";
+            EXPECT_LT(took, Process::daemon_grace);
+        }
+    }
+}
+
+// Python's names: "Process-N" counting the Processes made in this process, "Process-N:M" for a
+// child's children; a given or set name replaces it (the counter still advances, as Python's);
+// current_process() in a child reports that child's name, its pid and daemon flag, and
+// "MainProcess" outside any child.
+TEST(Process, NamesAndCurrentProcess) {
+    EXPECT_EQ(current_process().name, "MainProcess");
+    EXPECT_EQ(current_process().pid, ::getpid());
+    EXPECT_FALSE(current_process().daemon);
+    const int code = test::run_child([] {
+        const ProcessInfo me = current_process();
+        if (me.name.rfind("Process-", 0) != 0 || me.pid != ::getpid() || !me.daemon) return 10;
+        const auto reports = [](std::string expected, bool daemon) {
+            return [expected, daemon] {
+                const ProcessInfo info = current_process();
+                return info.name == expected && info.pid == ::getpid() && info.daemon == daemon ? 0
+                                                                                                : 1;
+            };
+        };
+        Process first(reports(me.name + ":1", false));
+        if (first.name() != me.name + ":1") return 11;
+        Process named(ProcessOptions{.daemon = true, .name = "worker"}, reports("worker", true));
+        if (named.name() != "worker" || !named.daemon()) return 12;
+        Process renamed(reports("renamed", false));
+        if (renamed.name() != me.name + ":3") return 13;
+        renamed.set_name("renamed");
+        // A grandchild of this process is Process-K:4:1: the child's own counter starts at 1.
+        Process parent_of_one([&] {
+            Process grandchild(reports(me.name + ":4:1", false));
+            grandchild.start();
+            grandchild.join();
+            return *grandchild.exitcode();
+        });
+        for (Process* process : {&first, &named, &renamed, &parent_of_one}) {
+            process->start();
+            if (!test::join_or_fail(*process)) return 20;
+            if (process->exitcode() != 0) return 21;
+        }
+        renamed.set_name("after-start");  // renaming later changes only this handle
+        return renamed.name() == "after-start" ? 0 : 22;
+    });
+    EXPECT_EQ(code, 0);
+}
+
+// Process(f, args...) as Python's Process(target=f, args=(...)): the arguments are copied or
+// moved into the handle (move-only ones too) and given to the target in the child.
+TEST(Process, ArgumentsArePassedToTheTarget) {
+    int base = 3;
+    Process adder(
+        [](int a, const std::string& text, std::unique_ptr<int> boxed) {
+            return a + static_cast<int>(text.size()) + *boxed;
+        },
+        base, std::string("abcd"), std::make_unique<int>(10));
+    base = 100;  // copied at construction: the child sees 3
+    adder.start();
+    ASSERT_TRUE(test::join_and_expect_exit(adder, 17));
+
+    Process with_options = spawn(
+        ProcessOptions{.name = "summer"}, [](int a, int b) { return a + b; }, 20, 22);
+    EXPECT_EQ(with_options.name(), "summer");
+    ASSERT_TRUE(test::join_and_expect_exit(with_options, 42));
+
+    Process older_spelling = spawn([] { return 9; }, ProcessOptions{.name = "nine"});
+    EXPECT_EQ(older_spelling.name(), "nine");
+    ASSERT_TRUE(test::join_and_expect_exit(older_spelling, 9));
 }
 
 }  // namespace

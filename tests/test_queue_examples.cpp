@@ -28,7 +28,23 @@ TEST(QueueExamples, Notes3x2WithSentinelsAndWithClose) {
         for (int p = 0; p < 3; ++p) {
             EXPECT_EQ(count_of(run.output, "from producer " + std::to_string(p) + "\n"), 4u);
         }
-        EXPECT_NE(run.output.find("M items/s"), std::string::npos) << run.output;
+        // The sentinels (or the close) as the notes print them, and each consumer's exit.
+        const bool closing = mode.front() == "--close";
+        const auto announced = run.output.find(
+            closing ? "parent: producers joined; closing the queue"
+                    : "parent: producers joined; putting one sentinel per consumer");
+        ASSERT_NE(announced, std::string::npos) << run.output;
+        EXPECT_EQ(count_of(run.output, closing ? "got 'closed', exits" : "got the sentinel, exits"),
+                  2u)
+            << run.output;
+        EXPECT_EQ(count_of(run.output, " done\n"), 3u) << run.output;
+        // Flushed per line into a pipe: the parent's line, written before the sentinels are put,
+        // comes before any consumer's reaction to them (fully buffered, it would come at exit).
+        EXPECT_LT(announced, run.output.find(", exits after")) << run.output;
+        // The throughput line comes last.
+        const auto throughput = run.output.find("M items/s");
+        ASSERT_NE(throughput, std::string::npos) << run.output;
+        EXPECT_EQ(run.output.find('\n', throughput), run.output.size() - 1) << run.output;
     }
 }
 

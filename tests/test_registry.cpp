@@ -47,7 +47,7 @@ TEST(Registry, EntryOfAKilledProcessIsReclaimed) {
     Segment segment = registry_segment(1);
     Registry registry(segment);
     std::atomic<uint64_t>& flag = test::counters(segment)[0];
-    Process holder([&] {
+    Process holder(ProcessOptions{.daemon = true}, [&] {  // daemon: paused forever
         if (!registry.claim()) return 1;
         flag.store(1);
         for (;;) pause();

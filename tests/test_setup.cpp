@@ -1,9 +1,12 @@
 // scripts/setup against stand-in apt-get, apt-cache, dpkg-query and sudo commands: the order of
 // what it asks, on a fresh machine and on one where everything is installed.
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "support.hpp"
 
@@ -65,7 +68,7 @@ class FakeMachine {
     void install_everything_but(const std::string& package) const {
         std::istringstream packages(
             "cmake ninja-build g++ python3 libboost-dev libgtest-dev libbenchmark-dev libfmt-dev "
-            "libcli11-dev clang-format libzmq3-dev gnuplot-nox nlohmann-json3-dev libcereal-dev "
+            "libcli11-dev pkg-config libzmq3-dev gnuplot-nox nlohmann-json3-dev libcereal-dev "
             "libatomic-queue-dev libconcurrentqueue-dev");
         std::ofstream installed(root_ / "installed");
         for (std::string name; packages >> name;) {
@@ -77,15 +80,25 @@ class FakeMachine {
                       "lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages");
     }
 
-    test::ProgramOutput run_setup() const {
+    /// Runs scripts/setup with `group` ("", "--tests" or "--bench").
+    test::ProgramOutput run_setup(const std::string& group = "") const {
         const std::string path = "PATH=" + (root_ / "bin").string() + ":" + std::getenv("PATH");
-        return test::run_program("/usr/bin/env",
-                                 {path, "SHUTTLE_APT_LISTS_DIR=" + (root_ / "lists").string(),
-                                  "bash", (source_directory / "scripts/setup").string()},
-                                 30000ms);
+        std::vector<std::string> arguments{path,
+                                           "SHUTTLE_APT_LISTS_DIR=" + (root_ / "lists").string(),
+                                           "bash", (source_directory / "scripts/setup").string()};
+        if (!group.empty()) arguments.push_back(group);
+        return test::run_program("/usr/bin/env", arguments, 30000ms);
     }
     std::string log() const { return read_text(root_ / "log"); }
     std::string installed() const { return read_text(root_ / "installed"); }
+    /// The installed packages, sorted.
+    std::vector<std::string> installed_packages() const {
+        std::istringstream lines(installed());
+        std::vector<std::string> packages;
+        for (std::string name; lines >> name;) packages.push_back(name);
+        std::sort(packages.begin(), packages.end());
+        return packages;
+    }
     void clear_log() const { std::ofstream(root_ / "log", std::ios::trunc); }
 
   private:
@@ -98,7 +111,7 @@ TEST(Setup, RefreshesThePackageListsBeforeLookingForOptionalPackages) {
     FakeMachine machine;
     machine.make_available("libatomic-queue-dev");
     machine.make_available("libconcurrentqueue-dev");
-    test::ProgramOutput output = machine.run_setup();
+    test::ProgramOutput output = machine.run_setup("--bench");
     ASSERT_EQ(output.exit_code, 0) << output.output;
     const std::string log = machine.log();
     const auto update = log.find("apt-get update");
@@ -108,11 +121,12 @@ TEST(Setup, RefreshesThePackageListsBeforeLookingForOptionalPackages) {
     EXPECT_LT(update, first_question) << log;
     EXPECT_NE(machine.installed().find("libatomic-queue-dev"), std::string::npos) << log;
     EXPECT_NE(machine.installed().find("libconcurrentqueue-dev"), std::string::npos) << log;
-    EXPECT_NE(machine.installed().find("libgtest-dev"), std::string::npos) << log;
+    EXPECT_NE(machine.installed().find("gnuplot-nox"), std::string::npos) << log;
+    EXPECT_NE(machine.installed().find("libbenchmark-dev"), std::string::npos) << log;
 
     // A second run finds everything installed: it asks nothing and installs nothing.
     machine.clear_log();
-    output = machine.run_setup();
+    output = machine.run_setup("--bench");
     ASSERT_EQ(output.exit_code, 0) << output.output;
     EXPECT_EQ(machine.log(), "");
     EXPECT_EQ(output.output, "");
@@ -124,10 +138,39 @@ TEST(Setup, AMissingOptionalPackageTheListsLackCausesNoRefresh) {
     FakeMachine machine;
     machine.install_everything_but("libatomic-queue-dev");
     machine.fill_package_lists();
-    test::ProgramOutput output = machine.run_setup();
+    test::ProgramOutput output = machine.run_setup("--bench");
     ASSERT_EQ(output.exit_code, 0) << output.output;
     EXPECT_EQ(test::count_of(machine.log(), "apt-get"), 0u) << machine.log();
     EXPECT_EQ(test::count_of(machine.log(), "apt-cache show libatomic-queue-dev"), 1u);
+}
+
+// The demo needs only the build dependencies: plain scripts/setup installs exactly those; the
+// test run adds GoogleTest and what the bench build needs (scripts/test builds and smoke-tests
+// the bench), not the charts' gnuplot or the optional peers.
+TEST(Setup, InstallsOnlyTheBuildDependenciesUnlessAskedForTestsOrBench) {
+    FakeMachine machine;
+    machine.make_available("libatomic-queue-dev");
+    test::ProgramOutput output = machine.run_setup();
+    ASSERT_EQ(output.exit_code, 0) << output.output;
+    EXPECT_EQ(machine.installed_packages(),
+              (std::vector<std::string>{"cmake", "g++", "libcereal-dev", "libcli11-dev",
+                                        "libfmt-dev", "ninja-build"}))
+        << machine.log();
+    EXPECT_EQ(test::count_of(machine.log(), "apt-cache"), 0u) << machine.log();
+
+    output = machine.run_setup("--tests");
+    ASSERT_EQ(output.exit_code, 0) << output.output;
+    const std::vector<std::string> with_tests = machine.installed_packages();
+    for (const char* needed : {"libgtest-dev", "libbenchmark-dev", "libboost-dev",
+                               "nlohmann-json3-dev", "libzmq3-dev", "pkg-config", "python3"}) {
+        EXPECT_TRUE(std::ranges::count(with_tests, needed) == 1) << needed << ": " << machine.log();
+    }
+    EXPECT_EQ(std::ranges::count(with_tests, "gnuplot-nox"), 0) << machine.log();
+    EXPECT_EQ(std::ranges::count(with_tests, "libatomic-queue-dev"), 0) << machine.log();
+
+    output = machine.run_setup("--nonsense");
+    EXPECT_EQ(output.exit_code, 2) << output.output;
+    EXPECT_NE(output.output.find("usage: scripts/setup"), std::string::npos) << output.output;
 }
 
 }  // namespace

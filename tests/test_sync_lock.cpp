@@ -155,7 +155,7 @@ TEST(SyncLock, OwnerDiedFlagPersistsUntilMarkedConsistent) {
 TEST(SyncLock, BlockedWaiterGetsLockWhenHolderIsKilled) {
     Lock lock = Lock::anonymous();
     SharedWords words;
-    Process holder = spawn([&] {
+    Process holder = spawn(ProcessOptions{.daemon = true}, [&] {  // daemon: paused forever
         lock.lock();
         words[0] = 1;
         for (;;) ::pause();

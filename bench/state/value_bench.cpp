@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "python_peer.hpp"
 #include "shuttle/process.hpp"
 #include "shuttle/value.hpp"
 
@@ -40,13 +41,7 @@ print(n * procs / elapsed)
 )";
 
 double python_rate(uint64_t increments, int processes) {
-    const std::string command = fmt::format("python3 -c \"$(cat <<'PY'\n{}PY\n)\" {} {}",
-                                            python_program, increments, processes);
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe == nullptr) return 0;
-    double rate = 0;
-    if (std::fscanf(pipe, "%lf", &rate) != 1) rate = 0;
-    return ::pclose(pipe) == 0 ? rate : 0;
+    return shuttle::bench::python_rate(python_program, fmt::format("{} {}", increments, processes));
 }
 
 /// Increments per second of `processes` processes each running `body` `increments` times.
@@ -68,11 +63,6 @@ double shuttle_rate(shuttle::Value<int64_t>& value, uint64_t increments, int pro
         std::exit(1);
     }
     return static_cast<double>(expected) / seconds;
-}
-
-double median(std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    return values.empty() ? 0 : values[values.size() / 2];
 }
 
 }  // namespace
@@ -104,9 +94,9 @@ int main(int argc, char** argv) {
             python.push_back(python_rate(python_increments, processes));
             shuttle_atomic.push_back(shuttle_rate(value, increments, processes, atomic));
         }
-        const double py = median(python);
-        const double lock_rate = median(shuttle_locked);
-        const double add_rate = median(shuttle_atomic);
+        const double py = shuttle::bench::median(python);
+        const double lock_rate = shuttle::bench::median(shuttle_locked);
+        const double add_rate = shuttle::bench::median(shuttle_atomic);
         fmt::print("{:<12} {:>18.2f} M/s {:>18.2f} M/s {:>18.2f} M/s {:>9.1f}x {:>9.1f}x\n",
                    processes, py / 1e6, lock_rate / 1e6, add_rate / 1e6,
                    py > 0 ? lock_rate / py : 0.0, py > 0 ? add_rate / py : 0.0);

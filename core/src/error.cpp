@@ -49,6 +49,11 @@ class Category final : public std::error_category {
                        "first)";
             case errc::bad_message:
                 return "bad message: the bytes are not an encoding of the expected type";
+            case errc::unavailable:
+                return "the remote server cannot be reached or failed the request";
+            case errc::worker_died:
+                return "the pool worker running the task died (killed or crashed)";
+            case errc::task_failed: return "the pool task threw an exception";
         }
         return "unknown shuttle error";
     }
@@ -69,6 +74,16 @@ void throw_error(errc code, const std::string& what) {
         case errc::closed: throw Closed(what);
         case errc::timeout: throw Timeout(what);
         default: throw Error(code, what);
+    }
+}
+
+void throw_error_about(const std::string& subject, errc code) {
+    const std::string message = make_error_code(code).message();
+    switch (code) {
+        case errc::full: throw Full(Error::Text{subject + " is " + message});
+        case errc::empty: throw Empty(Error::Text{subject + " is " + message});
+        case errc::closed: throw Closed(Error::Text{subject + " is " + message});
+        default: throw_error(code, subject);
     }
 }
 

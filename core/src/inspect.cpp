@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "shuttle/detail/os.hpp"
 
 namespace shuttle {
@@ -23,20 +25,31 @@ const char* kind_name(ObjectKind kind) noexcept {
 }
 
 std::optional<SegmentSummary> inspect_segment(std::string_view name_view) {
-    const std::string name(name_view);
-    const detail::FileResult file = detail::open_shm_file(name, false);
-    if (file.fd < 0) return std::nullopt;
     SegmentSummary summary;
-    summary.name = name;
+    summary.name = Segment::validate_name(name_view);
+    const std::string& name = summary.name;
+    detail::SegmentFile file;
+    try {
+        file = detail::open_segment_file(name, false, detail::current_user() == detail::root_user);
+    } catch (const Error& error) {
+        if (error.condition() == errc::not_found) {
+            if (detail::shm_directory_exists()) return std::nullopt;
+            throw;  // says that the directory is missing
+        }
+        summary.error = error.condition();
+        summary.problem = error.what();
+        return summary;
+    }
+    summary.owner = file.status.owner;
     summary.mapping = detail::processes_mapping(name);
-    uint64_t size = 0;
-    int error = detail::file_size(file.fd, size);
+    const uint64_t size = file.status.size;
     summary.size = size;
     void* base = nullptr;
-    if (error == 0 && size >= segment_header_area)
-        base = detail::map_read_only(file.fd, size, error);
+    int error = 0;
+    if (size >= segment_header_area) base = detail::map_read_only(file.fd, size, error);
     detail::close_fd(file.fd);
     if (base == nullptr) {
+        summary.error = error ? errc::system : errc::not_shuttle;
         summary.problem = error ? "cannot map it" : "too small for a shuttle header";
         return summary;
     }
@@ -44,11 +57,18 @@ std::optional<SegmentSummary> inspect_segment(std::string_view name_view) {
     const auto& header = *static_cast<const SegmentHeader*>(base);
     summary.shuttle = header.magic.load(std::memory_order_acquire) == segment_magic;
     summary.layout_version = header.layout_version;
+    const uint64_t stored_segment_size = header.segment_size;
     if (!summary.shuttle) {
+        summary.error = errc::not_shuttle;
         summary.problem = "not a shuttle segment";
     } else if (summary.layout_version != segment_layout_version) {
+        summary.error = errc::version_mismatch;
         summary.problem = "layout version " + std::to_string(summary.layout_version) +
                           " (this build reads " + std::to_string(segment_layout_version) + ")";
+    } else if (stored_segment_size > size) {
+        summary.error = errc::truncated;
+        summary.problem = "truncated: " + std::to_string(size) + " bytes, its header says " +
+                          std::to_string(stored_segment_size);
     } else {
         summary.readable = true;
         static_cast<ObjectDescription&>(summary) = description_of(header);
@@ -62,6 +82,7 @@ std::optional<SegmentSummary> inspect_segment(std::string_view name_view) {
             segment_header_area + uint64_t{registry_capacity} * sizeof(RegistryEntry);
         if (registry_capacity > max_registry_capacity || registry_end > size) {
             summary.readable = false;
+            summary.error = errc::corrupt;
             summary.problem = "corrupt registry size";
         } else {
             const auto* entries = reinterpret_cast<const RegistryEntry*>(
@@ -86,8 +107,21 @@ std::optional<SegmentSummary> inspect_segment(std::string_view name_view) {
 }
 
 std::vector<SegmentSummary> list_segments(std::string_view prefix) {
+    // A prefix no valid name starts with ("../", "a..") is a mistake, not an empty listing.
+    if (!prefix.empty() && !Segment::valid_name(std::string(prefix) + "x")) {
+        throw Error(
+            errc::invalid_name,
+            fmt::format("'{}' cannot start a segment name (the rule: docs/segments.md)", prefix));
+    }
     std::vector<SegmentSummary> summaries;
-    for (const std::string& name : detail::list_shm_files(std::string(prefix))) {
+    int error = 0;
+    const std::vector<std::string> names = detail::list_shm_files(std::string(prefix), error);
+    if (error != 0) {
+        detail::fail_file_operation(error,
+                                    "cannot list the segment directory " + detail::shm_directory());
+    }
+    for (const std::string& name : names) {
+        if (!Segment::valid_name(name)) continue;  // no shuttle segment is called that
         if (auto summary = inspect_segment(name)) summaries.push_back(std::move(*summary));
     }
     return summaries;

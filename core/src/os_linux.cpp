@@ -188,8 +188,13 @@ bool process_stopped(pid_t pid) noexcept {
 std::atomic<uint64_t> fork_generation_counter{0};
 
 std::string shm_directory() {
-    const char* configured = std::getenv("SHUTTLE_SHM_DIR");
+    const char* configured = ::secure_getenv("SHUTTLE_SHM_DIR");
     return configured != nullptr && *configured != '\0' ? configured : "/dev/shm";
+}
+
+bool shm_directory_exists() noexcept {
+    struct stat info {};
+    return ::stat(shm_directory().c_str(), &info) == 0 && S_ISDIR(info.st_mode);
 }
 
 FileResult create_unnamed_shm_file(unsigned mode) noexcept {
@@ -223,7 +228,8 @@ int publish_shm_file(int fd, const std::string& name) noexcept {
 
 FileResult open_shm_file(const std::string& name, bool writable) noexcept {
     std::string path = shm_directory() + "/" + name;
-    int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
+    int fd =
+        ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) return {-1, errno};
     return {fd, 0};
 }
@@ -242,11 +248,18 @@ int allocate_file(int fd, uint64_t size) noexcept {
     return ::posix_fallocate(fd, 0, static_cast<off_t>(size));
 }
 
-int file_size(int fd, uint64_t& size) noexcept {
+int file_status(int fd, FileStatus& status) noexcept {
     struct stat info {};
     if (::fstat(fd, &info) != 0) return errno;
-    size = static_cast<uint64_t>(info.st_size);
+    status.size = static_cast<uint64_t>(info.st_size);
+    status.owner = static_cast<uint32_t>(info.st_uid);
+    status.regular = S_ISREG(info.st_mode);
+    status.directory = S_ISDIR(info.st_mode);
     return 0;
+}
+
+uint32_t current_user() noexcept {
+    return static_cast<uint32_t>(::geteuid());
 }
 
 void* map_shared(int fd, uint64_t size, int& error) noexcept {
@@ -269,9 +282,10 @@ void* map_read_only(int fd, uint64_t size, int& error) noexcept {
     return address;
 }
 
-std::vector<std::string> list_shm_files(const std::string& prefix) {
+std::vector<std::string> list_shm_files(const std::string& prefix, int& error) {
     std::vector<std::string> names;
     DIR* directory = ::opendir(shm_directory().c_str());
+    error = directory == nullptr ? errno : 0;
     if (directory == nullptr) return names;
     while (const dirent* item = ::readdir(directory)) {
         const std::string name = item->d_name;

@@ -1,5 +1,6 @@
 #include "shuttle/process.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -20,20 +21,31 @@ void flush_all() {
     std::fflush(nullptr);
 }
 
-[[noreturn]] void run_child(const std::function<int()>& target, const ProcessOptions& options,
-                            pid_t parent) {
+// Who this process is, for current_process() and the default names of the Processes it makes.
+// Written only in a fork()ed child before its target runs (one thread then); read by any thread.
+struct ThisProcess {
+    std::string name = "MainProcess";
+    std::string identity;  // "" in the main process; "1", "1:2", ... in children
+    bool daemon = false;
+};
+ThisProcess this_process;
+std::atomic<unsigned> processes_made{0};  // Python's _process_counter; restarts in each child
+
+[[noreturn]] void run_child(detail::ProcessTarget& target, const std::string& name,
+                            std::string identity, bool daemon, pid_t parent) {
     int code = 0;
-    if (options.daemon && !detail::die_with_parent(parent)) detail::exit_process(1);
+    if (daemon && !detail::die_with_parent(parent)) detail::exit_process(1);
+    this_process = ThisProcess{name, std::move(identity), daemon};
+    processes_made.store(0, std::memory_order_relaxed);
     try {
-        code = target();
+        code = target.run();
     } catch (const std::exception& error) {
-        std::fprintf(stderr, "shuttle::Process %s(pid %d): uncaught exception: %s\n",
-                     options.name.empty() ? "" : (options.name + " ").c_str(),
+        std::fprintf(stderr, "shuttle::Process %s (pid %d): uncaught exception: %s\n", name.c_str(),
                      detail::current_pid(), error.what());
         code = 1;
     } catch (...) {
-        std::fprintf(stderr, "shuttle::Process (pid %d): uncaught non-standard exception\n",
-                     detail::current_pid());
+        std::fprintf(stderr, "shuttle::Process %s (pid %d): uncaught non-standard exception\n",
+                     name.c_str(), detail::current_pid());
         code = 1;
     }
     flush_all();
@@ -41,6 +53,19 @@ void flush_all() {
 }
 
 }  // namespace
+
+ProcessInfo current_process() {
+    return ProcessInfo{this_process.name, detail::current_pid(), this_process.daemon};
+}
+
+void Process::name_process(ProcessOptions options) {
+    const unsigned number = processes_made.fetch_add(1, std::memory_order_relaxed) + 1;
+    identity_ = this_process.identity.empty()
+                    ? std::to_string(number)
+                    : this_process.identity + ":" + std::to_string(number);
+    name_ = options.name.empty() ? "Process-" + identity_ : std::move(options.name);
+    daemon_ = options.daemon;
+}
 
 Process::Process(Process&& other) noexcept {
     *this = std::move(other);
@@ -50,8 +75,11 @@ Process& Process::operator=(Process&& other) noexcept {
     if (this != &other) {
         release();
         target_ = std::move(other.target_);
-        options_ = std::move(other.options_);
+        name_ = std::move(other.name_);
+        identity_ = std::move(other.identity_);
+        daemon_ = other.daemon_;
         pid_ = std::exchange(other.pid_, 0);
+        started_by_ = std::exchange(other.started_by_, 0);
         pidfd_ = std::exchange(other.pidfd_, -1);
         exitcode_ = std::exchange(other.exitcode_, std::nullopt);
     }
@@ -63,8 +91,15 @@ Process::~Process() {
 }
 
 void Process::release() noexcept {
-    if (pid_ > 0 && !exitcode_) {
-        detail::send_signal(pid_, SIGKILL);
+    // Only the process that forked the child may wait for it; a fork()ed copy of this handle
+    // would signal or wait on a pid that is not its child.
+    if (pid_ > 0 && !exitcode_ && started_by_ == detail::current_pid()) {
+        if (daemon_) {
+            detail::send_signal(pid_, SIGTERM);
+            if (!wait_until(deadline_after(daemon_grace))) {
+                detail::send_signal(pid_, SIGKILL);
+            }
+        }
         reap(true);
     }
     detail::close_fd(pidfd_);
@@ -78,8 +113,9 @@ void Process::start() {
     const pid_t parent = detail::current_pid();
     pid_t pid = detail::fork_process();
     if (pid < 0) throw_system_error(errno, "fork");
-    if (pid == 0) run_child(target_, options_, parent);
+    if (pid == 0) run_child(*target_, name_, identity_, daemon_, parent);
     pid_ = pid;
+    started_by_ = parent;
     pidfd_ = detail::open_pidfd(pid);
 }
 
@@ -103,6 +139,10 @@ bool Process::join_for(std::chrono::steady_clock::duration timeout) {
 
 bool Process::join_until(std::chrono::steady_clock::time_point deadline) {
     if (pid_ <= 0) throw Error(errc::invalid_argument, "Process not started");
+    return wait_until(deadline);
+}
+
+bool Process::wait_until(std::chrono::steady_clock::time_point deadline) noexcept {
     if (reap(false)) return true;
     if (pidfd_ >= 0) {
         if (!detail::wait_pidfd_until(pidfd_, deadline)) return reap(false);

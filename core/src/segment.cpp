@@ -25,14 +25,24 @@ errc errc_from_errno(int error) {
     }
 }
 
-[[noreturn]] void fail(int error, const std::string& what) {
-    errc code = errc_from_errno(error);
-    if (code == errc::system) throw_system_error(error, what);
-    throw Error(code, fmt::format("{}: {}", what, std::strerror(error)));
-}
+using detail::fail_file_operation;
 
 std::string describe(const std::string& name) {
     return name.empty() ? std::string("anonymous segment") : fmt::format("segment '{}'", name);
+}
+
+/// fstat of a descriptor about to be mapped: a regular file (a memfd is one), else not_shuttle.
+detail::FileStatus regular_file_status(int fd, const std::string& what) {
+    detail::FileStatus status;
+    if (int error = detail::file_status(fd, status)) fail_file_operation(error, "fstat " + what);
+    if (!status.regular) {
+        throw Error(
+            errc::not_shuttle,
+            fmt::format("{} is {}, not a shuttle segment", what,
+                        status.directory ? "a directory"
+                                         : "not a regular file (a FIFO, socket or device)"));
+    }
+    return status;
 }
 
 /// Header + registry + body, with overflow checks; nullopt if it does not fit 64 bits.
@@ -44,23 +54,104 @@ std::optional<uint64_t> total_size(uint32_t registry_capacity, uint64_t body_siz
 
 }  // namespace
 
+void detail::fail_file_operation(int error, const std::string& what) {
+    if (error == ENOENT && !shm_directory_exists()) {
+        throw Error(errc::not_found,
+                    fmt::format("{}: the segment directory '{}' does not exist (SHUTTLE_SHM_DIR "
+                                "must name an existing directory; unset, it is /dev/shm)",
+                                what, shm_directory()));
+    }
+    errc code = errc_from_errno(error);
+    if (code == errc::system) throw_system_error(error, what);
+    throw Error(code, fmt::format("{}: {}", what, std::strerror(error)));
+}
+
+detail::SegmentFile detail::open_segment_file(const std::string& name, bool writable,
+                                              bool allow_foreign_owner) {
+    const std::string what = describe(name);
+    const FileResult file = open_shm_file(name, writable);
+    if (file.fd < 0) {
+        // O_NOFOLLOW refuses a symbolic link (ELOOP); a directory refuses writing (EISDIR); a
+        // socket refuses opening at all (ENXIO).
+        if (file.error == ELOOP) {
+            throw Error(errc::not_shuttle,
+                        fmt::format("{} is a symbolic link, not a shuttle segment (links are "
+                                    "not followed)",
+                                    what));
+        }
+        if (file.error == EISDIR) {
+            throw Error(errc::not_shuttle,
+                        fmt::format("{} is a directory, not a shuttle segment", what));
+        }
+        if (file.error == ENXIO) {  // a socket, or a device without its driver
+            throw Error(errc::not_shuttle,
+                        fmt::format("{} is not a regular file (a socket or device), not a "
+                                    "shuttle segment",
+                                    what));
+        }
+        fail_file_operation(file.error, "cannot open " + what);
+    }
+    SegmentFile opened{file.fd, {}};
+    try {
+        opened.status = regular_file_status(file.fd, what);
+        const uint32_t caller = current_user();
+        if (!allow_foreign_owner && opened.status.owner != caller &&
+            opened.status.owner != root_user) {
+            throw Error(errc::permission,
+                        fmt::format("{} belongs to user {}, neither you (user {}) nor root: "
+                                    "refused, as it could have been planted under this name by "
+                                    "another user (to join it all the same, open it with "
+                                    "allow_foreign_owner)",
+                                    what, opened.status.owner, caller));
+        }
+    } catch (...) {
+        close_fd(file.fd);
+        throw;
+    }
+    return opened;
+}
+
 uint64_t Segment::body_offset_for(uint32_t registry_capacity) noexcept {
     return segment_header_area + uint64_t{registry_capacity} * sizeof(RegistryEntry);
 }
 
-std::string Segment::validate_name(std::string_view name) {
-    if (!name.empty() && name.front() == '/') name.remove_prefix(1);
-    bool ok = !name.empty() && name.size() <= 200 && name.front() != '.';
+bool Segment::valid_name(std::string_view name) noexcept {
+    // Words of [A-Za-z0-9_-] joined by single dots: no leading, trailing or doubled dot, so no
+    // "." or ".." component and no hidden file; no slash, so the name is never a path.
+    if (name.empty() || name.size() > max_name_length) return false;
+    bool word_started = false;  // whether the current dot-separated word has a character
     for (char c : name) {
-        bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                       c == '.' || c == '_' || c == '-';
-        ok = ok && allowed;
+        if (c == '.') {
+            if (!word_started) return false;
+            word_started = false;
+            continue;
+        }
+        const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                             (c >= '0' && c <= '9') || c == '_' || c == '-';
+        if (!allowed) return false;
+        word_started = true;
     }
-    if (!ok) {
-        throw Error(errc::invalid_name,
-                    fmt::format("invalid segment name '{}': use 1-200 characters of "
-                                "[A-Za-z0-9._-], not starting with '.'",
-                                name));
+    return word_started;
+}
+
+std::string Segment::validate_name(std::string_view name) {
+    if (!valid_name(name)) {
+        // Printable characters are quoted as given; anything else (a newline, a NUL) is escaped
+        // so the message itself cannot be garbled by the name.
+        std::string shown;
+        for (char c : name.substr(0, max_name_length + 1)) {
+            if (c >= 0x20 && c < 0x7f) {
+                shown += c;
+            } else {
+                shown += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+            }
+        }
+        throw Error(
+            errc::invalid_name,
+            fmt::format("invalid segment name '{}'{}: a name is 1-{} characters, words of "
+                        "[A-Za-z0-9_-] joined by single dots (no slash, no leading, "
+                        "trailing or double dot)",
+                        shown, name.size() > max_name_length ? "..." : "", max_name_length));
     }
     return std::string(name);
 }
@@ -121,19 +212,21 @@ Segment Segment::build(int fd, std::string name, const SegmentInfo& requested,
     info.body_size = *body;
     if (int error = detail::set_file_size(fd, *total)) {
         detail::close_fd(fd);
-        fail(error, fmt::format("cannot size {} to {} bytes (ftruncate)", describe(name), *total));
+        fail_file_operation(
+            error, fmt::format("cannot size {} to {} bytes (ftruncate)", describe(name), *total));
     }
     if (int error = detail::allocate_file(fd, *total)) {
         detail::close_fd(fd);
-        fail(error, fmt::format("cannot reserve {} bytes of shared memory for {} (posix_fallocate)",
-                                *total, describe(name)));
+        fail_file_operation(
+            error, fmt::format("cannot reserve {} bytes of shared memory for {} (posix_fallocate)",
+                               *total, describe(name)));
     }
     Segment segment;
     segment.fd_ = fd;
     segment.name_ = std::move(name);
     int error = 0;
     segment.base_ = detail::map_shared(fd, *total, error);
-    if (segment.base_ == nullptr) fail(error, "mmap " + describe(segment.name_));
+    if (segment.base_ == nullptr) fail_file_operation(error, "mmap " + describe(segment.name_));
     segment.mapped_size_ = *total;
     segment.body_offset_ = body_offset_for(info.registry_capacity);
     segment.info_ = info;
@@ -164,10 +257,10 @@ Segment Segment::create(std::string_view name, const SegmentInfo& info,
                         const CreateOptions& options) {
     std::string valid_name = validate_name(name);
     FileResult file = detail::create_unnamed_shm_file(options.mode & 0777);
-    if (file.fd < 0) fail(file.error, "cannot create " + describe(valid_name));
+    if (file.fd < 0) fail_file_operation(file.error, "cannot create " + describe(valid_name));
     Segment segment = build(file.fd, valid_name, info, body_size, init);
     if (int error = detail::publish_shm_file(segment.fd_, valid_name)) {
-        fail(error, "cannot create " + describe(valid_name));
+        fail_file_operation(error, "cannot create " + describe(valid_name));
     }
     if (options.remove_on_destroy) segment.remove_on_destroy_pid_ = detail::current_pid();
     return segment;
@@ -176,20 +269,20 @@ Segment Segment::create(std::string_view name, const SegmentInfo& info,
 Segment Segment::create_anonymous(const SegmentInfo& info, const BodySizeFunction& body_size,
                                   const Initialiser& init) {
     FileResult file = detail::create_memfd("shuttle");
-    if (file.fd < 0) fail(file.error, "memfd_create");
+    if (file.fd < 0) fail_file_operation(file.error, "memfd_create");
     return build(file.fd, {}, info, body_size, init);
 }
 
 Segment Segment::open(std::string_view name, const SegmentExpectation& expected) {
     std::string valid_name = validate_name(name);
-    FileResult file = detail::open_shm_file(valid_name, true);
-    if (file.fd < 0) fail(file.error, "cannot open " + describe(valid_name));
+    const detail::SegmentFile file =
+        detail::open_segment_file(valid_name, true, expected.allow_foreign_owner);
     return attach(file.fd, valid_name, expected);
 }
 
 Segment Segment::open_fd(int fd, const SegmentExpectation& expected) {
     int duplicate = detail::duplicate_fd(fd);
-    if (duplicate < 0) fail(errno, "cannot use descriptor");
+    if (duplicate < 0) fail_file_operation(errno, "cannot use descriptor");
     Segment segment = attach(duplicate, {}, expected);
     detail::close_fd(fd);
     return segment;
@@ -201,15 +294,19 @@ Segment Segment::attach(int fd, std::string name, const SegmentExpectation& expe
     segment.name_ = std::move(name);
     const std::string what = describe(segment.name_);
 
-    uint64_t size = 0;
-    if (int error = detail::file_size(fd, size)) fail(error, "fstat " + what);
+    // The size is checked against the header area before mapping, and against the header's
+    // sizes before anything beyond the header is read: the mapping covers exactly the file, so
+    // no access here can fault (truncating a mapped segment later is docs/segments.md's case).
+    const uint64_t size = regular_file_status(fd, what).size;
     if (size < segment_header_area) {
         throw Error(errc::not_shuttle,
-                    fmt::format("{} is not a shuttle segment ({} bytes, too small)", what, size));
+                    fmt::format("{} is not a shuttle segment ({} bytes: too small for a header; "
+                                "empty, or truncated)",
+                                what, size));
     }
     int error = 0;
     segment.base_ = detail::map_shared(fd, size, error);
-    if (segment.base_ == nullptr) fail(error, "mmap " + what);
+    if (segment.base_ == nullptr) fail_file_operation(error, "mmap " + what);
     segment.mapped_size_ = size;
 
     // Read every field once into locals; check; only then use.
@@ -305,7 +402,7 @@ bool Segment::remove(std::string_view name) {
     std::string valid_name = validate_name(name);
     int error = detail::unlink_shm_file(valid_name);
     if (error == ENOENT) return false;
-    if (error != 0) fail(error, "cannot remove " + describe(valid_name));
+    if (error != 0) fail_file_operation(error, "cannot remove " + describe(valid_name));
     return true;
 }
 
@@ -315,7 +412,8 @@ void Segment::unlink() {
 }
 
 void Segment::set_inheritable(bool inheritable) {
-    if (int error = detail::set_close_on_exec(fd_, !inheritable)) fail(error, "fcntl");
+    if (int error = detail::set_close_on_exec(fd_, !inheritable))
+        fail_file_operation(error, "fcntl");
 }
 
 }  // namespace shuttle

@@ -52,9 +52,12 @@ QueueSnapshot inspect_queue(const SegmentSummary& summary) {
     }
     // Attach as the queue's own open() would, with the element fingerprint the header shows
     // (open() validates every field again: the header may have changed since it was read).
-    const Segment segment = Segment::open(
-        summary.name, detail::queue_expectation(summary.kind, summary.element_size,
-                                                summary.element_align, summary.type_tag));
+    // The summary's owner already passed inspect_segment()'s rule (the caller's, root's, or
+    // anyone's for root): the queue is attached as it would be, foreign owner or not.
+    SegmentExpectation expected = detail::queue_expectation(
+        summary.kind, summary.element_size, summary.element_align, summary.type_tag);
+    expected.allow_foreign_owner = true;
+    const Segment segment = Segment::open(summary.name, expected);
     const detail::Ring ring = detail::ring_of(segment);
     const detail::QueueRecovery recovery(ring, Registry(segment));
     const SegmentInfo& info = segment.info();

@@ -2,6 +2,7 @@
 // result<T> for the default (non-throwing) forms, and exceptions for the throwing conveniences.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -28,14 +29,14 @@ enum class errc : int {
     already_exists,      // create() found a segment of that name
     invalid_name,        // a segment name with a path separator, bad characters or wrong length
     invalid_argument,    // a bad parameter (zero capacity, ...)
-    not_shuttle,         // the segment is not a shuttle segment (wrong magic or too small)
+    not_shuttle,         // not a shuttle segment: wrong magic, too small, not a regular file
     version_mismatch,    // made by an incompatible layout version
     kind_mismatch,       // a different kind of object (a pipe opened as a queue, ...)
     type_mismatch,       // element size, alignment or type tag differ
     capacity_mismatch,   // capacity or maximum message size differ
     truncated,           // the segment is smaller than its header says it must be
     corrupt,             // a header field is out of range
-    permission,          // the caller may not open or create it
+    permission,          // the caller may not open or create it, or another user owns it
     no_space,            // /dev/shm (or the memfd) could not be given the memory
     registry_full,       // every participant entry is taken by a live process
     not_owner,           // unlock/release by a thread that does not hold it
@@ -46,6 +47,9 @@ enum class errc : int {
     system,              // an unexpected operating-system error (see the message)
     task_held,           // get_task() while this thread still holds an unacknowledged task
     bad_message,         // bytes that are not an encoding of the expected type (shuttle/codec.hpp)
+    unavailable,         // a remote server (shuttle::nats) cannot be reached or failed the request
+    worker_died,         // a Pool worker died (killed, crashed) running the task (shuttle/pool.hpp)
+    task_failed,         // a Pool task threw: shuttle::TaskError carries its type and what()
 };
 
 const std::error_category& error_category() noexcept;
@@ -55,11 +59,28 @@ inline std::error_code make_error_code(errc code) noexcept {
 }
 
 /// Base of every exception shuttle throws; code() carries a shuttle::errc.
+/// what(): "<what>: <the code's message>", or only the code's message when `what` is empty, or
+/// a whole sentence given as Error::Text (e.g. "queue is full").
 class Error : public std::system_error {
   public:
+    /// A complete what() text, used as it is.
+    struct Text {
+        std::string text;
+    };
+
     explicit Error(errc code, const std::string& what = {})
-        : std::system_error(make_error_code(code), what) {}
+        : std::system_error(what.empty() ? std::system_error(make_error_code(code))
+                                         : std::system_error(make_error_code(code), what)) {}
+    Error(errc code, Text whole)
+        : std::system_error(make_error_code(code)),
+          text_(std::make_shared<const std::string>(std::move(whole.text))) {}
     errc condition() const noexcept { return static_cast<errc>(code().value()); }
+    const char* what() const noexcept override {
+        return text_ ? text_->c_str() : std::system_error::what();
+    }
+
+  private:
+    std::shared_ptr<const std::string> text_;  // shared: copying an exception must not throw
 };
 
 /// The Error that always carries `Code`: one exception class per flow condition, to catch apart.
@@ -67,6 +88,7 @@ template <errc Code>
 class ErrorOf : public Error {
   public:
     explicit ErrorOf(const std::string& what = {}) : Error(Code, what) {}
+    explicit ErrorOf(Text whole) : Error(Code, std::move(whole)) {}
 };
 
 /// Python's queue.Full, queue.Empty, EOFError and friends, for the throwing conveniences.
@@ -78,6 +100,10 @@ using Timeout = ErrorOf<errc::timeout>;
 
 /// Throws the exception class that matches `code` (Full for errc::full, ...).
 [[noreturn]] void throw_error(errc code, const std::string& what = {});
+
+/// throw_error for an operation on `subject` ("queue"): Full "queue is full", Empty "queue is
+/// empty", Closed "queue is closed", Timeout "queue: timed out", others "queue: <message>".
+[[noreturn]] void throw_error_about(const std::string& subject, errc code);
 
 /// Throws errc::system with errno's text, for unexpected OS failures.
 [[noreturn]] void throw_system_error(int errno_value, const std::string& what);

@@ -28,6 +28,8 @@ inline constexpr uint64_t segment_magic = 0x3130454c54545553ull;  // "SUTTLE01" 
 inline constexpr uint32_t segment_layout_version = 3;             // 3: queue leases (redelivery)
 inline constexpr std::size_t cache_line = 64;
 inline constexpr uint32_t max_registry_capacity = 4096;
+/// The longest segment name (Segment::valid_name).
+inline constexpr std::size_t max_name_length = 200;
 
 /// What a segment holds; checked on open so a pipe is never opened as a queue.
 enum class ObjectKind : uint32_t {
@@ -160,6 +162,11 @@ struct SegmentExpectation {
     /// Unset: the segment layer accepts any flags and the object checks them itself.
     std::optional<uint64_t> known_flags;
     BodySizeFunction body_size;
+    /// Whether open() may attach a named segment whose owner is neither the caller nor root.
+    /// Off (the default), such a segment is refused with errc::permission: another user may
+    /// have planted it under the name the caller expected (squatting). open_fd() does not
+    /// check: a descriptor handed over is trusted.
+    bool allow_foreign_owner = false;
 };
 
 /// Permission bits for a new named segment: owner-only unless asked otherwise.
@@ -167,6 +174,9 @@ struct CreateOptions {
     unsigned mode = 0600;
     /// Whether destroying the creating handle (in the creating process) also unlinks the name.
     bool remove_on_destroy = false;
+    /// open() / open_or_create(): join a segment owned by a user other than the caller and
+    /// root (refused with errc::permission otherwise; SegmentExpectation::allow_foreign_owner).
+    bool allow_foreign_owner = false;
 };
 
 /// Owns one mapping of a segment. Movable, not copyable; valid in a fork()ed child.
@@ -191,7 +201,9 @@ class Segment {
                           const CreateOptions& options = {});
 
     /// Attaches a named segment, validating every header field against `expected` (the rules
-    /// per field are in docs/layout.md).
+    /// per field are in docs/layout.md). The file must be a regular file (a symbolic link,
+    /// directory or FIFO is not_shuttle; none is followed or waited on) whose owner is the
+    /// caller or root, unless `expected.allow_foreign_owner` (else permission).
     /// Throws Error(not_found, invalid_name, permission, not_shuttle, version_mismatch,
     /// kind_mismatch, type_mismatch, capacity_mismatch, truncated, corrupt).
     static Segment open(std::string_view name, const SegmentExpectation& expected);
@@ -208,8 +220,12 @@ class Segment {
     /// Removes a name. Processes that have it mapped keep working. Returns false if absent.
     static bool remove(std::string_view name);
 
-    /// Throws Error(invalid_name) unless `name` is 1..200 characters of [A-Za-z0-9._-], not
-    /// starting with '.', optionally preceded by one '/' (which is dropped).
+    /// The segment name rule, the one rule of every named object (docs/segments.md): 1 to
+    /// max_name_length characters, words of [A-Za-z0-9_-] joined by single dots. So no slash
+    /// (a name is never a path: "/x" and "a/b" are refused, not rewritten), no leading,
+    /// trailing or doubled dot ("." / ".." / ".hidden" / "a..b" / "a."), nothing else.
+    static bool valid_name(std::string_view name) noexcept;
+    /// Returns `name` unchanged if valid_name(name), else throws Error(invalid_name) saying why.
     static std::string validate_name(std::string_view name);
 
     bool valid() const noexcept { return base_ != nullptr; }
@@ -248,5 +264,26 @@ class Segment {
     SegmentInfo info_{};
     pid_t remove_on_destroy_pid_ = 0;  // the creating process, when it asked for removal
 };
+
+namespace detail {
+
+/// A named segment's file, opened and checked; the caller owns `fd`.
+struct SegmentFile {
+    int fd = -1;
+    FileStatus status;
+};
+
+/// Opens the file of segment `name` (a valid name) as Segment::open() does: O_NOFOLLOW |
+/// O_NONBLOCK, then fstat: a regular file owned by the caller or root (or anyone, with
+/// `allow_foreign_owner`). Throws Error(not_found — naming a missing segment directory —,
+/// permission, not_shuttle, system). Shared by open() and inspection (shuttle/inspect.hpp).
+SegmentFile open_segment_file(const std::string& name, bool writable, bool allow_foreign_owner);
+
+/// Throws the Error for errno `error` of a file operation described by `what` (ENOENT ->
+/// not_found, EACCES -> permission, ...); an ENOENT because the segment directory itself is
+/// missing says so.
+[[noreturn]] void fail_file_operation(int error, const std::string& what);
+
+}  // namespace detail
 
 }  // namespace shuttle

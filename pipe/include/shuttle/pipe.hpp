@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "shuttle/codec.hpp"
 #include "shuttle/error.hpp"
 #include "shuttle/wait.hpp"
 
@@ -133,6 +134,13 @@ class Connection {
     requires std::is_trivially_copyable_v<T> status send_value(const T& value) {
         return send_bytes(std::as_bytes(std::span<const T, 1>(&value, 1)));
     }
+    /// Sends any other value the codec knows (std::string, std::vector, std::variant, cereal
+    /// types: shuttle/codec.hpp) as its encoding, one message (receive it with recv_value<T>()).
+    /// May throw what encoding a user type throws.
+    template <class T>
+    requires(!std::is_trivially_copyable_v<T> && encodable<T>) status send_value(const T& value) {
+        return send_bytes(encode(value));
+    }
 
     // ---- receiving -------------------------------------------------------------------------
     /// Receives one whole message. Blocks until one is there; returns errc::eof once every copy
@@ -179,6 +187,15 @@ class Connection {
         T value;
         std::memcpy(&value, storage, sizeof(T));
         return value;
+    }
+    /// Receives a message sent with send_value<T>() of a T that is not trivially copyable:
+    /// errc::bad_message (the message consumed) if it does not decode as T; otherwise as
+    /// recv_bytes().
+    template <class T>
+    requires(!std::is_trivially_copyable_v<T> && encodable<T>) result<T> recv_value() {
+        result<std::vector<std::byte>> message = recv_bytes();
+        if (!message) return message.error();
+        return decode<T>(*message);
     }
 
     /// Length of the next message if one has begun arriving (non-blocking), else the error

@@ -211,8 +211,9 @@ class QueueObject
 template <class T, bool Joinable = false>
 class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable, std::size_t> {
     static_assert(std::is_trivially_copyable_v<T>,
-                  "shuttle::Queue<T> copies T's bytes between processes: T must be trivially "
-                  "copyable (no pointers into one process's memory, no owning members)");
+                  "shuttle::Queue<T> carries a trivially copyable T's bytes, or any other T the "
+                  "codec knows as encoded messages (shuttle/codec.hpp): give T cereal functions "
+                  "or a shuttle::codec<T> specialisation");
     static_assert(sizeof(T) <= detail::max_queue_bytes, "element too large");
     using Base = detail::QueueObject<BasicQueue, Joinable, std::size_t>;
     friend typename Base::Factories;
@@ -249,7 +250,9 @@ class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable,
         return core_.put_until(writer(item), deadline, stop);
     }
     /// Python's put_nowait(): throws Full or Closed.
-    void put_nowait(const T& item) { try_put(item).value(); }
+    void put_nowait(const T& item) {
+        if (status done = try_put(item); !done) throw_error_about("queue", done.error());
+    }
 
     /// Blocks while the queue is empty: the item, or closed (closed and drained) or cancelled.
     result<T> get(const std::stop_token& stop = {}) { return get_until(no_deadline, stop); }
@@ -272,7 +275,11 @@ class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable,
         return std::bit_cast<T>(storage);
     }
     /// Python's get_nowait(): throws Empty or Closed.
-    T get_nowait() { return try_get().value(); }
+    T get_nowait() {
+        result<T> item = try_get();
+        if (!item) throw_error_about("queue", item.error());
+        return std::move(*item);
+    }
 
     /// At-least-once get (a JoinableQueue created with QueueOptions::redelivery): as get(), and
     /// the item stays leased to this thread until task_done(task); if this process dies (or
@@ -390,8 +397,10 @@ class BasicByteQueue
         return put_until(bytes_of(message), deadline, stop);
     }
     /// Python's put_nowait(): throws Full, Closed or Error(too_large).
-    void put_nowait(std::span<const std::byte> message) { try_put(message).value(); }
-    void put_nowait(std::string_view message) { try_put(message).value(); }
+    void put_nowait(std::span<const std::byte> message) {
+        if (status done = try_put(message); !done) throw_error_about("queue", done.error());
+    }
+    void put_nowait(std::string_view message) { put_nowait(std::as_bytes(std::span(message))); }
 
     /// Takes one message into `buffer`, returning its length. errc::buffer_too_small if it does
     /// not fit: nothing is consumed (retry with a buffer of max_message_size()).
@@ -420,7 +429,11 @@ class BasicByteQueue
 
     /// Python's get_nowait(): the message's length in `buffer`; throws Empty, Closed or
     /// Error(buffer_too_small) (nothing consumed).
-    std::size_t get_nowait(std::span<std::byte> buffer) { return try_get(buffer).value(); }
+    std::size_t get_nowait(std::span<std::byte> buffer) {
+        result<std::size_t> length = try_get(buffer);
+        if (!length) throw_error_about("queue", length.error());
+        return *length;
+    }
 
     /// At-least-once get (a JoinableByteQueue created with QueueOptions::redelivery): as
     /// get(buffer), and the message stays leased to this thread until task_done(task); if this
@@ -492,3 +505,6 @@ using ByteQueue = BasicByteQueue<false>;
 using JoinableByteQueue = BasicByteQueue<true>;
 
 }  // namespace shuttle
+
+// Queue<T> / JoinableQueue<T> of a T that is not trivially copyable: encoded messages.
+#include "shuttle/detail/queue_encoded.hpp"

@@ -27,6 +27,9 @@ struct QueueOptions {
     /// creation; open() must ask for the same (else kind_mismatch). A plain queue refuses it
     /// (invalid_argument).
     bool redelivery = false;
+    /// open() / open_or_create(): join a queue owned by a user other than the caller and root
+    /// (refused with errc::permission otherwise: it may have been planted under this name).
+    bool allow_foreign_owner = false;
 };
 
 /// A task got with get_task() from a queue with redelivery: which queue, which get, which

@@ -25,8 +25,9 @@
 //                                                       what these parameters would create
 //
 // Options: a sync primitive's are the plain CreateOptions (the name's mode and removal), so its
-// open(), open_fd() and anonymous() take none. Richer options (a queue's: type tag, flags) also
-// describe the object, so open(), open_fd() and anonymous() take them too.
+// open_fd() and anonymous() take none, and its open() only for allow_foreign_owner. Richer options
+// (a queue's: type tag, flags) also describe the object, so open(), open_fd() and anonymous() take
+// them too.
 #pragma once
 
 #include <string_view>
@@ -55,13 +56,16 @@ class NamedObject : public Handle {
     }
 
     /// Attaches to a named object of this kind. Throws Error(not_found, kind_mismatch,
-    /// type_mismatch, ...) if `name` is not one.
-    static Derived open(std::string_view name) requires(!options_describe_object) {
-        return opened(Segment::open(name, Derived::expectation()));
-    }
-    static Derived open(std::string_view name,
-                        const Options& options = {}) requires options_describe_object {
-        return opened(Segment::open(name, Derived::expectation(options)), options);
+    /// type_mismatch, ...) if `name` is not one, Error(permission) if another user than the
+    /// caller and root owns it, unless `options.allow_foreign_owner` (Segment::open()).
+    static Derived open(std::string_view name, const Options& options = {}) {
+        if constexpr (options_describe_object) {
+            return opened(
+                Segment::open(name, with_owner_rule(Derived::expectation(options), options)),
+                options);
+        } else {
+            return opened(Segment::open(name, with_owner_rule(Derived::expectation(), options)));
+        }
     }
 
     /// Opens `name`, creating it first if it does not exist; race-free between processes. The
@@ -73,7 +77,7 @@ class NamedObject : public Handle {
         // then try again, a bounded number of times.
         for (int attempt = 0;; ++attempt) {
             try {
-                Derived object = open_as(name, options);
+                Derived object = open(name, options);
                 Derived::check_existing(object, parameters...);
                 return object;
             } catch (const Error& error) {
@@ -133,12 +137,13 @@ class NamedObject : public Handle {
         Derived::check_opened(segment, options);
         return Derived(std::move(segment));
     }
-    static Derived open_as(std::string_view name, const Options& options) {
-        if constexpr (options_describe_object) {
-            return open(name, options);
-        } else {
-            return open(name);
+    /// `expected`, with the options' allow_foreign_owner if they have one (CreateOptions and
+    /// QueueOptions do).
+    static SegmentExpectation with_owner_rule(SegmentExpectation expected, const Options& options) {
+        if constexpr (requires { options.allow_foreign_owner; }) {
+            expected.allow_foreign_owner = options.allow_foreign_owner;
         }
+        return expected;
     }
 };
 

@@ -96,8 +96,11 @@ inline uint64_t fork_generation() noexcept {
 
 // ---- shared-memory files -----------------------------------------------------------------------
 
-/// The directory named segments live in: $SHUTTLE_SHM_DIR or /dev/shm.
+/// The directory named segments live in: $SHUTTLE_SHM_DIR or /dev/shm. The variable is read
+/// with secure_getenv: a setuid or setgid program ignores it (and uses /dev/shm).
 std::string shm_directory();
+/// Whether shm_directory() exists and is a directory.
+bool shm_directory_exists() noexcept;
 
 /// errno-style results (0 or an errno value) so callers can map them to shuttle::errc.
 struct FileResult {
@@ -111,6 +114,9 @@ FileResult create_unnamed_shm_file(unsigned mode) noexcept;
 FileResult create_memfd(const char* debug_name) noexcept;
 /// Gives the file `name` in the shm directory, atomically; EEXIST if the name is taken.
 int publish_shm_file(int fd, const std::string& name) noexcept;
+/// Opens the file `name` in the shm directory with O_NOFOLLOW | O_NONBLOCK: a symbolic link
+/// fails (ELOOP) instead of being followed, and a FIFO opens at once instead of waiting for a
+/// writer. The caller fstats it (file_status) before trusting it.
 FileResult open_shm_file(const std::string& name, bool writable) noexcept;
 int unlink_shm_file(const std::string& name) noexcept;
 /// ftruncate: fails with EFBIG beyond RLIMIT_FSIZE. (On tmpfs it never needs space.)
@@ -118,13 +124,24 @@ int set_file_size(int fd, uint64_t size) noexcept;
 /// posix_fallocate: afterwards every page is backed, so a full tmpfs is ENOSPC now, not a
 /// SIGBUS on first touch.
 int allocate_file(int fd, uint64_t size) noexcept;
-int file_size(int fd, uint64_t& size) noexcept;
+/// What fstat says of an open file.
+struct FileStatus {
+    uint64_t size = 0;
+    uint32_t owner = 0;  // user id
+    bool regular = false;
+    bool directory = false;
+};
+int file_status(int fd, FileStatus& status) noexcept;
+/// The calling process's effective user id.
+uint32_t current_user() noexcept;
+inline constexpr uint32_t root_user = 0;
 void* map_shared(int fd, uint64_t size, int& error) noexcept;
 void unmap(void* address, uint64_t size) noexcept;
 /// A read-only shared mapping (inspection), or nullptr with `error` set.
 void* map_read_only(int fd, uint64_t size, int& error) noexcept;
-/// Names of the regular files in the shm directory starting with `prefix`.
-std::vector<std::string> list_shm_files(const std::string& prefix);
+/// Names of the regular files in the shm directory starting with `prefix`; `error` is 0, or
+/// the errno of opening the directory.
+std::vector<std::string> list_shm_files(const std::string& prefix, int& error);
 /// Live processes (any this process may inspect) that have the shm file `name` mapped.
 std::vector<pid_t> processes_mapping(const std::string& name);
 void close_fd(int fd) noexcept;
