@@ -141,13 +141,11 @@ TEST(SyncBarrier, APartyDyingAtEachPointOfItsArrivalBreaksTheBarrier) {
 // party's timed wait: the deadline bounds taking that lock too.
 TEST(SyncBarrier, TimedWaitHonoursItsDeadlineWhileAPartyIsStoppedInside) {
     Barrier barrier = Barrier::anonymous(3);
-    Process stopped = spawn(
-        [&] {
-            detail::arm_kill_point("barrier.wait.registered", 0, SIGSTOP);
-            (void)barrier.wait();
-            return 0;
-        },
-        {.daemon = true});
+    Process stopped = spawn(ProcessOptions{.daemon = true}, [&] {
+        detail::arm_kill_point("barrier.wait.registered", 0, SIGSTOP);
+        (void)barrier.wait();
+        return 0;
+    });
     ASSERT_TRUE(test::wait_until_true([&] { return test::process_state(stopped.pid()) == 'T'; }));
     auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(barrier.wait_for(100ms).error(), errc::timeout);
