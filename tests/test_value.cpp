@@ -34,7 +34,8 @@ template <class Body>
 void run_workers(Body body) {
     std::vector<Process> workers;
     for (int worker = 0; worker < processes; ++worker) {
-        workers.push_back(spawn([&, worker] { return body(worker); }, {.daemon = true}));
+        workers.push_back(
+            spawn(ProcessOptions{.daemon = true}, [&, worker] { return body(worker); }));
     }
     for (auto& process : workers) {
         ASSERT_TRUE(test::join_or_fail(process, 60s));
