@@ -16,8 +16,8 @@ namespace {
 namespace filesystem = std::filesystem;
 using namespace std::chrono_literals;
 
-const filesystem::path source_directory =
-    filesystem::absolute(filesystem::path(__FILE__)).parent_path().parent_path();
+// From CMake, not __FILE__: a compiler launcher (ccache with base_dir) may make __FILE__ relative.
+const filesystem::path source_directory = SHUTTLE_SOURCE_DIR;
 
 void write_executable(const filesystem::path& path, const std::string& text) {
     std::ofstream(path) << text;
