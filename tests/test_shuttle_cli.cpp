@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -152,25 +153,38 @@ TEST(ShuttleCli, ListCountsWhatItCouldNotReadAndInspectSaysPermissionDenied) {
     // another user, its own write-only segment is.
     { Segment segment = test::create_counters(*unreadable, 4, {.mode = root ? 0600u : 0200u}); }
     { Segment segment = test::create_counters(*readable, 4, {.mode = 0644}); }
+    // nobody may not reach the build tree (a checkout under a private directory): as root, run
+    // a copy of the command from a directory everyone can enter.
+    std::filesystem::path command = SHUTTLE_CLI;
+    const std::filesystem::path copy_directory =
+        std::filesystem::temp_directory_path() / unique_name("cli-copy");
+    if (root) {
+        std::filesystem::create_directory(copy_directory);
+        std::filesystem::permissions(copy_directory, std::filesystem::perms(0755));
+        std::filesystem::copy_file(command, copy_directory / "shuttle");
+        std::filesystem::permissions(copy_directory / "shuttle", std::filesystem::perms(0755));
+        command = copy_directory / "shuttle";
+    }
     const int code = test::run_child([&] {
         if (root &&
             (::setgroups(0, nullptr) != 0 || ::setgid(nobody) != 0 || ::setuid(nobody) != 0)) {
             return 2;
         }
-        auto shown = run_program(SHUTTLE_CLI, {"list", prefix});
+        auto shown = run_program(command.string(), {"list", prefix});
         if (shown.exit_code != 0) return 3;
         if (shown.output.find("2 files in") == std::string::npos ||
             shown.output.find("1 could not be read (permission denied)") == std::string::npos) {
             std::fputs(shown.output.c_str(), stderr);
             return 4;
         }
-        shown = run_program(SHUTTLE_CLI, {"inspect", *unreadable});
+        shown = run_program(command.string(), {"inspect", *unreadable});
         if (shown.exit_code != 1 || shown.output.find("ermission denied") == std::string::npos) {
             std::fputs(shown.output.c_str(), stderr);
             return 5;
         }
         return 0;
     });
+    if (root) std::filesystem::remove_all(copy_directory);
     EXPECT_EQ(code, 0);
 }
 
