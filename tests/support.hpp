@@ -27,6 +27,13 @@ inline bool sanitized() {
     return std::getenv("SHUTTLE_SANITIZED") != nullptr;
 }
 
+#ifdef SHUTTLE_EXAMPLES_DIR
+/// The path of the example program `name` in this build.
+inline std::string example(const std::string& name) {
+    return std::string(SHUTTLE_EXAMPLES_DIR) + "/" + name;
+}
+#endif
+
 /// A segment name no other test (or concurrent test run) uses.
 inline std::string unique_name(const std::string& stem = "t") {
     static std::atomic<int> counter{0};

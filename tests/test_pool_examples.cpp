@@ -7,11 +7,8 @@ namespace shuttle {
 namespace {
 
 using test::count_of;
+using test::example;
 using test::run_program;
-
-std::string example(const std::string& name) {
-    return std::string(SHUTTLE_EXAMPLES_DIR) + "/" + name;
-}
 
 TEST(PoolExamples, MapAgainstOneProcessPerTask) {
     auto run = run_program(example("pool_map"), {"--tasks", "40"});

@@ -5,11 +5,8 @@ namespace shuttle {
 namespace {
 
 using test::count_of;
+using test::example;
 using test::run_program;
-
-std::string example(const std::string& name) {
-    return std::string(SHUTTLE_EXAMPLES_DIR) + "/" + name;
-}
 
 TEST(QueueExamples, Notes1x1StopsOnItsSentinel) {
     auto run = run_program(example("notes_1x1"), {"--items", "10"});
