@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "shuttle/pipe.hpp"
 #include "shuttle/process.hpp"
 
@@ -433,10 +434,7 @@ double idle_receiver_cpu_percent(std::chrono::milliseconds idle) {
     return percent;
 }
 
-double median(std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    return values.empty() ? 0 : values[values.size() / 2];
-}
+using shuttle::bench::median;
 double percentile(std::vector<double> values, double p) {
     std::sort(values.begin(), values.end());
     return values.empty()

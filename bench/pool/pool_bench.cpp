@@ -25,20 +25,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "shuttle/pool.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double median(std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    return values.empty() ? 0 : values[values.size() / 2];
-}
+using shuttle::bench::median;
+using shuttle::bench::seconds_since;
 
 int64_t plus_one(int64_t x) {
     return x + 1;
@@ -53,14 +48,8 @@ uint64_t spin(uint64_t iterations, uint64_t seed) {
 }
 
 double python(const std::string& mode, long count, std::size_t workers) {
-    const std::string command =
-        fmt::format("python3 {} {} {} {}", SHUTTLE_POOL_PYTHON_PEER, mode, count, workers);
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe == nullptr) return 0;
-    double value = 0;
-    if (std::fscanf(pipe, "%lf", &value) != 1) value = 0;
-    ::pclose(pipe);
-    return value;
+    return shuttle::bench::read_figure(
+        fmt::format("python3 {} {} {} {}", SHUTTLE_POOL_PYTHON_PEER, mode, count, workers));
 }
 
 double shuttle_map(shuttle::Pool& pool, long count) {
@@ -164,8 +153,8 @@ int main(int argc, char** argv) {
         for (int i = 0; i < 20; ++i) sink = sink ^ spin(iterations, static_cast<uint64_t>(i));
         const double micros = seconds_since(start) * 1e6 / 20;
         if (micros >= 90 && micros <= 110) break;
-        iterations = static_cast<uint64_t>(static_cast<double>(iterations) * 100.0 /
-                                           std::max(micros, 0.01));
+        iterations =
+            static_cast<uint64_t>(static_cast<double>(iterations) * 100.0 / std::max(micros, 0.01));
     }
     std::vector<uint64_t> seeds(static_cast<std::size_t>(cpu_tasks));
     std::iota(seeds.begin(), seeds.end(), 1);

@@ -18,66 +18,22 @@
 #include <string>
 #include <vector>
 
-#include "shuttle/process.hpp"
+#include "bench_support.hpp"
 #include "shuttle/queue.hpp"
-#include "shuttle/sync.hpp"
 
 namespace {
 
 using steady_clock = std::chrono::steady_clock;
 
-/// Items/s for `producers` x `consumers` processes moving `items` 8-byte items; 0 on a failed
-/// count or checksum.
+/// Items/s for `producers` x `consumers` processes through a capacity-1024 queue.
 double measure(int producers, int consumers, uint64_t items) {
     auto queue = shuttle::Queue<uint64_t>::anonymous(1024);
-    auto results = shuttle::Queue<uint64_t>::anonymous(64);  // each consumer's sum, then count
-    auto start = shuttle::Event::anonymous();
-    std::vector<shuttle::Process> children;
-    const uint64_t per_producer = items / producers;
-    for (int c = 0; c < consumers; ++c) {
-        children.push_back(shuttle::spawn([&] {
-            uint64_t sum = 0, count = 0;
-            start.wait();
-            while (auto item = queue.get()) {
-                sum += *item;
-                ++count;
-            }
-            (void)results.put(sum);
-            (void)results.put(count);
-        }));
-    }
-    std::vector<shuttle::Process> producer_processes;
-    for (int p = 0; p < producers; ++p) {
-        producer_processes.push_back(shuttle::spawn([&, p] {
-            start.wait();
-            for (uint64_t i = 0; i < per_producer; ++i) (void)queue.put(p * per_producer + i);
-        }));
-    }
-    const auto began = steady_clock::now();
-    start.set();
-    for (auto& producer : producer_processes) producer.join();
-    queue.shutdown();
-    for (auto& consumer : children) consumer.join();
-    const double seconds = std::chrono::duration<double>(steady_clock::now() - began).count();
-    uint64_t sum = 0, count = 0;
-    for (int c = 0; c < consumers; ++c) {
-        sum += *results.get();
-        count += *results.get();
-    }
-    const uint64_t total = per_producer * producers;
-    if (count != total || sum != total * (total - 1) / 2) return 0;
-    return static_cast<double>(total) / seconds;
+    return shuttle::bench::throughput(queue, producers, consumers, items);
 }
 
 double run_variant(const std::string& binary, int producers, int consumers, uint64_t items) {
-    const std::string command =
-        fmt::format("{} --measure {} {} --items {}", binary, producers, consumers, items);
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe == nullptr) return 0;
-    double rate = 0;
-    if (std::fscanf(pipe, "%lf", &rate) != 1) rate = 0;
-    ::pclose(pipe);
-    return rate;
+    return shuttle::bench::read_figure(
+        fmt::format("{} --measure {} {} --items {}", binary, producers, consumers, items));
 }
 
 std::string sibling(const std::string& self, const std::string& name) {
@@ -127,10 +83,7 @@ int main(int argc, char** argv) {
             unprotected.push_back(u);
             ratios.push_back(r / u);
         }
-        auto median = [](std::vector<double> v) {
-            std::sort(v.begin(), v.end());
-            return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-        };
+        using shuttle::bench::median;
         std::sort(ratios.begin(), ratios.end());
         fmt::print(
             "{}x{}: robust {:.2f} M items/s, unprotected {:.2f} M items/s (medians); "

@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "bench_support.hpp"
 #include "shuttle/process.hpp"
 #include "shuttle/sync.hpp"
 
@@ -30,22 +31,9 @@ namespace {
 using steady = std::chrono::steady_clock;
 namespace bip = boost::interprocess;
 
-void* shared_region(std::size_t size) {
-    void* region = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (region == MAP_FAILED) throw std::runtime_error("mmap");
-    return region;
-}
-
-pthread_mutex_t* make_pthread_mutex(bool robust) {
-    auto* mutex = static_cast<pthread_mutex_t*>(shared_region(sizeof(pthread_mutex_t)));
-    pthread_mutexattr_t attributes;
-    pthread_mutexattr_init(&attributes);
-    pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
-    if (robust) pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
-    pthread_mutex_init(mutex, &attributes);
-    pthread_mutexattr_destroy(&attributes);
-    return mutex;
-}
+using shuttle::bench::make_pthread_mutex;
+using shuttle::bench::median;
+using shuttle::bench::shared_region;
 
 int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
@@ -99,11 +87,6 @@ double contend(const Contender& contender, int processes, double seconds, Arena&
                                              contender.name, arena.counter, total));
     }
     return static_cast<double>(total) / elapsed;
-}
-
-double median(std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    return values[values.size() / 2];
 }
 
 // ---- Event wake-up latency ---------------------------------------------------------------------

@@ -7,26 +7,13 @@
 #include <boost/interprocess/sync/interprocess_mutex.hpp>
 #include <new>
 
+#include "bench_support.hpp"
 #include "shuttle/sync.hpp"
 
 namespace {
 
-void* shared_region(std::size_t size) {
-    void* region = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (region == MAP_FAILED) std::abort();
-    return region;
-}
-
-pthread_mutex_t* pthread_mutex(bool robust) {
-    auto* mutex = static_cast<pthread_mutex_t*>(shared_region(sizeof(pthread_mutex_t)));
-    pthread_mutexattr_t attributes;
-    pthread_mutexattr_init(&attributes);
-    pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
-    if (robust) pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
-    pthread_mutex_init(mutex, &attributes);
-    pthread_mutexattr_destroy(&attributes);
-    return mutex;
-}
+using shuttle::bench::make_pthread_mutex;
+using shuttle::bench::shared_region;
 
 void ShuttleLock(benchmark::State& state) {
     shuttle::Lock lock = shuttle::Lock::anonymous();
@@ -57,7 +44,7 @@ void BoostInterprocessMutex(benchmark::State& state) {
 BENCHMARK(BoostInterprocessMutex);
 
 void PthreadRobustSharedMutex(benchmark::State& state) {
-    pthread_mutex_t* mutex = pthread_mutex(true);
+    pthread_mutex_t* mutex = make_pthread_mutex(true);
     for (auto _ : state) {
         pthread_mutex_lock(mutex);
         pthread_mutex_unlock(mutex);
@@ -66,7 +53,7 @@ void PthreadRobustSharedMutex(benchmark::State& state) {
 BENCHMARK(PthreadRobustSharedMutex);
 
 void PthreadSharedMutex(benchmark::State& state) {
-    pthread_mutex_t* mutex = pthread_mutex(false);
+    pthread_mutex_t* mutex = make_pthread_mutex(false);
     for (auto _ : state) {
         pthread_mutex_lock(mutex);
         pthread_mutex_unlock(mutex);

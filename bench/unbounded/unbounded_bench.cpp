@@ -14,73 +14,28 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "shuttle/process.hpp"
-#include "shuttle/queue.hpp"
-#include "shuttle/sync.hpp"
 #include "shuttle/unbounded_queue.hpp"
 
 namespace {
 
 using steady_clock = std::chrono::steady_clock;
 
-double seconds_since(steady_clock::time_point start) {
-    return std::chrono::duration<double>(steady_clock::now() - start).count();
-}
-
-/// Items/s for one producer and one consumer process moving `items` 8-byte items through
-/// `queue`; 0 on a failed count or checksum.
-template <class Q>
-double one_by_one(Q& queue, uint64_t items) {
-    auto results = shuttle::Queue<uint64_t>::anonymous(4);
-    auto start = shuttle::Event::anonymous();
-    shuttle::Process consumer = shuttle::spawn([&] {
-        uint64_t sum = 0, count = 0;
-        start.wait();
-        while (auto item = queue.get()) {
-            sum += *item;
-            ++count;
-        }
-        (void)results.put(sum);
-        (void)results.put(count);
-    });
-    shuttle::Process producer = shuttle::spawn([&] {
-        start.wait();
-        for (uint64_t i = 0; i < items; ++i) (void)queue.put(i);
-    });
-    const auto began = steady_clock::now();
-    start.set();
-    producer.join();
-    queue.shutdown();
-    consumer.join();
-    const double seconds = seconds_since(began);
-    const uint64_t sum = *results.get(), count = *results.get();
-    if (count != items || sum != items * (items - 1) / 2) return 0;
-    return static_cast<double>(items) / seconds;
-}
+using shuttle::bench::seconds_since;
 
 double measure(const std::string& variant, uint64_t items) {
     if (variant == "bounded") {
         auto queue = shuttle::Queue<uint64_t>::anonymous(1024);
-        return one_by_one(queue, items);
+        return shuttle::bench::throughput(queue, 1, 1, items);
     }
     auto queue = shuttle::UnboundedQueue<uint64_t>::anonymous({.chunk_capacity = 1024});
-    return one_by_one(queue, items);
+    return shuttle::bench::throughput(queue, 1, 1, items);
 }
 
 double run_variant(const std::string& self, const std::string& variant, uint64_t items) {
-    const std::string command = fmt::format("{} --measure {} --items {}", self, variant, items);
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe == nullptr) return 0;
-    double rate = 0;
-    if (std::fscanf(pipe, "%lf", &rate) != 1) rate = 0;
-    ::pclose(pipe);
-    return rate;
-}
-
-double median(std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    const std::size_t n = values.size();
-    return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+    return shuttle::bench::read_figure(
+        fmt::format("{} --measure {} --items {}", self, variant, items));
 }
 
 /// `fill` items put by a child with no get, then drained by the parent.
@@ -152,6 +107,7 @@ int main(int argc, char** argv) {
         ratios.push_back(u / b);
     }
     std::sort(ratios.begin(), ratios.end());
+    using shuttle::bench::median;
     fmt::print(
         "1x1: bounded(1024) {:.2f} M items/s, unbounded(chunks of 1024) {:.2f} M items/s "
         "(medians); unbounded/bounded median {:.3f}, spread {:.3f} .. {:.3f}\n",

@@ -35,6 +35,7 @@
 
 #include "shuttle/codec.hpp"
 #include "shuttle/detail/nats_core.hpp"
+#include "shuttle/detail/triads.hpp"
 #include "shuttle/error.hpp"
 #include "shuttle/nats_types.hpp"
 #include "shuttle/wait.hpp"
@@ -75,7 +76,7 @@ inline constexpr std::size_t default_max_message_size = (std::size_t{1} << 20) -
 
 /// What every queue handle has: shutdown, size, join and task accounting.
 template <bool Joinable>
-class RemoteQueueHandle {
+class RemoteQueueHandle : public shuttle::detail::JoinTriad<RemoteQueueHandle<Joinable>, Joinable> {
   public:
     /// Shuts the queue down for every client (as shuttle::Queue's shutdown(), issue 14 §1):
     /// later puts anywhere return errc::shut_down; gets drain what is left (an item held
@@ -117,16 +118,9 @@ class RemoteQueueHandle {
     }
     status task_done(const ByteTask& task) requires Joinable { return core_.task_done(task.id); }
 
-    /// Blocks until every item put (by anyone) is acknowledged: the stream is empty. Polls the
-    /// stream with a backoff (1 ms to 50 ms). ok, timeout or cancelled.
-    status join(const std::stop_token& stop = {}) requires Joinable {
-        return core_.join_until(no_deadline, stop);
-    }
-    template <class Rep, class Period>
-    status join_for(std::chrono::duration<Rep, Period> timeout,
-                    const std::stop_token& stop = {}) requires Joinable {
-        return core_.join_until(deadline_after(timeout), stop);
-    }
+    /// Waits until every item put (by anyone) is acknowledged (the stream is empty), at most
+    /// until `deadline`; join() blocks, join_for() waits a timeout (detail/triads.hpp). Polls
+    /// the stream with a backoff (1 ms to 50 ms). ok, timeout or cancelled.
     status join_until(steady_clock::time_point deadline,
                       const std::stop_token& stop = {}) requires Joinable {
         return core_.join_until(deadline, stop);
@@ -144,7 +138,10 @@ class RemoteQueueHandle {
 /// A bounded MPMC queue of any T shuttle's codec encodes, in a JetStream stream (Python's
 /// multiprocessing Queue across machines; JoinableQueue when Joinable).
 template <class T, bool Joinable = false>
-class BasicQueue : public detail::RemoteQueueHandle<Joinable> {
+class BasicQueue : public detail::RemoteQueueHandle<Joinable>,
+                   public shuttle::detail::PutTriad<BasicQueue<T, Joinable>, const T&>,
+                   public shuttle::detail::GetTriad<BasicQueue<T, Joinable>>,
+                   public shuttle::detail::GetTaskTriad<BasicQueue<T, Joinable>, Joinable> {
     using Handle = detail::RemoteQueueHandle<Joinable>;
     using Handle::core_;
     static constexpr detail::QueueForm form{Joinable, detail::default_max_message_size,
@@ -176,11 +173,17 @@ class BasicQueue : public detail::RemoteQueueHandle<Joinable> {
         detail::QueueCore::remove(connection.state(), name);
     }
 
-    /// Blocks while the queue is full (retrying with a backoff) and through lost connections
-    /// (retrying with the same message id, so the item is stored once). ok, closed, cancelled,
-    /// too_large (its encoding exceeds 1 MiB less 4 KiB).
-    status put(const T& item, const std::stop_token& stop = {}) {
-        return put_until(item, no_deadline, stop);
+    // The triads (shuttle/detail/triads.hpp), as the local queue's: x_until and try_x here;
+    // x (blocks), x_for (waits a timeout) and x_nowait (throws) from the bases.
+
+    /// Waits while the queue is full (retrying with a backoff) and through lost connections
+    /// (retrying with the same message id, so the item is stored once), at most until
+    /// `deadline`. ok, timeout, closed, cancelled, too_large (its encoding exceeds 1 MiB less
+    /// 4 KiB). put(item) blocks.
+    status put_until(const T& item, steady_clock::time_point deadline,
+                     const std::stop_token& stop = {}) {
+        auto bytes = encode(item);
+        return core_.put_until(bytes, deadline, stop);
     }
     /// One attempt, without waiting for room: ok, full, closed, timeout (no answer within
     /// call_timeout), too_large. Blocks for one round trip.
@@ -188,17 +191,6 @@ class BasicQueue : public detail::RemoteQueueHandle<Joinable> {
         auto bytes = encode(item);
         return core_.try_put(bytes);
     }
-    template <class Rep, class Period>
-    status put_for(const T& item, std::chrono::duration<Rep, Period> timeout,
-                   const std::stop_token& stop = {}) {
-        return put_until(item, deadline_after(timeout), stop);
-    }
-    status put_until(const T& item, steady_clock::time_point deadline,
-                     const std::stop_token& stop = {}) {
-        auto bytes = encode(item);
-        return core_.put_until(bytes, deadline, stop);
-    }
-    void put_nowait(const T& item) { try_put(item).value(); }
 
     /// Puts every item, published asynchronously (one round trip's wait for the whole batch):
     /// ok once all are stored, else closed, timeout, cancelled, too_large — and then any
@@ -233,23 +225,16 @@ class BasicQueue : public detail::RemoteQueueHandle<Joinable> {
         return core_.put_many_until(messages, deadline, stop);
     }
 
-    /// Blocks while the queue is empty: the item, or closed (closed and drained), cancelled,
-    /// bad_message (bytes that do not decode as T: that message is dropped). Queue acknowledges
-    /// the item at once; JoinableQueue holds it until task_done() (redelivered after ack_wait
-    /// otherwise).
-    result<T> get(const std::stop_token& stop = {}) { return get_until(no_deadline, stop); }
-    /// Does not wait for an item: the item, empty or closed (or timeout: no answer). One round
-    /// trip.
-    result<T> try_get() { return get_one(no_deadline, {}, true); }
-    template <class Rep, class Period>
-    result<T> get_for(std::chrono::duration<Rep, Period> timeout,
-                      const std::stop_token& stop = {}) {
-        return get_until(deadline_after(timeout), stop);
-    }
+    /// Waits at most until `deadline` while the queue is empty: the item, or timeout, closed
+    /// (closed and drained), cancelled, bad_message (bytes that do not decode as T: that message
+    /// is dropped). Queue acknowledges the item at once; JoinableQueue holds it until
+    /// task_done() (redelivered after ack_wait otherwise). get() blocks.
     result<T> get_until(steady_clock::time_point deadline, const std::stop_token& stop = {}) {
         return get_one(deadline, stop, false);
     }
-    T get_nowait() { return try_get().value(); }
+    /// Does not wait for an item: the item, empty or closed (or timeout: no answer). One round
+    /// trip.
+    result<T> try_get() { return get_one(no_deadline, {}, true); }
 
     /// Up to `max` items in one fetch, waiting until the first arrives: as get(), each item
     /// held (JoinableQueue: one task_done() each) or acknowledged (Queue).
@@ -271,16 +256,9 @@ class BasicQueue : public detail::RemoteQueueHandle<Joinable> {
 
     /// At-least-once get: the item stays held by this handle until task_done(task); if this
     /// process dies, or does not acknowledge it within ack_wait, it is delivered again to any
-    /// getter. Blocking as get(). (Unlike the local queue a thread may hold several tasks.)
-    result<Task<T>> get_task(const std::stop_token& stop = {}) requires Joinable {
-        return get_task_until(no_deadline, stop);
-    }
+    /// getter. Waiting as get_until(); get_task() blocks. (Unlike the local queue a thread may
+    /// hold several tasks.)
     result<Task<T>> try_get_task() requires Joinable { return get_task_one(no_deadline, {}, true); }
-    template <class Rep, class Period>
-    result<Task<T>> get_task_for(std::chrono::duration<Rep, Period> timeout,
-                                 const std::stop_token& stop = {}) requires Joinable {
-        return get_task_until(deadline_after(timeout), stop);
-    }
     result<Task<T>> get_task_until(steady_clock::time_point deadline,
                                    const std::stop_token& stop = {}) requires Joinable {
         return get_task_one(deadline, stop, false);
@@ -334,14 +312,20 @@ class BasicQueue : public detail::RemoteQueueHandle<Joinable> {
 };
 
 template <class T>
-using Queue = BasicQueue<T, false>;
+using Queue = BasicQueue<T>;
 template <class T>
 using JoinableQueue = BasicQueue<T, true>;
 
 /// A bounded MPMC queue of byte messages up to max_message_size each (fixed at creation), in a
 /// JetStream stream. Same guarantees and forms as Queue<T>.
 template <bool Joinable = false>
-class BasicByteQueue : public detail::RemoteQueueHandle<Joinable> {
+class BasicByteQueue
+    : public detail::RemoteQueueHandle<Joinable>,
+      public shuttle::detail::PutTriad<BasicByteQueue<Joinable>, std::span<const std::byte>,
+                                       std::string_view>,
+      public shuttle::detail::GetTriad<BasicByteQueue<Joinable>, std::span<std::byte>>,
+      public shuttle::detail::GetTaskTriad<BasicByteQueue<Joinable>, Joinable,
+                                           std::span<std::byte>> {
     using Handle = detail::RemoteQueueHandle<Joinable>;
     using Handle::core_;
 
@@ -370,65 +354,38 @@ class BasicByteQueue : public detail::RemoteQueueHandle<Joinable> {
 
     std::size_t max_message_size() const noexcept { return core_.max_message_size(); }
 
-    /// As Queue<T>::put; errc::too_large (nothing sent) past max_message_size().
-    status put(std::span<const std::byte> message, const std::stop_token& stop = {}) {
-        return core_.put_until(message, no_deadline, stop);
-    }
-    status put(std::string_view message, const std::stop_token& stop = {}) {
-        return put(bytes_of(message), stop);
-    }
-    status try_put(std::span<const std::byte> message) { return core_.try_put(message); }
-    status try_put(std::string_view message) { return try_put(bytes_of(message)); }
-    template <class Rep, class Period>
-    status put_for(std::span<const std::byte> message, std::chrono::duration<Rep, Period> timeout,
-                   const std::stop_token& stop = {}) {
-        return core_.put_until(message, deadline_after(timeout), stop);
-    }
-    template <class Rep, class Period>
-    status put_for(std::string_view message, std::chrono::duration<Rep, Period> timeout,
-                   const std::stop_token& stop = {}) {
-        return put_for(bytes_of(message), timeout, stop);
-    }
+    // The triads as Queue<T>'s (put, put_for, put_nowait of a span or a string_view; get,
+    // get_for, get_nowait and get_task, get_task_for into a buffer).
+
+    /// As Queue<T>::put_until; errc::too_large (nothing sent) past max_message_size().
     status put_until(std::span<const std::byte> message, steady_clock::time_point deadline,
                      const std::stop_token& stop = {}) {
         return core_.put_until(message, deadline, stop);
     }
+    status put_until(std::string_view message, steady_clock::time_point deadline,
+                     const std::stop_token& stop = {}) {
+        return put_until(bytes_of(message), deadline, stop);
+    }
+    status try_put(std::span<const std::byte> message) { return core_.try_put(message); }
+    status try_put(std::string_view message) { return try_put(bytes_of(message)); }
     /// As Queue<T>::put_many.
     status put_many(std::span<const std::span<const std::byte>> messages,
                     const std::stop_token& stop = {}) {
         return core_.put_many_until(messages, no_deadline, stop);
     }
 
-    /// Takes one message into `buffer`, returning its length. errc::buffer_too_small if it
-    /// does not fit: nothing is consumed (the handle keeps it for the next get).
-    result<std::size_t> get(std::span<std::byte> buffer, const std::stop_token& stop = {}) {
-        return get_until(buffer, no_deadline, stop);
-    }
-    result<std::size_t> try_get(std::span<std::byte> buffer) {
-        return get_into(buffer, no_deadline, {}, detail::Hold::none, nullptr, true);
-    }
-    template <class Rep, class Period>
-    result<std::size_t> get_for(std::span<std::byte> buffer,
-                                std::chrono::duration<Rep, Period> timeout,
-                                const std::stop_token& stop = {}) {
-        return get_until(buffer, deadline_after(timeout), stop);
-    }
+    /// Takes one message into `buffer`, returning its length, waiting at most until
+    /// `deadline`. errc::buffer_too_small if it does not fit: nothing is consumed (the handle
+    /// keeps it for the next get).
     result<std::size_t> get_until(std::span<std::byte> buffer, steady_clock::time_point deadline,
                                   const std::stop_token& stop = {}) {
         return get_into(buffer, deadline, stop, plain_hold, nullptr, false);
     }
+    result<std::size_t> try_get(std::span<std::byte> buffer) {
+        return get_into(buffer, no_deadline, {}, detail::Hold::none, nullptr, true);
+    }
 
-    /// At-least-once get into `buffer`, as JoinableQueue<T>::get_task.
-    result<ByteTask> get_task(std::span<std::byte> buffer,
-                              const std::stop_token& stop = {}) requires Joinable {
-        return get_task_until(buffer, no_deadline, stop);
-    }
-    template <class Rep, class Period>
-    result<ByteTask> get_task_for(std::span<std::byte> buffer,
-                                  std::chrono::duration<Rep, Period> timeout,
-                                  const std::stop_token& stop = {}) requires Joinable {
-        return get_task_until(buffer, deadline_after(timeout), stop);
-    }
+    /// At-least-once get into `buffer`, as JoinableQueue<T>::get_task_until.
     result<ByteTask> get_task_until(std::span<std::byte> buffer, steady_clock::time_point deadline,
                                     const std::stop_token& stop = {}) requires Joinable {
         ByteTask task;

@@ -71,6 +71,24 @@ constexpr void require_carried() {
                   "decoded into a default-constructed value)");
 }
 
+/// starmap's inputs, seen by map: each input is a task's whole argument tuple (or pair), not
+/// its one argument. Refers to the caller's range (map reads it all before it returns).
+template <class Inputs>
+struct Spread {
+    const Inputs& inputs;
+    auto begin() const { return std::ranges::begin(inputs); }
+    auto end() const { return std::ranges::end(inputs); }
+};
+/// The argument tuple a map task of these inputs decodes: (input) for map, the input for starmap.
+template <class Inputs>
+struct MapArguments {
+    using type = std::tuple<std::ranges::range_value_t<Inputs>>;
+};
+template <class Inputs>
+struct MapArguments<Spread<Inputs>> {
+    using type = std::ranges::range_value_t<Inputs>;
+};
+
 /// The result of calling F with decoded Arguments (a tuple or pair).
 template <class F, class Arguments>
 using ApplyResult =
@@ -399,20 +417,20 @@ class Pool {
               class ErrorCallback = std::nullptr_t>
     auto map_async(F function, const Inputs& inputs, std::size_t chunksize = 0,
                    Callback callback = nullptr, ErrorCallback error_callback = nullptr) {
-        return map_items<Single<Inputs>>(function, inputs, chunksize, std::move(callback),
-                                         std::move(error_callback));
+        return map_items<typename detail::MapArguments<Inputs>::type>(
+            function, inputs, chunksize, std::move(callback), std::move(error_callback));
     }
     /// map for tasks of several arguments: each input is a tuple (or pair) of them.
     template <class F, std::ranges::forward_range Inputs>
     auto starmap(F function, const Inputs& inputs, std::size_t chunksize = 0) {
-        return starmap_async(function, inputs, chunksize).get();
+        return map(function, detail::Spread<Inputs>{inputs}, chunksize);
     }
     template <class F, std::ranges::forward_range Inputs, class Callback = std::nullptr_t,
               class ErrorCallback = std::nullptr_t>
     auto starmap_async(F function, const Inputs& inputs, std::size_t chunksize = 0,
                        Callback callback = nullptr, ErrorCallback error_callback = nullptr) {
-        return map_items<std::ranges::range_value_t<Inputs>>(
-            function, inputs, chunksize, std::move(callback), std::move(error_callback));
+        return map_async(function, detail::Spread<Inputs>{inputs}, chunksize, std::move(callback),
+                         std::move(error_callback));
     }
 
     /// Lazily, in input order (Python's imap; chunksize 1 by default as there): a range whose
@@ -454,9 +472,6 @@ class Pool {
     std::size_t pending() const { return core_->pending(); }
 
   private:
-    template <class Inputs>
-    using Single = std::tuple<std::ranges::range_value_t<Inputs>>;
-
     template <class F, class Arguments, class Callback, class ErrorCallback>
     auto submit_one(F function, const Arguments& arguments, Callback callback,
                     ErrorCallback error_callback) {

@@ -42,6 +42,7 @@
 
 #include "shuttle/detail/named_object.hpp"
 #include "shuttle/detail/queue_core.hpp"
+#include "shuttle/detail/triads.hpp"
 #include "shuttle/error.hpp"
 #include "shuttle/queue_types.hpp"
 #include "shuttle/segment.hpp"
@@ -86,7 +87,7 @@ void check_queue_form(const Segment& segment, const QueueForm& form, const Queue
 /// conveniences throw Closed), counts are 0, close()/shutdown() do nothing, and nothing it does
 /// reaches the queue of the handle it was moved to.
 template <bool Joinable>
-class QueueHandle {
+class QueueHandle : public JoinTriad<QueueHandle<Joinable>, Joinable> {
   public:
     /// Closes this handle only (Python's Queue.close(): "this process puts no more"): its later
     /// put/get/get_task calls (every form) return errc::closed (Closed from the *_nowait
@@ -179,16 +180,9 @@ class QueueHandle {
     /// redelivery counts once; docs/recovery.md says when an item can arrive twice).
     std::uint64_t redelivered_count() const noexcept { return core_.redelivered_count(); }
 
-    /// Blocks until every item put has been task_done()'d (across processes). Returns ok,
+    /// Waits until every item put has been task_done()'d (across processes), at most until
+    /// `deadline`; join() and join_for() (detail/triads.hpp) block / wait a timeout. Returns ok,
     /// timeout, or cancelled. A joiner killed while waiting leaves nothing behind.
-    status join(const std::stop_token& stop = {}) requires Joinable {
-        return core_.join_until(no_deadline, stop);
-    }
-    template <class Rep, class Period>
-    status join_for(std::chrono::duration<Rep, Period> timeout,
-                    const std::stop_token& stop = {}) requires Joinable {
-        return core_.join_until(deadline_after(timeout), stop);
-    }
     status join_until(steady_clock::time_point deadline,
                       const std::stop_token& stop = {}) requires Joinable {
         return core_.join_until(deadline, stop);
@@ -234,7 +228,10 @@ class QueueObject
 /// A bounded MPMC queue of trivially copyable T in shared memory (Python's multiprocessing
 /// Queue; JoinableQueue when Joinable). Items are copied into the slot and out again.
 template <class T, bool Joinable = false>
-class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable, std::size_t> {
+class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable, std::size_t>,
+                   public detail::PutTriad<BasicQueue<T, Joinable>, const T&>,
+                   public detail::GetTriad<BasicQueue<T, Joinable>>,
+                   public detail::GetTaskTriad<BasicQueue<T, Joinable>, Joinable> {
     static_assert(std::is_trivially_copyable_v<T>,
                   "shuttle::Queue<T> carries a trivially copyable T's bytes, or any other T the "
                   "codec knows as encoded messages (shuttle/codec.hpp): give T cereal functions "
@@ -260,32 +257,28 @@ class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable,
     // open_or_create() throws Error(capacity_mismatch) if it exists with another capacity;
     // anonymous() is shared with children fork()ed after it.
 
-    /// Blocks while the queue is full. ok, shut_down, closed (this handle), or cancelled (stop
-    /// requested). If the caller is killed while blocked, nothing was put and the queue is
-    /// unaffected.
-    status put(const T& item, const std::stop_token& stop = {}) {
-        return core_.put_until(writer(item), no_deadline, stop);
-    }
-    /// Never blocks: ok, full, shut_down or closed.
-    status try_put(const T& item) noexcept { return core_.try_put(writer(item)); }
-    /// Waits at most `timeout` for room: ok, timeout, shut_down, closed or cancelled.
-    template <class Rep, class Period>
-    status put_for(const T& item, std::chrono::duration<Rep, Period> timeout,
-                   const std::stop_token& stop = {}) {
-        return core_.put_until(writer(item), deadline_after(timeout), stop);
-    }
+    // Each operation is a triad (detail/triads.hpp): x_until and try_x here; x (blocks),
+    // x_for (waits at most a timeout) and x_nowait (Python's: throws Full, Empty, ShutDown,
+    // Closed) from the bases.
+
+    /// Waits at most until `deadline` while the queue is full: ok, timeout, shut_down, closed
+    /// (this handle) or cancelled (stop requested). put(item) blocks. If the caller is killed
+    /// while blocked, nothing was put and the queue is unaffected.
     status put_until(const T& item, steady_clock::time_point deadline,
                      const std::stop_token& stop = {}) {
         return core_.put_until(writer(item), deadline, stop);
     }
-    /// Python's put_nowait(): throws Full, ShutDown or Closed.
-    void put_nowait(const T& item) {
-        if (status done = try_put(item); !done) throw_error_about("queue", done.error());
-    }
+    /// Never blocks: ok, full, shut_down or closed.
+    status try_put(const T& item) noexcept { return core_.try_put(writer(item)); }
 
-    /// Blocks while the queue is empty: the item, or shut_down (shut down and drained), closed
-    /// (this handle) or cancelled.
-    result<T> get(const std::stop_token& stop = {}) { return get_until(no_deadline, stop); }
+    /// Waits at most until `deadline` while the queue is empty: the item, or timeout, shut_down
+    /// (shut down and drained), closed (this handle) or cancelled. get() blocks.
+    result<T> get_until(steady_clock::time_point deadline, const std::stop_token& stop = {}) {
+        Storage storage;
+        errc rc = core_.get_until(always_fits, reader(storage), deadline, stop);
+        if (rc != errc::ok) return rc;
+        return std::bit_cast<T>(storage);
+    }
     /// Never blocks: the item, empty, shut_down or closed.
     result<T> try_get() noexcept {
         Storage storage;
@@ -293,50 +286,26 @@ class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable,
         if (rc != errc::ok) return rc;
         return std::bit_cast<T>(storage);
     }
-    template <class Rep, class Period>
-    result<T> get_for(std::chrono::duration<Rep, Period> timeout,
-                      const std::stop_token& stop = {}) {
-        return get_until(deadline_after(timeout), stop);
-    }
-    result<T> get_until(steady_clock::time_point deadline, const std::stop_token& stop = {}) {
-        Storage storage;
-        errc rc = core_.get_until(always_fits, reader(storage), deadline, stop);
-        if (rc != errc::ok) return rc;
-        return std::bit_cast<T>(storage);
-    }
-    /// Python's get_nowait(): throws Empty, ShutDown or Closed.
-    T get_nowait() {
-        result<T> item = try_get();
-        if (!item) throw_error_about("queue", item.error());
-        return std::move(*item);
-    }
 
-    /// At-least-once get (a JoinableQueue created with QueueOptions::redelivery): as get(), and
-    /// the item stays leased to this thread until task_done(task); if this process dies (or
-    /// destroys this handle) first, the item is delivered again to another consumer. One task
-    /// per thread and handle at a time: errc::task_held until it is acknowledged. Blocks while
-    /// the queue is empty; a caller killed while blocked holds nothing.
-    result<Task<T>> get_task(const std::stop_token& stop = {}) requires Joinable {
-        return get_task_until(no_deadline, stop);
+    /// At-least-once get (a JoinableQueue created with QueueOptions::redelivery): as
+    /// get_until(), and the item stays leased to this thread until task_done(task); if this
+    /// process dies (or destroys this handle) first, the item is delivered again to another
+    /// consumer. One task per thread and handle at a time: errc::task_held until it is
+    /// acknowledged. get_task() blocks while the queue is empty; a caller killed while blocked
+    /// holds nothing.
+    result<Task<T>> get_task_until(steady_clock::time_point deadline,
+                                   const std::stop_token& stop = {}) requires Joinable {
+        Storage storage{};  // (the orphan path hides from GCC that it is always filled)
+        TaskId id;
+        errc rc = core_.get_task_until(always_fits, reader(storage), id, deadline, stop);
+        if (rc != errc::ok) return rc;
+        return Task<T>{std::bit_cast<T>(storage), id};
     }
     /// Never blocks: the task, empty, shut_down, closed or task_held.
     result<Task<T>> try_get_task() noexcept requires Joinable {
         Storage storage{};  // (the orphan path hides from GCC that it is always filled)
         TaskId id;
         errc rc = core_.try_get_task(always_fits, reader(storage), id);
-        if (rc != errc::ok) return rc;
-        return Task<T>{std::bit_cast<T>(storage), id};
-    }
-    template <class Rep, class Period>
-    result<Task<T>> get_task_for(std::chrono::duration<Rep, Period> timeout,
-                                 const std::stop_token& stop = {}) requires Joinable {
-        return get_task_until(deadline_after(timeout), stop);
-    }
-    result<Task<T>> get_task_until(steady_clock::time_point deadline,
-                                   const std::stop_token& stop = {}) requires Joinable {
-        Storage storage{};  // (the orphan path hides from GCC that it is always filled)
-        TaskId id;
-        errc rc = core_.get_task_until(always_fits, reader(storage), id, deadline, stop);
         if (rc != errc::ok) return rc;
         return Task<T>{std::bit_cast<T>(storage), id};
     }
@@ -377,7 +346,11 @@ using JoinableQueue = BasicQueue<T, true>;
 /// (fixed at creation); capacity counts messages. Same guarantees and forms as Queue<T>.
 template <bool Joinable = false>
 class BasicByteQueue
-    : public detail::QueueObject<BasicByteQueue<Joinable>, Joinable, std::size_t, std::size_t> {
+    : public detail::QueueObject<BasicByteQueue<Joinable>, Joinable, std::size_t, std::size_t>,
+      public detail::PutTriad<BasicByteQueue<Joinable>, std::span<const std::byte>,
+                              std::string_view>,
+      public detail::GetTriad<BasicByteQueue<Joinable>, std::span<std::byte>>,
+      public detail::GetTaskTriad<BasicByteQueue<Joinable>, Joinable, std::span<std::byte>> {
     using Base = detail::QueueObject<BasicByteQueue, Joinable, std::size_t, std::size_t>;
     friend typename Base::Factories;
     friend Base;
@@ -395,62 +368,35 @@ class BasicByteQueue
     /// The largest message a put accepts (fixed at creation). Non-blocking.
     std::size_t max_message_size() const noexcept { return core_.payload_capacity(); }
 
+    // The triads as Queue<T>'s (detail/triads.hpp): put, put_for and put_nowait (throws
+    // Full, ShutDown, Closed or Error(too_large)) of a span or a string_view; get, get_for and
+    // get_nowait (throws Empty, ShutDown, Closed or Error(buffer_too_small), nothing consumed)
+    // into a buffer; get_task and get_task_for.
+
     /// Puts one whole message. errc::too_large (nothing changes) if it exceeds
-    /// max_message_size(); otherwise as Queue<T>::put.
-    status put(std::span<const std::byte> message, const std::stop_token& stop = {}) {
-        return put_until(message, no_deadline, stop);
-    }
-    status put(std::string_view message, const std::stop_token& stop = {}) {
-        return put(std::as_bytes(std::span(message.data(), message.size())), stop);
-    }
-    status try_put(std::span<const std::byte> message) noexcept {
-        if (message.size() > max_message_size()) return too_large_or_closed();
-        return core_.try_put(writer(message));
-    }
-    status try_put(std::string_view message) noexcept {
-        return try_put(std::as_bytes(std::span(message.data(), message.size())));
-    }
-    template <class Rep, class Period>
-    status put_for(std::span<const std::byte> message, std::chrono::duration<Rep, Period> timeout,
-                   const std::stop_token& stop = {}) {
-        return put_until(message, deadline_after(timeout), stop);
-    }
+    /// max_message_size(); otherwise as Queue<T>::put_until.
     status put_until(std::span<const std::byte> message, steady_clock::time_point deadline,
                      const std::stop_token& stop = {}) {
         if (message.size() > max_message_size()) return too_large_or_closed();
         return core_.put_until(writer(message), deadline, stop);
     }
-    template <class Rep, class Period>
-    status put_for(std::string_view message, std::chrono::duration<Rep, Period> timeout,
-                   const std::stop_token& stop = {}) {
-        return put_until(bytes_of(message), deadline_after(timeout), stop);
-    }
     status put_until(std::string_view message, steady_clock::time_point deadline,
                      const std::stop_token& stop = {}) {
         return put_until(bytes_of(message), deadline, stop);
     }
-    /// Python's put_nowait(): throws Full, ShutDown, Closed or Error(too_large).
-    void put_nowait(std::span<const std::byte> message) {
-        if (status done = try_put(message); !done) throw_error_about("queue", done.error());
+    status try_put(std::span<const std::byte> message) noexcept {
+        if (message.size() > max_message_size()) return too_large_or_closed();
+        return core_.try_put(writer(message));
     }
-    void put_nowait(std::string_view message) { put_nowait(std::as_bytes(std::span(message))); }
+    status try_put(std::string_view message) noexcept { return try_put(bytes_of(message)); }
 
     /// Takes one message into `buffer`, returning its length. errc::buffer_too_small if it does
     /// not fit: nothing is consumed (retry with a buffer of max_message_size()).
-    result<std::size_t> get(std::span<std::byte> buffer, const std::stop_token& stop = {}) {
-        return get_until(buffer, no_deadline, stop);
-    }
     result<std::size_t> try_get(std::span<std::byte> buffer) noexcept {
         uint64_t length = 0;
         errc rc = core_.try_get(fits(buffer), reader(buffer, length));
         if (rc != errc::ok) return rc;
         return static_cast<std::size_t>(length);
-    }
-    template <class Rep, class Period>
-    result<std::size_t> get_for(std::span<std::byte> buffer,
-                                std::chrono::duration<Rep, Period> timeout,
-                                const std::stop_token& stop = {}) {
-        return get_until(buffer, deadline_after(timeout), stop);
     }
     result<std::size_t> get_until(std::span<std::byte> buffer, steady_clock::time_point deadline,
                                   const std::stop_token& stop = {}) {
@@ -460,42 +406,25 @@ class BasicByteQueue
         return static_cast<std::size_t>(length);
     }
 
-    /// Python's get_nowait(): the message's length in `buffer`; throws Empty, ShutDown, Closed or
-    /// Error(buffer_too_small) (nothing consumed).
-    std::size_t get_nowait(std::span<std::byte> buffer) {
-        result<std::size_t> length = try_get(buffer);
-        if (!length) throw_error_about("queue", length.error());
-        return *length;
-    }
-
     /// At-least-once get (a JoinableByteQueue created with QueueOptions::redelivery): as
-    /// get(buffer), and the message stays leased to this thread until task_done(task); if this
-    /// process dies (or destroys this handle) first, it is delivered again to another consumer.
-    /// One task per thread and handle at a time: errc::task_held until it is acknowledged.
-    /// errc::buffer_too_small: nothing is consumed. Blocks while the queue is empty.
-    result<ByteTask> get_task(std::span<std::byte> buffer,
-                              const std::stop_token& stop = {}) requires Joinable {
-        return get_task_until(buffer, no_deadline, stop);
+    /// get_until(buffer), and the message stays leased to this thread until task_done(task); if
+    /// this process dies (or destroys this handle) first, it is delivered again to another
+    /// consumer. One task per thread and handle at a time: errc::task_held until it is
+    /// acknowledged. errc::buffer_too_small: nothing is consumed. get_task(buffer) blocks while
+    /// the queue is empty.
+    result<ByteTask> get_task_until(std::span<std::byte> buffer, steady_clock::time_point deadline,
+                                    const std::stop_token& stop = {}) requires Joinable {
+        uint64_t length = 0;
+        TaskId id;
+        errc rc = core_.get_task_until(fits(buffer), reader(buffer, length), id, deadline, stop);
+        if (rc != errc::ok) return rc;
+        return ByteTask{static_cast<std::size_t>(length), id};
     }
     /// Never blocks: the task, empty, shut_down, closed, task_held or buffer_too_small.
     result<ByteTask> try_get_task(std::span<std::byte> buffer) noexcept requires Joinable {
         uint64_t length = 0;
         TaskId id;
         errc rc = core_.try_get_task(fits(buffer), reader(buffer, length), id);
-        if (rc != errc::ok) return rc;
-        return ByteTask{static_cast<std::size_t>(length), id};
-    }
-    template <class Rep, class Period>
-    result<ByteTask> get_task_for(std::span<std::byte> buffer,
-                                  std::chrono::duration<Rep, Period> timeout,
-                                  const std::stop_token& stop = {}) requires Joinable {
-        return get_task_until(buffer, deadline_after(timeout), stop);
-    }
-    result<ByteTask> get_task_until(std::span<std::byte> buffer, steady_clock::time_point deadline,
-                                    const std::stop_token& stop = {}) requires Joinable {
-        uint64_t length = 0;
-        TaskId id;
-        errc rc = core_.get_task_until(fits(buffer), reader(buffer, length), id, deadline, stop);
         if (rc != errc::ok) return rc;
         return ByteTask{static_cast<std::size_t>(length), id};
     }

@@ -359,7 +359,8 @@ class ChainHandle {
 /// blocks; when memory for a new chunk cannot be had, put returns errc::no_space.
 template <class T>
 class UnboundedQueue
-    : public detail::NamedObject<UnboundedQueue<T>, detail::ChainHandle<Queue<T>>, QueueOptions> {
+    : public detail::NamedObject<UnboundedQueue<T>, detail::ChainHandle<Queue<T>>, QueueOptions>,
+      public detail::GetTriad<UnboundedQueue<T>> {
     using Base = detail::NamedObject<UnboundedQueue, detail::ChainHandle<Queue<T>>, QueueOptions>;
     friend Base;
     static constexpr detail::QueueForm form{ObjectKind::queue, sizeof(T), alignof(T), false, false};
@@ -386,23 +387,19 @@ class UnboundedQueue
     /// The same as put() (which never blocks), for the triad's spelling.
     status try_put(const T& item) noexcept { return put(item); }
     /// Python's put_nowait(): throws ShutDown, Closed or Error(no_space).
-    void put_nowait(const T& item) { put(item).value(); }
+    void put_nowait(const T& item) { detail::value_or_throw(put(item)); }
 
-    /// Blocks while the queue is empty: the item, or shut_down (shut down and drained), closed
-    /// (this handle) or cancelled. A caller killed while blocked holds nothing.
-    result<T> get(const std::stop_token& stop = {}) { return get_until(no_deadline, stop); }
-    /// Never blocks: the item, empty, shut_down or closed.
-    result<T> try_get() { return take(no_deadline, {}, false); }
-    template <class Rep, class Period>
-    result<T> get_for(std::chrono::duration<Rep, Period> timeout,
-                      const std::stop_token& stop = {}) {
-        return get_until(deadline_after(timeout), stop);
-    }
+    // The get triad (detail/triads.hpp): get() blocks, get_for() waits a timeout, get_nowait()
+    // throws Empty, ShutDown or Closed.
+
+    /// Waits at most until `deadline` while the queue is empty: the item, or timeout, shut_down
+    /// (shut down and drained), closed (this handle) or cancelled. A caller killed while blocked
+    /// holds nothing.
     result<T> get_until(steady_clock::time_point deadline, const std::stop_token& stop = {}) {
         return take(deadline, stop, true);
     }
-    /// Python's get_nowait(): throws Empty, ShutDown or Closed.
-    T get_nowait() { return try_get().value(); }
+    /// Never blocks: the item, empty, shut_down or closed.
+    result<T> try_get() { return take(no_deadline, {}, false); }
 
   private:
     result<T> take(steady_clock::time_point deadline, const std::stop_token& stop, bool may_wait) {
@@ -430,7 +427,8 @@ class UnboundedQueue
 /// UnboundedQueue<T>, with ByteQueue's put/get forms.
 class UnboundedByteQueue
     : public detail::NamedObject<UnboundedByteQueue, detail::ChainHandle<ByteQueue>, QueueOptions,
-                                 std::size_t> {
+                                 std::size_t>,
+      public detail::GetTriad<UnboundedByteQueue, std::span<std::byte>> {
     using Base = detail::NamedObject<UnboundedByteQueue, detail::ChainHandle<ByteQueue>,
                                      QueueOptions, std::size_t>;
     friend Base;
@@ -459,29 +457,22 @@ class UnboundedByteQueue
     status try_put(std::span<const std::byte> message) noexcept { return put(message); }
     status try_put(std::string_view message) noexcept { return put(message); }
     /// Python's put_nowait(): throws ShutDown, Closed or Error(too_large, no_space).
-    void put_nowait(std::span<const std::byte> message) { put(message).value(); }
-    void put_nowait(std::string_view message) { put(message).value(); }
+    void put_nowait(std::span<const std::byte> message) { detail::value_or_throw(put(message)); }
+    void put_nowait(std::string_view message) { detail::value_or_throw(put(message)); }
 
-    /// Takes one message into `buffer`, returning its length; blocks while the queue is empty.
-    /// errc::buffer_too_small if it does not fit (nothing is consumed).
-    result<std::size_t> get(std::span<std::byte> buffer, const std::stop_token& stop = {}) {
-        return get_until(buffer, no_deadline, stop);
-    }
-    result<std::size_t> try_get(std::span<std::byte> buffer) {
-        return take(buffer, no_deadline, {}, false);
-    }
-    template <class Rep, class Period>
-    result<std::size_t> get_for(std::span<std::byte> buffer,
-                                std::chrono::duration<Rep, Period> timeout,
-                                const std::stop_token& stop = {}) {
-        return get_until(buffer, deadline_after(timeout), stop);
-    }
+    // The get triad (detail/triads.hpp) into a buffer: get(buffer) blocks, get_for waits a
+    // timeout, get_nowait throws Empty, ShutDown, Closed or Error(buffer_too_small).
+
+    /// Takes one message into `buffer`, returning its length; waits at most until `deadline`
+    /// while the queue is empty. errc::buffer_too_small if it does not fit (nothing consumed).
     result<std::size_t> get_until(std::span<std::byte> buffer, steady_clock::time_point deadline,
                                   const std::stop_token& stop = {}) {
         return take(buffer, deadline, stop, true);
     }
-    /// Python's get_nowait(): throws Empty, ShutDown, Closed or Error(buffer_too_small).
-    std::size_t get_nowait(std::span<std::byte> buffer) { return try_get(buffer).value(); }
+    /// Never blocks: the length, empty, shut_down, closed or buffer_too_small.
+    result<std::size_t> try_get(std::span<std::byte> buffer) {
+        return take(buffer, no_deadline, {}, false);
+    }
 
   private:
     result<std::size_t> take(std::span<std::byte> buffer, steady_clock::time_point deadline,

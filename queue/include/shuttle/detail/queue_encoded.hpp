@@ -38,8 +38,14 @@ concept encoded_queue_item = !std::is_trivially_copyable_v<T> && encodable<T>;
 
 template <class T, bool Joinable>
 requires detail::encoded_queue_item<T>
-class BasicQueue<T, Joinable> : public BasicByteQueue<Joinable> {
+class BasicQueue<T, Joinable> : public BasicByteQueue<Joinable>,
+                                public detail::PutTriad<BasicQueue<T, Joinable>, const T&>,
+                                public detail::GetTriad<BasicQueue<T, Joinable>>,
+                                public detail::GetTaskTriad<BasicQueue<T, Joinable>, Joinable> {
     using Bytes = BasicByteQueue<Joinable>;
+    using Puts = detail::PutTriad<BasicQueue, const T&>;
+    using Gets = detail::GetTriad<BasicQueue>;
+    using GetTasks = detail::GetTaskTriad<BasicQueue, Joinable>;
 
   public:
     /// The maximum encoded size the factories use when none is given.
@@ -73,40 +79,51 @@ class BasicQueue<T, Joinable> : public BasicByteQueue<Joinable> {
         return BasicQueue(Bytes::open_fd(fd, tagged(options)));
     }
 
-    /// Blocks while the queue is full: ok, too_large (nothing put), closed or cancelled.
-    status put(const T& item, const std::stop_token& stop = {}) {
-        return put_until(item, no_deadline, stop);
-    }
-    /// Never blocks: ok, full, too_large or closed.
-    status try_put(const T& item) {
-        result<std::span<const std::byte>> message = encoded(item);
-        if (!message) return message.error();
-        return Bytes::try_put(*message);
-    }
-    template <class Rep, class Period>
-    status put_for(const T& item, std::chrono::duration<Rep, Period> timeout,
-                   const std::stop_token& stop = {}) {
-        return put_until(item, deadline_after(timeout), stop);
-    }
+    // The triads (detail/triads.hpp) of T, hiding the byte queue's: put, put_for, put_nowait
+    // (throws Full, ShutDown, Closed or Error(too_large)); get, get_for, get_nowait (throws
+    // Empty, ShutDown, Closed or Error(bad_message)); get_task, get_task_for.
+    using Gets::get;
+    using Gets::get_for;
+    using Gets::get_nowait;
+    using GetTasks::get_task;
+    using GetTasks::get_task_for;
+    using Puts::put;
+    using Puts::put_for;
+    using Puts::put_nowait;
+
+    /// Waits at most until `deadline` while the queue is full: ok, timeout, too_large (nothing
+    /// put), shut_down, closed or cancelled.
     status put_until(const T& item, steady_clock::time_point deadline,
                      const std::stop_token& stop = {}) {
         result<std::span<const std::byte>> message = encoded(item);
         if (!message) return message.error();
         return Bytes::put_until(*message, deadline, stop);
     }
-    /// Python's put_nowait(): throws Full, Closed or Error(too_large).
-    void put_nowait(const T& item) {
-        if (status done = try_put(item); !done) throw_error_about("queue", done.error());
+    /// Never blocks: ok, full, too_large, shut_down or closed.
+    status try_put(const T& item) {
+        result<std::span<const std::byte>> message = encoded(item);
+        if (!message) return message.error();
+        return Bytes::try_put(*message);
     }
 
-    /// Blocks while the queue is empty: the item, closed (closed and drained), cancelled, or
-    /// bad_message (a message that is not a T; consumed).
-    result<T> get(const std::stop_token& stop = {}) { return get_until(no_deadline, stop); }
+    /// Waits at most until `deadline` while the queue is empty: the item, timeout, shut_down
+    /// (shut down and drained), closed, cancelled, or bad_message (a message that is not a T;
+    /// consumed).
+    result<T> get_until(steady_clock::time_point deadline, const std::stop_token& stop = {}) {
+        T item{};
+        if (status got = get_until(item, deadline, stop); !got) return got.error();
+        return item;
+    }
     /// The same into `out`, reusing its storage (a string's capacity, ...): ok or the error.
+    status get_until(T& out, steady_clock::time_point deadline, const std::stop_token& stop = {}) {
+        result<std::size_t> length = Bytes::get_until(buffer(), deadline, stop);
+        return length ? decoded(*length, out) : status(length.error());
+    }
+    /// Blocks while the queue is empty, into `out`: ok or the error, as get_until(out, ...).
     status get(T& out, const std::stop_token& stop = {}) {
         return get_until(out, no_deadline, stop);
     }
-    /// Never blocks: the item, empty, closed or bad_message.
+    /// Never blocks: the item, empty, shut_down, closed or bad_message.
     result<T> try_get() {
         T item{};
         if (status got = try_get(item); !got) return got.error();
@@ -116,39 +133,11 @@ class BasicQueue<T, Joinable> : public BasicByteQueue<Joinable> {
         result<std::size_t> length = Bytes::try_get(buffer());
         return length ? decoded(*length, out) : status(length.error());
     }
-    template <class Rep, class Period>
-    result<T> get_for(std::chrono::duration<Rep, Period> timeout,
-                      const std::stop_token& stop = {}) {
-        return get_until(deadline_after(timeout), stop);
-    }
-    result<T> get_until(steady_clock::time_point deadline, const std::stop_token& stop = {}) {
-        T item{};
-        if (status got = get_until(item, deadline, stop); !got) return got.error();
-        return item;
-    }
-    status get_until(T& out, steady_clock::time_point deadline, const std::stop_token& stop = {}) {
-        result<std::size_t> length = Bytes::get_until(buffer(), deadline, stop);
-        return length ? decoded(*length, out) : status(length.error());
-    }
-    /// Python's get_nowait(): throws Empty, Closed or Error(bad_message).
-    T get_nowait() {
-        result<T> item = try_get();
-        if (!item) throw_error_about("queue", item.error());
-        return std::move(*item);
-    }
 
     /// At-least-once get (JoinableQueue with QueueOptions::redelivery), as Queue<T>'s. A message
     /// that is not a T is acknowledged (it would only come back) and reported as bad_message.
-    result<Task<T>> get_task(const std::stop_token& stop = {}) requires Joinable {
-        return get_task_until(no_deadline, stop);
-    }
     result<Task<T>> try_get_task() requires Joinable {
         return task_of(Bytes::try_get_task(buffer()));
-    }
-    template <class Rep, class Period>
-    result<Task<T>> get_task_for(std::chrono::duration<Rep, Period> timeout,
-                                 const std::stop_token& stop = {}) requires Joinable {
-        return get_task_until(deadline_after(timeout), stop);
     }
     result<Task<T>> get_task_until(steady_clock::time_point deadline,
                                    const std::stop_token& stop = {}) requires Joinable {

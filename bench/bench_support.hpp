@@ -1,0 +1,108 @@
+// What the benchmark programs share (one copy instead of one per program): timing, the median
+// of repeated runs, a figure read from a child run, process-shared memory for the lock peers,
+// and the queue throughput every queue benchmark measures.
+#pragma once
+
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "shuttle/process.hpp"
+#include "shuttle/queue.hpp"
+#include "shuttle/sync.hpp"
+
+namespace shuttle::bench {
+
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// The median of repeated runs (the mean of the middle two for an even count); 0 for none.
+inline double median(std::vector<double> values) {
+    if (values.empty()) return 0;
+    std::sort(values.begin(), values.end());
+    const std::size_t n = values.size();
+    return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+/// The first number `command` prints (a child run of a variant in a fresh process); 0 if it
+/// prints none, cannot be started or fails (exits non-zero).
+inline double read_figure(const std::string& command) {
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) return 0;
+    double figure = 0;
+    if (std::fscanf(pipe, "%lf", &figure) != 1) figure = 0;
+    return ::pclose(pipe) == 0 ? figure : 0;
+}
+
+/// `size` bytes of anonymous memory shared with children fork()ed after it (never unmapped).
+inline void* shared_region(std::size_t size) {
+    void* region = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED) throw std::runtime_error("mmap");
+    return region;
+}
+
+/// A process-shared pthread mutex (robust or not) in a shared region: the lock peers.
+inline pthread_mutex_t* make_pthread_mutex(bool robust) {
+    auto* mutex = static_cast<pthread_mutex_t*>(shared_region(sizeof(pthread_mutex_t)));
+    pthread_mutexattr_t attributes;
+    pthread_mutexattr_init(&attributes);
+    pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+    if (robust) pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(mutex, &attributes);
+    pthread_mutexattr_destroy(&attributes);
+    return mutex;
+}
+
+/// Items/s for `producers` x `consumers` processes moving `items` 8-byte items through `queue`
+/// (any queue with put(uint64_t), get() and shutdown()); 0 on a failed count or checksum.
+/// Timed from a common start signal to the last consumer's exit.
+template <class Q>
+double throughput(Q& queue, int producers, int consumers, uint64_t items) {
+    auto results = shuttle::Queue<uint64_t>::anonymous(64);  // each consumer's sum, then count
+    auto start = shuttle::Event::anonymous();
+    std::vector<shuttle::Process> children;
+    const uint64_t per_producer = items / producers;
+    for (int c = 0; c < consumers; ++c) {
+        children.push_back(shuttle::spawn([&] {
+            uint64_t sum = 0, count = 0;
+            start.wait();
+            while (auto item = queue.get()) {
+                sum += *item;
+                ++count;
+            }
+            (void)results.put(sum);
+            (void)results.put(count);
+        }));
+    }
+    std::vector<shuttle::Process> producer_processes;
+    for (int p = 0; p < producers; ++p) {
+        producer_processes.push_back(shuttle::spawn([&, p] {
+            start.wait();
+            for (uint64_t i = 0; i < per_producer; ++i) (void)queue.put(p * per_producer + i);
+        }));
+    }
+    const auto began = std::chrono::steady_clock::now();
+    start.set();
+    for (auto& producer : producer_processes) producer.join();
+    queue.shutdown();
+    for (auto& consumer : children) consumer.join();
+    const double seconds = seconds_since(began);
+    uint64_t sum = 0, count = 0;
+    for (int c = 0; c < consumers; ++c) {
+        sum += *results.get();
+        count += *results.get();
+    }
+    const uint64_t total = per_producer * producers;
+    if (count != total || sum != total * (total - 1) / 2) return 0;
+    return static_cast<double>(total) / seconds;
+}
+
+}  // namespace shuttle::bench
