@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "bench_support.hpp"
+#include "queue_throughput.hpp"
 #include "shuttle/queue.hpp"
 
 namespace {

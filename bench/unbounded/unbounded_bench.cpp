@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "bench_support.hpp"
+#include "queue_throughput.hpp"
 #include "shuttle/process.hpp"
 #include "shuttle/unbounded_queue.hpp"
 
