@@ -46,6 +46,11 @@ std::string anonymous_prefix() {
 
 QueueChain::QueueChain(Segment head)
     : head_(std::move(head)), control_(reinterpret_cast<ChainControl*>(head_.body())) {
+    if (control_->layout_version != chain_layout_version) {
+        throw Error(errc::version_mismatch,
+                    fmt::format("unbounded queue head: layout version {} (this build reads {})",
+                                control_->layout_version, chain_layout_version));
+    }
     // The head is untrusted input: bound what it says before building names from it.
     const uint32_t length = control_->prefix_length;
     if (length == 0 || length > chain_prefix_capacity || control_->chunk_participants == 0 ||
@@ -60,9 +65,8 @@ QueueChain::QueueChain(Segment head)
 Segment QueueChain::make_head(std::string_view name, const QueueForm& form,
                               uint64_t max_message_size, const QueueOptions& options,
                               const FirstChunk& create_first_chunk) {
-    if (options.redelivery || form.joinable) {
-        throw Error(errc::invalid_argument,
-                    "unbounded queues are plain queues (no task accounting or redelivery yet)");
+    if (options.redelivery) {
+        throw Error(errc::invalid_argument, "unbounded queues have no redelivery (yet)");
     }
     if (options.chunk_capacity == 0 || options.chunk_capacity > max_queue_capacity) {
         throw Error(errc::invalid_argument, "chunk_capacity must be 1 .. 2^32");
@@ -84,7 +88,8 @@ Segment QueueChain::make_head(std::string_view name, const QueueForm& form,
     head_type(form, options).describe(info);
     info.capacity = options.chunk_capacity;
     info.max_message_size = max_message_size;
-    info.flags = form.variable_length ? chain_flag_variable_length : 0;
+    info.flags = (form.variable_length ? chain_flag_variable_length : 0) |
+                 (form.joinable ? chain_flag_joinable : 0);
     info.registry_capacity = 0;  // participants register in the chunks
     auto initialise = [&](Segment& segment) {
         auto* control = new (segment.body()) ChainControl();
@@ -134,9 +139,21 @@ SegmentExpectation QueueChain::head_expectation(const QueueForm& form,
     }
     SegmentExpectation expected;
     head_type(form, options).describe(expected);
-    expected.known_flags = form.variable_length ? chain_flag_variable_length : 0;
+    // The joinable bit is known to both forms: check_head_form names that mismatch.
+    expected.known_flags =
+        (form.variable_length ? chain_flag_variable_length : 0) | chain_flag_joinable;
     expected.body_size = head_body_size;
     return expected;
+}
+
+void QueueChain::check_head_form(const Segment& head, const QueueForm& form) {
+    const bool joinable = (head.info().flags & chain_flag_joinable) != 0;
+    if (joinable == form.joinable) return;
+    throw Error(errc::kind_mismatch,
+                std::string("segment '") + head.name() + "' holds an unbounded " +
+                    (joinable ? "JoinableQueue: open it as an UnboundedJoinableQueue"
+                              : "plain queue (not joinable): open it as an UnboundedQueue") +
+                    (form.variable_length ? " (byte queue)" : ""));
 }
 
 QueueOptions QueueChain::chunk_options() const noexcept {
@@ -154,6 +171,12 @@ std::string QueueChain::chunk_name(uint64_t index) const {
 void QueueChain::advance_put(uint64_t from) noexcept {
     uint64_t expected = from;
     control_->put_chunk.compare_exchange_strong(expected, from + 1, std::memory_order_seq_cst);
+}
+
+bool QueueChain::finish(uint64_t index) noexcept {
+    uint64_t expected = index;
+    return control_->finished_chunk.compare_exchange_strong(expected, index + 1,
+                                                            std::memory_order_seq_cst);
 }
 
 std::pair<uint64_t, uint64_t> QueueChain::retire_through(uint64_t drained) noexcept {
@@ -181,7 +204,9 @@ void QueueChain::remove_chunks(uint64_t first, uint64_t last) const noexcept {
 void QueueChain::remove_all_chunks() const noexcept {
     const uint64_t get = get_index();
     const uint64_t put = std::max(put_index(), get);
-    remove_chunks(get >= chunks_behind ? get - chunks_behind : 0, put + 2);
+    uint64_t first = get >= chunks_behind ? get - chunks_behind : 0;
+    if (joinable()) first = std::min(first, finished_index());
+    remove_chunks(first, put + 2);
 }
 
 }  // namespace shuttle::detail

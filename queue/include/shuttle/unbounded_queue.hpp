@@ -1,6 +1,6 @@
-// shuttle::UnboundedQueue<T>, UnboundedByteQueue: MPMC queues with no fixed capacity (Python's
-// Queue() with no maxsize). put() never blocks; memory grows by one chunk at a time while items
-// pile up and shrinks back as consumers drain them.
+// shuttle::UnboundedQueue<T>, UnboundedByteQueue (and their Joinable forms): MPMC queues with no
+// fixed capacity (Python's Queue() / JoinableQueue() with no maxsize). put() never blocks; memory
+// grows by one chunk at a time while items pile up and shrinks back as consumers drain them.
 //
 //     auto queue = shuttle::UnboundedQueue<Job>::create("jobs");   // or ::anonymous()
 //     queue.put(job);                                              // never blocks
@@ -18,8 +18,11 @@
 // the head holds only monotonic counters and a flag, so a process killed between any two steps
 // of moving on leaves nothing to repair: the next participant repeats the step.
 //
-// Not (yet): JoinableQueue's task accounting and redelivery on an unbounded queue. An anonymous
-// unbounded queue's head is a memfd but its chunks are named segments
+// UnboundedJoinableQueue<T> / UnboundedJoinableByteQueue add task_done() and join(): each chunk
+// is a JoinableQueue counting its own tasks, with its crash rules (a consumer killed holding
+// tasks has them settled, docs/recovery.md); a drained chunk keeps its name until its tasks are
+// all done, and join() joins the chunks oldest first. Not (yet): redelivery (get_task) on an
+// unbounded queue. An anonymous unbounded queue's head is a memfd but its chunks are named segments
 // (`shuttle-anon-<pid>-<n>-<random>.<k>`): the creating handle, when destroyed, unlinks those
 // left, so destroy it after the children that use the queue are done.
 //
@@ -31,6 +34,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,10 +53,11 @@
 namespace shuttle {
 namespace detail {
 
-/// What every unbounded queue handle has: the head, the two cached chunks, close/shutdown and
-/// the chain walk. `Chunk` is the bounded queue form each chunk is (Queue<T> or ByteQueue).
-template <class Chunk>
-class ChainHandle {
+/// What every unbounded queue handle has: the head, the two cached chunks, close/shutdown,
+/// the chain walk and (Joinable) task accounting over the chunks. `Chunk` is the bounded queue
+/// form each chunk is (Queue<T>, ByteQueue, or their Joinable forms).
+template <class Chunk, bool Joinable>
+class ChainHandle : public JoinTriad<ChainHandle<Chunk, Joinable>, Joinable> {
   public:
     ChainHandle(ChainHandle&&) noexcept = default;
     ChainHandle& operator=(ChainHandle&&) noexcept = default;
@@ -125,6 +130,74 @@ class ChainHandle {
         const uint64_t first = chain_.get_index();
         return static_cast<std::size_t>(std::max(chain_.put_index(), first) - first + 1);
     }
+    // ---- UnboundedJoinableQueue only ----------------------------------------------------------
+    // Each chunk is a JoinableQueue counting its own tasks (docs/recovery.md's accounting and
+    // crash rules, per chunk); a drained chunk keeps its name until its tasks are all done.
+
+    /// Marks one item taken by get() as processed. This handle remembers which chunk each of
+    /// its gets came from and marks the oldest (any thread of the process may call it, as the
+    /// bounded queue's); a handle that took none marks one in the oldest chunk with unfinished
+    /// tasks. errc::task_done_overflow (nothing changes) if no task is unfinished.
+    /// Non-blocking (opens chunks); thread- and process-safe.
+    status task_done() requires Joinable {
+        std::shared_ptr<Chunk> chunk;
+        {
+            std::lock_guard lock(sides_->taken_mutex);
+            if (!sides_->taken.empty()) {
+                chunk = std::move(sides_->taken.front());
+                sides_->taken.pop_front();
+            }
+        }
+        if (chunk) {
+            const status done = chunk->task_done();
+            if (done.error() != errc::task_done_overflow) {
+                finish_chunks();
+                return done;
+            }
+        }
+        // Taken by another handle, or marked by another's task_done() meanwhile.
+        const uint64_t last = chain_.put_index();
+        for (uint64_t index = chain_.finished_index(); index <= last; ++index) {
+            auto other = open_chunk(index);
+            if (other && other->task_done()) {
+                finish_chunks();
+                return errc::ok;
+            }
+        }
+        return errc::task_done_overflow;
+    }
+    /// Waits until every item put (through any handle, in any process) has been task_done()'d
+    /// or settled (its consumer was killed holding it), at most until `deadline`; join() blocks
+    /// and join_for() waits a timeout (detail/triads.hpp). ok, timeout or cancelled. Joins the
+    /// chunks oldest first, each as a bounded JoinableQueue's join() (which settles what killed
+    /// consumers held); a joiner killed while waiting leaves nothing behind.
+    status join_until(steady_clock::time_point deadline,
+                      const std::stop_token& stop = {}) requires Joinable {
+        // Bounded: each round joins every chunk up to the put chunk, and ends unless producers
+        // moved to a newer chunk meanwhile.
+        for (int round = 0; round < max_rounds; ++round) {
+            const uint64_t last = chain_.put_index();
+            for (uint64_t index = chain_.finished_index(); index <= last; ++index) {
+                auto chunk = open_chunk(index);
+                if (!chunk) continue;  // finished meanwhile
+                if (status joined = chunk->join_until(deadline, stop); !joined) return joined;
+            }
+            finish_chunks();
+            // Chunks before `last` are sealed (their counts only fall): all were 0 at once.
+            if (chain_.put_index() == last) return errc::ok;
+        }
+        return errc::timeout;
+    }
+    /// Items put but not yet task_done()'d nor settled, summed over the chunks (approximate
+    /// while others put or get; opens the chunks it counts). Non-blocking.
+    std::size_t unfinished_tasks() const requires Joinable {
+        return sum_over_unfinished([](const Chunk& chunk) { return chunk.unfinished_tasks(); });
+    }
+    /// Tasks settled because their consumer was killed, in the chunks not yet finished.
+    std::uint64_t settled_tasks() const requires Joinable {
+        return sum_over_unfinished([](const Chunk& chunk) { return chunk.settled_tasks(); });
+    }
+
     /// Name of a named queue's head ("" when anonymous); chunk n is `<name>.<n>`.
     const std::string& name() const noexcept { return chain_.head().name(); }
     /// The head's descriptor (an exec'd program attaches with open_fd()).
@@ -178,6 +251,7 @@ class ChainHandle {
                     if (errc rc = follow_get(); rc != errc::ok) return rc;
                 }
                 result<R> item = try_attempt(*side.chunk);
+                if (item) note_taken(side.chunk);
                 if (item || (item.error() != errc::empty && item.error() != errc::shut_down)) {
                     return item;
                 }
@@ -190,6 +264,7 @@ class ChainHandle {
                 index = side.index;
             }
             result<R> item = wait_attempt(*waiting_on, deadline, stop);
+            if (item) note_taken(waiting_on);
             if (item || item.error() != errc::shut_down) return item;
             std::lock_guard lock(side.mutex);
             if (side.index == index) {
@@ -213,6 +288,10 @@ class ChainHandle {
         Side put;
         Side get;
         std::atomic<bool> closed{false};
+        // Joinable: the chunk of each item this handle's gets took and task_done() has not
+        // marked yet, oldest first.
+        std::mutex taken_mutex;
+        std::deque<std::shared_ptr<Chunk>> taken;
     };
 
     std::shared_ptr<Chunk> open_chunk(uint64_t index) const {
@@ -232,7 +311,7 @@ class ChainHandle {
         try {
             const std::string name = chain_.chunk_name(index);
             try {
-                if constexpr (std::is_same_v<Chunk, ByteQueue>) {
+                if constexpr (std::is_same_v<Chunk, BasicByteQueue<Joinable>>) {
                     return std::make_shared<Chunk>(Chunk::create(
                         name, capacity, chain_.max_message_size(), chain_.chunk_options()));
                 } else {
@@ -257,6 +336,40 @@ class ChainHandle {
         const uint64_t base = chain_.chunk_capacity();
         if (chain_.get_index() >= side.index) return base;
         return std::min({side.chunk->capacity() * 2, base * max_chunk_growth, max_queue_capacity});
+    }
+
+    /// Joinable: remembers the chunk a get took an item from, for its task_done().
+    void note_taken(const std::shared_ptr<Chunk>& chunk) {
+        if constexpr (Joinable) {
+            std::lock_guard lock(sides_->taken_mutex);
+            sides_->taken.push_back(chunk);
+        }
+    }
+    /// Joinable: unlinks drained chunks whose tasks are all done, oldest first.
+    void finish_chunks() noexcept {
+        // Bounded: each round finishes a chunk or returns.
+        for (int round = 0; round < max_rounds; ++round) {
+            const uint64_t index = chain_.finished_index();
+            if (index >= chain_.get_index()) return;  // not drained yet
+            try {
+                auto chunk = open_chunk(index);
+                if (chunk && chunk->unfinished_tasks() != 0) return;
+            } catch (const Error&) {
+                return;  // cannot tell now: the next task_done() or join() looks again
+            } catch (const std::bad_alloc&) {
+                return;
+            }
+            if (chain_.finish(index)) chain_.remove_chunks(index, index + 1);
+        }
+    }
+    template <class Count>
+    std::size_t sum_over_unfinished(Count count) const {
+        const uint64_t last = chain_.put_index();
+        std::size_t total = 0;
+        for (uint64_t index = chain_.finished_index(); index <= last; ++index) {
+            if (auto chunk = open_chunk(index)) total += count(*chunk);
+        }
+        return total;
     }
 
     /// Points `side` at chunk `index` (not_found: it was retired; the caller re-reads).
@@ -329,7 +442,9 @@ class ChainHandle {
         Side& side = sides_->get;
         if (chain_.put_index() <= index) {
             if (chain_.shut_down()) {
-                chain_.remove_chunks(index, index + 2);  // the queue is done and drained
+                // The queue is done and drained (a joinable queue's last chunk stays for its
+                // joiners: remove() or the creating handle unlinks it).
+                if constexpr (!Joinable) chain_.remove_chunks(index, index + 2);
                 return errc::shut_down;
             }
             // A producer sealed this chunk and created the next but has not moved yet (or
@@ -341,8 +456,12 @@ class ChainHandle {
             }
             chain_.advance_put(index);
         }
-        const auto [first, last] = chain_.retire_through(index);
-        chain_.remove_chunks(first, last);
+        [[maybe_unused]] const auto [first, last] = chain_.retire_through(index);
+        if constexpr (Joinable) {
+            finish_chunks();  // a drained chunk's name goes once its tasks are done
+        } else {
+            chain_.remove_chunks(first, last);
+        }
         side.chunk.reset();
         side.index = index + 1;
         return follow_get();
@@ -355,22 +474,29 @@ class ChainHandle {
 
 }  // namespace detail
 
-/// An MPMC queue of trivially copyable T with no fixed capacity (Python's Queue()). put never
+/// An MPMC queue of trivially copyable T with no fixed capacity (Python's Queue();
+/// JoinableQueue() when Joinable: task_done() and join() as JoinableQueue<T>'s). put never
 /// blocks; when memory for a new chunk cannot be had, put returns errc::no_space.
-template <class T>
-class UnboundedQueue
-    : public detail::NamedObject<UnboundedQueue<T>, detail::ChainHandle<Queue<T>>, QueueOptions>,
-      public detail::GetTriad<UnboundedQueue<T>> {
-    using Base = detail::NamedObject<UnboundedQueue, detail::ChainHandle<Queue<T>>, QueueOptions>;
+template <class T, bool Joinable = false>
+class BasicUnboundedQueue
+    : public detail::NamedObject<BasicUnboundedQueue<T, Joinable>,
+                                 detail::ChainHandle<BasicQueue<T, Joinable>, Joinable>,
+                                 QueueOptions>,
+      public detail::GetTriad<BasicUnboundedQueue<T, Joinable>> {
+    using Chunk = BasicQueue<T, Joinable>;
+    using Base = detail::NamedObject<BasicUnboundedQueue, detail::ChainHandle<Chunk, Joinable>,
+                                     QueueOptions>;
     friend Base;
-    static constexpr detail::QueueForm form{ObjectKind::queue, sizeof(T), alignof(T), false, false};
+    static constexpr detail::QueueForm form{ObjectKind::queue, sizeof(T), alignof(T), Joinable,
+                                            false};
 
   public:
     // The factories (detail::NamedObject): create(name, options), open(name, options),
     // open_or_create(name, options), anonymous(options), open_fd(fd, options). options:
     // chunk_capacity (items per chunk, default 1024), max_participants, mode, type_tag;
     // redelivery is refused (invalid_argument). open() checks the element fingerprint as
-    // Queue<T>'s does. create() throws Error(already_exists) also if chunk `<name>.0` exists.
+    // Queue<T>'s does, and the joinable form (Error(kind_mismatch)). create() throws
+    // Error(already_exists) also if chunk `<name>.0` exists.
 
     /// Unlinks the head `name` and every chunk name (attached handles keep what they have
     /// mapped). False if there was no such name.
@@ -382,7 +508,7 @@ class UnboundedQueue
     /// Never blocks: ok, shut_down, closed (this handle), or no_space (no memory for a new
     /// chunk; nothing was put). If the caller is killed inside, the queue stays usable.
     status put(const T& item) noexcept {
-        return this->put_with([&item](Queue<T>& chunk) { return chunk.try_put(item); });
+        return this->put_with([&item](Chunk& chunk) { return chunk.try_put(item); });
     }
     /// The same as put() (which never blocks), for the triad's spelling.
     status try_put(const T& item) noexcept { return put(item); }
@@ -404,35 +530,46 @@ class UnboundedQueue
   private:
     result<T> take(steady_clock::time_point deadline, const std::stop_token& stop, bool may_wait) {
         return this->template get_with<T>(
-            [](Queue<T>& chunk) { return chunk.try_get(); },
-            [](Queue<T>& chunk, steady_clock::time_point until, const std::stop_token& token) {
+            [](Chunk& chunk) { return chunk.try_get(); },
+            [](Chunk& chunk, steady_clock::time_point until, const std::stop_token& token) {
                 return chunk.get_until(until, token);
             },
             may_wait, deadline, stop);
     }
-    explicit UnboundedQueue(Segment head) : Base(std::move(head)) {}
+    explicit BasicUnboundedQueue(Segment head) : Base(std::move(head)) {}
     static Segment make_segment(std::string_view name, const QueueOptions& options) {
         return detail::QueueChain::make_head(
             name, form, 0, options,
             [&](const std::string& chunk, const QueueOptions& chunk_options) {
-                (void)Queue<T>::create(chunk, options.chunk_capacity, chunk_options);
+                (void)Chunk::create(chunk, options.chunk_capacity, chunk_options);
             });
     }
     static SegmentExpectation expectation(const QueueOptions& options) {
         return detail::QueueChain::head_expectation(form, options);
     }
+    static void check_opened(const Segment& head, const QueueOptions&) {
+        detail::QueueChain::check_head_form(head, form);
+    }
 };
 
+template <class T>
+using UnboundedQueue = BasicUnboundedQueue<T>;
+template <class T>
+using UnboundedJoinableQueue = BasicUnboundedQueue<T, true>;
+
 /// An MPMC queue of byte messages (each at most max_message_size) with no fixed capacity. As
-/// UnboundedQueue<T>, with ByteQueue's put/get forms.
-class UnboundedByteQueue
-    : public detail::NamedObject<UnboundedByteQueue, detail::ChainHandle<ByteQueue>, QueueOptions,
-                                 std::size_t>,
-      public detail::GetTriad<UnboundedByteQueue, std::span<std::byte>> {
-    using Base = detail::NamedObject<UnboundedByteQueue, detail::ChainHandle<ByteQueue>,
+/// UnboundedQueue<T> (UnboundedJoinableQueue<T> when Joinable), with ByteQueue's put/get forms.
+template <bool Joinable = false>
+class BasicUnboundedByteQueue
+    : public detail::NamedObject<BasicUnboundedByteQueue<Joinable>,
+                                 detail::ChainHandle<BasicByteQueue<Joinable>, Joinable>,
+                                 QueueOptions, std::size_t>,
+      public detail::GetTriad<BasicUnboundedByteQueue<Joinable>, std::span<std::byte>> {
+    using Chunk = BasicByteQueue<Joinable>;
+    using Base = detail::NamedObject<BasicUnboundedByteQueue, detail::ChainHandle<Chunk, Joinable>,
                                      QueueOptions, std::size_t>;
     friend Base;
-    static constexpr detail::QueueForm form{ObjectKind::byte_queue, 1, 1, false, true};
+    static constexpr detail::QueueForm form{ObjectKind::byte_queue, 1, 1, Joinable, true};
 
   public:
     // The factories, as UnboundedQueue<T>'s with a max_message_size parameter; open() reads it
@@ -445,11 +582,11 @@ class UnboundedByteQueue
     }
 
     /// The largest message a put accepts (fixed at creation). Non-blocking.
-    std::size_t max_message_size() const noexcept { return chain().max_message_size(); }
+    std::size_t max_message_size() const noexcept { return this->chain().max_message_size(); }
 
     /// Never blocks: ok, too_large (nothing changes), shut_down, closed or no_space.
     status put(std::span<const std::byte> message) noexcept {
-        return put_with([message](ByteQueue& chunk) { return chunk.try_put(message); });
+        return this->put_with([message](Chunk& chunk) { return chunk.try_put(message); });
     }
     status put(std::string_view message) noexcept {
         return put(std::as_bytes(std::span(message.data(), message.size())));
@@ -477,32 +614,37 @@ class UnboundedByteQueue
   private:
     result<std::size_t> take(std::span<std::byte> buffer, steady_clock::time_point deadline,
                              const std::stop_token& stop, bool may_wait) {
-        return get_with<std::size_t>([buffer](ByteQueue& chunk) { return chunk.try_get(buffer); },
-                                     [buffer](ByteQueue& chunk, steady_clock::time_point until,
-                                              const std::stop_token& token) {
-                                         return chunk.get_until(buffer, until, token);
-                                     },
-                                     may_wait, deadline, stop);
+        return this->template get_with<std::size_t>(
+            [buffer](Chunk& chunk) { return chunk.try_get(buffer); },
+            [buffer](Chunk& chunk, steady_clock::time_point until, const std::stop_token& token) {
+                return chunk.get_until(buffer, until, token);
+            },
+            may_wait, deadline, stop);
     }
-    explicit UnboundedByteQueue(Segment head) : Base(std::move(head)) {}
+    explicit BasicUnboundedByteQueue(Segment head) : Base(std::move(head)) {}
     static Segment make_segment(std::string_view name, std::size_t max_message_size,
                                 const QueueOptions& options) {
         return detail::QueueChain::make_head(
             name, form, max_message_size, options,
             [&](const std::string& chunk, const QueueOptions& chunk_options) {
-                (void)ByteQueue::create(chunk, options.chunk_capacity, max_message_size,
-                                        chunk_options);
+                (void)Chunk::create(chunk, options.chunk_capacity, max_message_size, chunk_options);
             });
     }
     static SegmentExpectation expectation(const QueueOptions& options) {
         return detail::QueueChain::head_expectation(form, options);
     }
-    static void check_existing(const UnboundedByteQueue& queue, std::size_t max_message_size) {
+    static void check_opened(const Segment& head, const QueueOptions&) {
+        detail::QueueChain::check_head_form(head, form);
+    }
+    static void check_existing(const BasicUnboundedByteQueue& queue, std::size_t max_message_size) {
         if (queue.max_message_size() != max_message_size) {
             throw Error(errc::capacity_mismatch,
                         "unbounded byte queue exists with another message size");
         }
     }
 };
+
+using UnboundedByteQueue = BasicUnboundedByteQueue<false>;
+using UnboundedJoinableByteQueue = BasicUnboundedByteQueue<true>;
 
 }  // namespace shuttle

@@ -4,8 +4,12 @@
 // (docs/design.md §5b). Only monotonic counters and a flag live here: no lock, nothing a killed
 // process can leave half done (each chunk's own recovery covers puts and gets inside it).
 //
-//   body:  put_chunk (own line) | get_chunk (own line) | shut_down, chunk_participants,
-//          prefix_length, prefix[]
+//   body:  put_chunk (own line) | get_chunk (own line) | finished_chunk (own line) |
+//          shut_down, chunk_participants, prefix_length, prefix[]
+//
+// A joinable queue's chunks are JoinableQueues, each counting its own tasks; a drained chunk
+// keeps its name (joiners and task_done() open it) until its tasks are all done or settled,
+// and finished_chunk says which is the oldest that may still have unfinished tasks.
 #pragma once
 
 #include <atomic>
@@ -26,11 +30,19 @@ struct QueueForm;
 inline constexpr std::size_t chain_prefix_capacity = 179;
 /// Segment flag of an unbounded queue's head: its chunks are ByteQueues (variable length).
 inline constexpr uint64_t chain_flag_variable_length = 2;
+/// Segment flag of an unbounded queue's head: its chunks are JoinableQueues (task accounting).
+inline constexpr uint64_t chain_flag_joinable = 4;
+/// The head's own layout version (checked on attach, besides the segment's): 2 added
+/// finished_chunk (joinable unbounded queues).
+inline constexpr uint32_t chain_layout_version = 2;
 
 struct ChainControl {
     alignas(cache_line) std::atomic<uint64_t> put_chunk{0};  // the chunk producers fill
     alignas(cache_line) std::atomic<uint64_t> get_chunk{0};  // the oldest chunk not yet drained
+    // Joinable: the oldest chunk whose tasks may be unfinished (its name is kept until then).
+    alignas(cache_line) std::atomic<uint64_t> finished_chunk{0};
     alignas(cache_line) std::atomic<uint32_t> shut_down{0};  // shutdown(): set once, never cleared
+    uint32_t layout_version = chain_layout_version;
     uint64_t remover = 0;             // ProcessIdentity whose handles unlink the chunks (0: nobody)
     uint32_t chunk_participants = 0;  // QueueOptions::max_participants
     uint32_t chunk_mode = 0;          // permission bits of new chunks
@@ -57,10 +69,14 @@ class QueueChain {
                              const FirstChunk& create_first_chunk);
     /// What open() requires of a head of this form (Error(invalid_argument): redelivery).
     static SegmentExpectation head_expectation(const QueueForm& form, const QueueOptions& options);
+    /// Refuses (Error(kind_mismatch)) a head of the other form: joinable or not.
+    static void check_head_form(const Segment& head, const QueueForm& form);
 
     const Segment& head() const noexcept { return head_; }
     uint64_t chunk_capacity() const noexcept { return head_.info().capacity; }
     uint64_t max_message_size() const noexcept { return head_.info().max_message_size; }
+    /// Whether the chunks are JoinableQueues.
+    bool joinable() const noexcept { return (head_.info().flags & chain_flag_joinable) != 0; }
     /// The options every chunk is created and opened with.
     QueueOptions chunk_options() const noexcept;
     /// Whether handles in this process unlink the chunks when destroyed: the creating process
@@ -80,6 +96,13 @@ class QueueChain {
         return control_->shut_down.load(std::memory_order_seq_cst) != 0;
     }
     void set_shut_down() noexcept { control_->shut_down.store(1, std::memory_order_seq_cst); }
+    /// Joinable: the oldest chunk that may still have unfinished tasks.
+    uint64_t finished_index() const noexcept {
+        return control_->finished_chunk.load(std::memory_order_seq_cst);
+    }
+    /// Joinable: chunk `index` (drained) has no unfinished task: finished_chunk moves past it.
+    /// True if this call moved it (its name is then this caller's to remove).
+    bool finish(uint64_t index) noexcept;
     /// Producers move on from chunk `from` (sealed) to from + 1; no-op if someone did already.
     void advance_put(uint64_t from) noexcept;
     /// Consumers move on past drained chunk `drained`: get_chunk becomes drained + 1 unless it
@@ -89,8 +112,8 @@ class QueueChain {
     /// Unlinks the names of chunks [first, last) (absent ones are skipped).
     void remove_chunks(uint64_t first, uint64_t last) const noexcept;
     /// Unlinks every chunk name that may exist: the live ones, the last retired one (its
-    /// retirer may have died before unlinking it) and one past the put chunk (a producer may
-    /// have died between creating it and moving on).
+    /// retirer may have died before unlinking it), a joinable queue's unfinished ones, and one
+    /// past the put chunk (a producer may have died between creating it and moving on).
     void remove_all_chunks() const noexcept;
 
   private:
