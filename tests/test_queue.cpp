@@ -512,5 +512,80 @@ TEST(QueueParticipants, RegistryFullIsReported) {
     EXPECT_EQ(*queue.get(), 1u);
 }
 
+// Issue 13 §3: an entry belongs to a live thread. Thread lifetimes one after another on one
+// long-lived handle never run out of entries (before: registry_full after max_participants - 1).
+TEST(QueueParticipants, ThreadsThatComeAndGoReleaseTheirEntries) {
+    auto queue = Queue<uint64_t>::anonymous(4, {.max_participants = 4});
+    ASSERT_TRUE(queue.put(0));  // this thread keeps its entry throughout
+    const uint64_t lifetimes = test::sanitized() ? 1000 : 10000;
+    uint64_t failures = 0;
+    for (uint64_t lifetime = 1; lifetime <= lifetimes && failures == 0; ++lifetime) {
+        std::thread([&] {
+            const bool put = queue.try_put(lifetime).ok();
+            const auto got = queue.try_get();
+            if (!put || !got || *got != lifetime - 1) ++failures;
+        }).join();
+    }
+    EXPECT_EQ(failures, 0u);
+    EXPECT_EQ(*queue.try_get(), lifetimes);
+}
+
+// A thread that ends holding a get_task() lease: nobody else may acknowledge it, so it is
+// orphaned and redelivered, as if the thread had died (docs/recovery.md).
+TEST(QueueParticipants, AThreadEndingWithAGetTaskHasItRedelivered) {
+    auto queue = JoinableQueue<uint64_t>::anonymous(4, {.max_participants = 3, .redelivery = true});
+    ASSERT_TRUE(queue.put(7));
+    for (int lifetime = 0; lifetime < 5; ++lifetime) {  // more lifetimes than entries
+        errc got = errc::ok;
+        std::thread([&] { got = queue.try_get_task().error(); }).join();
+        ASSERT_EQ(got, errc::ok);
+        auto task = queue.get_task_for(5s);  // waits for the orphan to be put back
+        ASSERT_TRUE(task) << task.error();
+        EXPECT_EQ(task->item, 7u);
+        EXPECT_EQ(queue.redelivered_count(), static_cast<uint64_t>(lifetime + 1));
+        EXPECT_EQ(queue.unfinished_tasks(), 1u);
+        if (lifetime < 4) {
+            ASSERT_TRUE(queue.put(7));  // for the next lifetime; this one is finished
+        }
+        EXPECT_TRUE(queue.task_done(*task));
+    }
+    EXPECT_EQ(queue.join_for(1s), errc::ok);
+}
+
+// Tasks a thread took with get() and had not finished when it ended stay the process's:
+// task_done() from another of its threads finishes them, and entries are not used up.
+TEST(QueueParticipants, AThreadEndingWithUnfinishedGetsLeavesThemToTheProcess) {
+    auto queue = JoinableQueue<uint64_t>::anonymous(8, {.max_participants = 3});
+    for (uint64_t item = 0; item < 6; ++item) ASSERT_TRUE(queue.put(item));
+    for (uint64_t item = 0; item < 6; ++item) {
+        errc got = errc::ok;
+        std::thread([&] { got = queue.try_get().error(); }).join();
+        ASSERT_EQ(got, errc::ok) << "lifetime " << item;
+    }
+    EXPECT_EQ(queue.unfinished_tasks(), 6u);
+    EXPECT_EQ(queue.join_for(0s), errc::timeout);
+    for (int done = 0; done < 6; ++done) EXPECT_TRUE(queue.task_done());
+    EXPECT_EQ(queue.join_for(1s), errc::ok);
+}
+
+// The same tasks, when the process then dies: they are settled, so join() returns (the ended
+// threads' counts were kept for the process, not dropped with their entries).
+TEST(QueueThreadEnd, TasksOfEndedThreadsAreSettledWhenTheProcessDies) {
+    auto queue = JoinableQueue<uint64_t>::anonymous(8, {.max_participants = 3});
+    for (uint64_t item = 0; item < 4; ++item) ASSERT_TRUE(queue.put(item));
+    const int code = test::run_child([&] {
+        for (int lifetime = 0; lifetime < 4; ++lifetime) {
+            bool got = false;
+            std::thread([&] { got = queue.try_get().has_value(); }).join();
+            if (!got) return 1;
+        }
+        ::raise(SIGKILL);  // dies holding four unfinished tasks
+        return 2;
+    });
+    EXPECT_EQ(code, -SIGKILL);
+    EXPECT_EQ(queue.join_for(5s), errc::ok);
+    EXPECT_EQ(queue.settled_tasks(), 4u);
+}
+
 }  // namespace
 }  // namespace shuttle

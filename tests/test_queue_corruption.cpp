@@ -3,17 +3,22 @@
 // applied to a fresh named queue through a second mapping of its segment; then a child (under
 // a watchdog) runs every operation on it: try_put, try_get, put_for, get_for, size, recover,
 // describe_recovery, shutdown(true). A child that hangs or crashes fails the test.
+#include <signal.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <random>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
+#include "shuttle/detail/os.hpp"
 #include "shuttle/detail/queue_layout.hpp"
 #include "shuttle/queue.hpp"
+#include "shuttle/queue_inspect.hpp"
 #include "shuttle/registry.hpp"
 #include "shuttle/segment.hpp"
 #include "support.hpp"
@@ -200,6 +205,138 @@ TEST(QueueCorruption, EveryOperationReturnsOnEveryCorruption) {
         SCOPED_TRACE(label);
         EXPECT_TRUE(test::join_and_expect_exit(child, 0, limit));
     }
+}
+
+// A header rewritten consistently (capacity, body and segment sizes all those of a queue of half
+// the capacity) over a queue's real words: a handle opened afterwards sees turns and cursors of
+// another ring size. Every operation must still return (shutdown(true) used to spin forever).
+template <class Queue>
+void expect_half_capacity_header_is_answered() {
+    test::NameGuard name(test::unique_name("halfcap"));
+    test::NameGuard half_name(test::unique_name("halfcap"));
+    Queue queue = Queue::create(*name, capacity);
+    const Queue half = Queue::create(*half_name, capacity / 2);
+    const Segment model = Segment::open(
+        *half_name, detail::queue_expectation(ObjectKind::queue, sizeof(int), alignof(int), 0));
+    fill_and_corrupt(queue, *name,
+                     {"half capacity", [&](const Ring&, const Registry&, Segment& segment) {
+                          SegmentHeader& header = segment.header();
+                          header.capacity = model.header().capacity;
+                          header.body_size = model.header().body_size;
+                          header.segment_size = model.header().segment_size;
+                      }});
+    const auto limit = test::sanitized() ? 30000ms : 10000ms;
+    EXPECT_EQ(test::run_child(
+                  [&] {
+                      try {
+                          Queue reopened = Queue::open(*name);
+                          if (reopened.capacity() != capacity / 2) return 1;
+                          return operate_on(reopened);
+                      } catch (const Error&) {
+                          return 0;  // refused at open: a clear answer too
+                      }
+                  },
+                  limit),
+              0);
+}
+
+TEST(QueueCorruption, AConsistentHeaderWithHalfTheCapacityIsAnswered) {
+    expect_half_capacity_header_is_answered<Queue<int>>();
+    expect_half_capacity_header_is_answered<JoinableQueue<int>>();
+}
+
+// inspect says which state is impossible (and nothing for a sound queue), in the library's
+// snapshot and in `shuttle inspect`'s output.
+TEST(QueueCorruption, InspectSaysWhatIsImpossible) {
+    const std::vector<std::pair<std::string, std::string>> expected = {
+        {"tail = head - 1", "the head (8) is ahead of the tail (7)"},
+        {"head back one lap", "the tail (11) is 11 ahead of the head (0)"},
+        {"every turn random", "slot 0's turn"},
+        {"recovery lock held by garbage", "the recovery lock's holder"},
+        {"every registry word random", "registry entry 0's holder"},
+    };
+    const std::vector<Corruption> all = corruptions();
+    for (const auto& [corruption_name, says] : expected) {
+        SCOPED_TRACE(corruption_name);
+        test::NameGuard name(test::unique_name("impossible"));
+        auto queue = JoinableQueue<int>::create(*name, capacity);
+        EXPECT_EQ(inspect_queue(*name).impossible, std::vector<std::string>{});
+        const auto corruption = std::find_if(
+            all.begin(), all.end(), [&](const Corruption& c) { return c.name == corruption_name; });
+        ASSERT_NE(corruption, all.end());
+        fill_and_corrupt(queue, *name, *corruption);
+        const std::vector<std::string> impossible = inspect_queue(*name).impossible;
+        ASSERT_FALSE(impossible.empty());
+        EXPECT_NE(impossible.front().find(says), std::string::npos) << impossible.front();
+        if (corruption_name == expected.front().first) {
+            const auto shown = test::run_program(SHUTTLE_CLI, {"inspect", *name});
+            EXPECT_NE(shown.output.find("IMPOSSIBLE"), std::string::npos) << shown.output;
+            EXPECT_NE(shown.output.find(says), std::string::npos) << shown.output;
+        }
+    }
+}
+
+/// A child that stops (SIGSTOP) inside recover(), holding `queue`'s recovery lock.
+Process stopped_recoverer(Queue<int>& queue) {
+    Process recoverer = shuttle::spawn(
+        [&queue] {
+            detail::arm_kill_point("queue.recovery.locked", 0, SIGSTOP);
+            return queue.recover() ? 0 : 1;
+        },
+        ProcessOptions{.daemon = true});
+    EXPECT_TRUE(test::eventually([&] { return detail::process_stopped(recoverer.pid()); }));
+    return recoverer;
+}
+
+// Issue 13 §4: a newcomer's first try_put / try_get (its thread's first use of the handle, which
+// adopts a registry entry under the recovery lock) answers at once while a stopped recoverer
+// holds that lock (before: it waited the lock's 2 s patience), and goes through once it is gone.
+TEST(QueueRecoveryLock, ANewcomersTryCallsDoNotWaitForAStoppedRecoverer) {
+    test::NameGuard name(test::unique_name("stopped"));
+    auto queue = Queue<int>::create(*name, 4);
+    ASSERT_TRUE(queue.put(1));
+    Process recoverer = stopped_recoverer(queue);
+    errc put = errc::ok;
+    errc got = errc::ok;
+    std::chrono::steady_clock::duration took{};
+    std::thread([&] {
+        const auto start = std::chrono::steady_clock::now();
+        put = queue.try_put(2).error();
+        got = queue.try_get().error();
+        took = std::chrono::steady_clock::now() - start;
+    }).join();
+    EXPECT_EQ(put, errc::full);
+    EXPECT_EQ(got, errc::empty);
+    EXPECT_LT(took, 1s);
+    ::kill(recoverer.pid(), SIGCONT);
+    ASSERT_TRUE(test::join_and_expect_exit(recoverer));
+    std::thread([&] {
+        put = queue.try_put(2).error();
+        got = queue.try_get().error();
+    }).join();
+    EXPECT_EQ(put, errc::ok);
+    EXPECT_EQ(got, errc::ok);
+    EXPECT_EQ(queue.size(), 1u);
+}
+
+// A holder stepped over (stopped longer than the lock's patience) that resumes must not free the
+// lock of the process that stepped over it (before: its unlock was unconditional).
+TEST(QueueRecoveryLock, AResumedSteppedOverHolderLeavesTheNewHoldersLock) {
+    test::NameGuard name(test::unique_name("steppedover"));
+    auto queue = Queue<int>::create(*name, 4);
+    Process recoverer = stopped_recoverer(queue);
+    const Segment segment = Segment::open(
+        *name, detail::queue_expectation(ObjectKind::queue, sizeof(int), alignof(int), 0));
+    detail::RecoveryControl& recovery = detail::ring_of(segment).control->recovery;
+    // What stepping over does (without waiting the patience out): this process takes the lock.
+    const uint64_t self = detail::current_process_identity();
+    recovery.holder.store(self);
+    recovery.holder_namespace.store(detail::current_pid_namespace());
+    ::kill(recoverer.pid(), SIGCONT);
+    ASSERT_TRUE(test::join_and_expect_exit(recoverer));
+    EXPECT_EQ(recovery.holder.load(), self);
+    recovery.holder_namespace.store(detail::unknown_pid_namespace);
+    recovery.holder.store(0);
 }
 
 }  // namespace

@@ -12,10 +12,14 @@
 #include <string>
 
 #include "counters_segment.hpp"
+#include "shuttle/array.hpp"
+#include "shuttle/dict.hpp"
 #include "shuttle/inspect.hpp"
+#include "shuttle/list.hpp"
 #include "shuttle/lock.hpp"
 #include "shuttle/queue.hpp"
 #include "shuttle/segment.hpp"
+#include "shuttle/value.hpp"
 #include "support.hpp"
 
 namespace shuttle {
@@ -86,6 +90,39 @@ TEST(SegmentAccess, ASegmentOfAnotherUserIsRefusedUnlessAllowed) {
     EXPECT_EQ(error_of([&] { Queue<int>::open_or_create(*queue_name, 4); }), errc::permission);
     auto queue = Queue<int>::open(*queue_name, {.allow_foreign_owner = true});
     EXPECT_TRUE(queue.try_put(5));
+}
+
+// The same squatting rule for state/: Value, Array, Dict and List.
+TEST(SegmentAccess, StateObjectsOfAnotherUserAreRefusedUnlessAllowed) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to plant a segment as another user";
+    NameGuard value(unique_name("squat")), array(unique_name("squat")), dict(unique_name("squat")),
+        list(unique_name("squat"));
+    ASSERT_EQ(run_child([&] {
+                  if (!become_nobody()) return 2;
+                  Value<int>::create(*value, 41, {.mode = 0666});
+                  Array<int>::create(*array, {4, 2}, {.mode = 0666});
+                  Dict<int, int>::create(*dict, {.mode = 0666}).set(1, 2);
+                  List<int>::create(*list, {.mode = 0666}).append(3);
+                  return 0;
+              }),
+              0);
+    EXPECT_EQ(error_of([&] { Value<int>::open(*value); }), errc::permission);
+    EXPECT_EQ(error_of([&] { Value<int>::open_or_create(*value); }), errc::permission);
+    EXPECT_EQ(error_of([&] { Array<int>::open(*array); }), errc::permission);
+    EXPECT_EQ(error_of([&] { Array<int>::open_or_create(*array, 2); }), errc::permission);
+    EXPECT_EQ(error_of([&] { Dict<int, int>::open(*dict); }), errc::permission);
+    EXPECT_EQ(error_of([&] { Dict<int, int>::open_or_create(*dict); }), errc::permission);
+    EXPECT_EQ(error_of([&] { List<int>::open(*list); }), errc::permission);
+    EXPECT_EQ(error_of([&] { List<int>::open_or_create(*list); }), errc::permission);
+
+    const CreateOptions allowed{.allow_foreign_owner = true};
+    const ContainerOptions container_allowed{.allow_foreign_owner = true};
+    EXPECT_EQ(Value<int>::open(*value, allowed).load(), 41);
+    EXPECT_EQ(Value<int>::open_or_create(*value, 0, allowed).load(), 41);
+    EXPECT_EQ(Array<int>::open(*array, allowed).load(1), 2);
+    EXPECT_EQ(Array<int>::open_or_create(*array, 2, allowed).load(0), 4);
+    EXPECT_EQ((Dict<int, int>::open(*dict, container_allowed).get(1)), std::optional<int>(2));
+    EXPECT_EQ(List<int>::open_or_create(*list, container_allowed).get(0), 3);
 }
 
 TEST(SegmentAccess, ASegmentOfRootOrOfTheCallerIsAccepted) {

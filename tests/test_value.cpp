@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "shuttle/array.hpp"
+#include "shuttle/dict.hpp"
+#include "shuttle/list.hpp"
 #include "shuttle/lock.hpp"
 #include "shuttle/value.hpp"
 #include "sync_support.hpp"
@@ -281,6 +283,47 @@ TEST(Array, WideElementsUseTheLock) {
     auto empty = Array<int>::anonymous(0);
     EXPECT_EQ(empty.size(), 0u);
     EXPECT_TRUE(empty.snapshot().empty());
+}
+
+// Issue 13 §1 for state/: a Value, Array, Dict or List handle destroyed, or moved over, while
+// its thread holds get_lock() releases the lock as the holder's death would; another handle of
+// the same object then takes it and is told (no wedge for the rest of the process).
+template <class Handle, class Open>
+void expect_handle_gone_while_held_is_a_death(Open open) {
+    test::NameGuard name(test::unique_name("stateabandon"));
+    Handle survivor = open(*name, true);
+    {
+        Handle doomed = open(*name, false);
+        doomed.get_lock().lock();
+    }
+    ASSERT_TRUE(survivor.get_lock().try_lock());
+    EXPECT_TRUE(survivor.get_lock().previous_owner_died());
+    survivor.get_lock().mark_consistent();
+    survivor.get_lock().unlock();
+
+    Handle moved_over = open(*name, false);
+    moved_over.get_lock().lock();
+    moved_over = open(*name, false);  // the holding handle is replaced
+    ASSERT_TRUE(survivor.get_lock().try_lock());
+    EXPECT_TRUE(survivor.get_lock().previous_owner_died());
+    survivor.get_lock().mark_consistent();
+    survivor.get_lock().unlock();
+}
+
+TEST(StateAbandon, HandlesGoneWhileHoldingTheLockActAsADeath) {
+    expect_handle_gone_while_held_is_a_death<Value<int>>([](const std::string& name, bool create) {
+        return create ? Value<int>::create(name, 1) : Value<int>::open(name);
+    });
+    expect_handle_gone_while_held_is_a_death<Array<int>>([](const std::string& name, bool create) {
+        return create ? Array<int>::create(name, {1, 2}) : Array<int>::open(name);
+    });
+    expect_handle_gone_while_held_is_a_death<Dict<int, int>>(
+        [](const std::string& name, bool create) {
+            return create ? Dict<int, int>::create(name) : Dict<int, int>::open(name);
+        });
+    expect_handle_gone_while_held_is_a_death<List<int>>([](const std::string& name, bool create) {
+        return create ? List<int>::create(name) : List<int>::open(name);
+    });
 }
 
 }  // namespace

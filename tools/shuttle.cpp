@@ -70,6 +70,9 @@ void print_queue(const SegmentSummary& s) {
         }
         fmt::print("{}\n", queue.leases.empty() ? " none held" : "");
     }
+    for (const std::string& what : queue.impossible) {
+        fmt::print("IMPOSSIBLE (the segment was written by something else): {}\n", what);
+    }
     fmt::print("lost with killed processes: {}\n", queue.lost_count);
     for (const shuttle::LostItem& item : queue.lost_items) {
         fmt::print(

@@ -56,6 +56,9 @@ class Category final : public std::error_category {
             case errc::task_failed: return "the pool task threw an exception";
             case errc::shut_down:
                 return "shut down: no more puts anywhere; gets drain what is left, then stop";
+            case errc::busy:
+                return "busy: another process holds what this call would have to wait for (try "
+                       "again)";
         }
         return "unknown shuttle error";
     }

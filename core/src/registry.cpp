@@ -42,6 +42,13 @@ void Registry::release(uint32_t index) noexcept {
     if (index < capacity_) owner_word(entries_[index]).release();
 }
 
+void Registry::give_back(uint32_t index, detail::ProcessIdentity previous) noexcept {
+    if (index >= capacity_) return;
+    // The namespace word stays: the dead holder was judged in it, so it is ours too.
+    uint64_t self = detail::current_process_identity();
+    entries_[index].identity.compare_exchange_strong(self, previous, std::memory_order_acq_rel);
+}
+
 detail::Liveness Registry::liveness(uint32_t index) const noexcept {
     if (index >= capacity_) return detail::Liveness::dead;
     return owner_word(entries_[index]).liveness();

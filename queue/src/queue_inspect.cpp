@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "shuttle/detail/queue_layout.hpp"
 #include "shuttle/detail/queue_recovery.hpp"
 #include "shuttle/detail/queue_waiting.hpp"
@@ -28,6 +30,60 @@ std::vector<LeasedTask> leases_of(const detail::Ring& ring) {
                                         : LeasedTask::State::orphaned});
     }
     return leases;
+}
+
+/// What `ring` and `registry` hold that no run of the queue can leave (docs/recovery.md, "A
+/// corrupt segment"). Cursors: a get claims a ticket only after its put published it, so the
+/// head never passes the tail, and the tail never runs more than a capacity ahead of it. A
+/// slot's turn (poison bit aside) names a lap within one of the cursors' laps.
+std::vector<std::string> impossible_states(const detail::Ring& ring, const Registry& registry,
+                                           uint64_t gets, uint64_t puts) {
+    std::vector<std::string> found;
+    if (gets > puts) {
+        found.push_back(fmt::format("the head ({}) is ahead of the tail ({}): more gets than puts",
+                                    gets, puts));
+    } else if (puts - gets > ring.capacity) {
+        found.push_back(fmt::format(
+            "the tail ({}) is {} ahead of the head ({}): more items than the capacity ({})", puts,
+            puts - gets, gets, ring.capacity));
+    }
+    const uint64_t head_lap = ring.lap_of(gets);
+    const uint64_t tail_lap = ring.lap_of(puts);
+    constexpr std::size_t max_slots_named = 4;
+    uint64_t odd_slots = 0;
+    for (uint64_t slot = 0; slot < ring.capacity; ++slot) {
+        const uint64_t turn = ring.slot_at(slot).turn.load(std::memory_order_acquire);
+        const uint64_t lap = (turn & ~detail::poison_bit) / 2;
+        if (lap <= tail_lap + 1 && lap + 1 >= head_lap) continue;
+        if (++odd_slots <= max_slots_named) {
+            found.push_back(fmt::format(
+                "slot {}'s turn ({}) names lap {}, not within one lap of the head's ({}) and "
+                "the tail's ({})",
+                slot, turn, lap, head_lap, tail_lap));
+        }
+    }
+    if (odd_slots > max_slots_named) {
+        found.push_back(
+            fmt::format("{} more slots' turns are out of range", odd_slots - max_slots_named));
+    }
+    if (ring.joinable && ring.finished_tasks() > puts) {
+        found.push_back(
+            fmt::format("more tasks finished ({}) than put ({})", ring.finished_tasks(), puts));
+    }
+    const pid_t lock_pid =
+        detail::identity_pid(ring.control->recovery.holder.load(std::memory_order_acquire));
+    if (lock_pid < 0 || lock_pid > detail::max_pid) {
+        found.push_back(
+            fmt::format("the recovery lock's holder ({}) is not a process id", lock_pid));
+    }
+    for (uint32_t index = 0; index < registry.capacity(); ++index) {
+        const pid_t pid = detail::identity_pid(registry.entry(index).identity.load());
+        if (pid < 0 || pid > detail::max_pid) {
+            found.push_back(
+                fmt::format("registry entry {}'s holder ({}) is not a process id", index, pid));
+        }
+    }
+    return found;
 }
 
 }  // namespace
@@ -87,6 +143,7 @@ QueueSnapshot inspect_queue(const SegmentSummary& summary) {
         .lost_items = recovery.lost_items(),
         .discarded_puts = ring.control->recovery.discarded.load(std::memory_order_relaxed),
         .stalls = recovery.stalls(),
+        .impossible = impossible_states(ring, Registry(segment), gets, puts),
     };
 }
 

@@ -50,11 +50,16 @@ bool QueueRecovery::recover() noexcept {
     return true;
 }
 
-void QueueRecovery::adopt(uint32_t index, ProcessIdentity previous) noexcept {
+bool QueueRecovery::adopt(uint32_t index, ProcessIdentity previous, bool may_wait) noexcept {
     // Bounded: a live announcer of the same ticket withdraws within instructions; one that
     // never does (a scribbled announcement word) must not hold a first use forever.
+    const uint32_t max_waits = may_wait ? max_adopt_waits : max_adopt_waits_without_blocking;
     for (uint32_t waits = 0;; ++waits) {
-        lock();
+        if (may_wait) {
+            lock();
+        } else if (!lock_unless_stopped()) {
+            return false;
+        }
         fix_up();
         RegistryEntry& adopted = entry(index);
         const uint64_t announced = adopted.announced.load(std::memory_order_acquire);
@@ -65,10 +70,14 @@ void QueueRecovery::adopt(uint32_t index, ProcessIdentity previous) noexcept {
             // it), or it is about to withdraw a failed claim. Wait until we can tell: the
             // announcement is all that says the slot may be stuck.
             if (announced_by_live_other(announced, index)) {
-                if (waits < max_adopt_waits) {
+                if (waits < max_waits) {
                     unlock();
                     yield_processor();
                     continue;
+                }
+                if (!may_wait) {
+                    unlock();
+                    return false;
                 }
                 // Left to recover(): the slot stays stuck until its announcer is gone.
             } else {
@@ -78,10 +87,7 @@ void QueueRecovery::adopt(uint32_t index, ProcessIdentity previous) noexcept {
         if (ring_.redelivery) {
             // Its last holder is gone (dead, or its handle destroyed): nobody will
             // acknowledge its task. Orphaned, it is redelivered (or taken over by us).
-            const uint64_t state = ring_.lease_at(index).state.load(std::memory_order_acquire);
-            if (state != 0 && (state & lease_kind_mask) != lease_orphan) {
-                orphan(index, state);
-            }
+            orphan_held_lease(index);
         }
         if (previous != 0) {
             settle(previous, index);
@@ -89,8 +95,30 @@ void QueueRecovery::adopt(uint32_t index, ProcessIdentity previous) noexcept {
             reset_entry(index, false);
         }
         unlock();
-        return;
+        return true;
     }
+}
+
+bool QueueRecovery::thread_ended(uint32_t index, std::optional<uint32_t> kept) noexcept {
+    if (ring_.redelivery && ring_.lease_at(index).state.load(std::memory_order_acquire) != 0) {
+        lock();
+        orphan_held_lease(index);
+        unlock();
+    }
+    if (!ring_.joinable) return false;
+    RegistryEntry& ending = entry(index);
+    if (outstanding(ending) == 0) return false;
+    if (!kept) return true;
+    // Only ending threads write a kept entry, one at a time (the handles' exit hook mutex).
+    // A process killed between the two moves settles this task twice at worst, and settling
+    // is bounded by the unfinished tasks.
+    RegistryEntry& keeper = entry(*kept);
+    for (const std::size_t word : {entry_taken, entry_done}) {
+        keeper.words[word].fetch_add(ending.words[word].load(std::memory_order_relaxed),
+                                     std::memory_order_relaxed);
+        ending.words[word].store(0, std::memory_order_relaxed);
+    }
+    return false;
 }
 
 std::vector<Stall> QueueRecovery::stalls() const {
@@ -203,6 +231,11 @@ void QueueRecovery::recover_leases(RegistryEntry* me) noexcept {
     }
     // Cleared only by a pass that found none left (orphans appear only under the lock).
     if (!left) ring_.control->recovery.orphans.store(0, std::memory_order_relaxed);
+}
+
+void QueueRecovery::orphan_held_lease(uint32_t index) noexcept {
+    const uint64_t state = ring_.lease_at(index).state.load(std::memory_order_acquire);
+    if (state != 0 && (state & lease_kind_mask) != lease_orphan) orphan(index, state);
 }
 
 bool QueueRecovery::orphan(uint32_t index, uint64_t state) noexcept {
@@ -522,8 +555,24 @@ void QueueRecovery::lock() noexcept {
     }
 }
 
+bool QueueRecovery::lock_unless_stopped() noexcept {
+    const auto give_up = steady_clock::now() + brief_patience;
+    while (!try_lock()) {
+        const uint64_t holder = lock_word().holder();
+        if (holder != 0 &&
+            (process_stopped(identity_pid(holder)) || steady_clock::now() >= give_up)) {
+            return false;
+        }
+        yield_processor();
+    }
+    return true;
+}
+
 void QueueRecovery::unlock() noexcept {
-    lock_word().release();
+    // Only if still ours: a holder stepped over (stopped longer than lock_patience) that
+    // resumes must not free the lock of the process that stepped over it.
+    OwnerWord word = lock_word();
+    if (word.holder() == current_process_identity()) word.release();
 }
 
 }  // namespace shuttle::detail

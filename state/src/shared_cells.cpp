@@ -38,8 +38,10 @@ Segment create_cells(std::string_view name, const CellsSpec& spec, uint64_t coun
     return Segment::create(name, info, body_size_for(spec), init, options);
 }
 
-Segment open_cells(std::string_view name, const CellsSpec& spec, std::optional<uint64_t> count) {
+Segment open_cells(std::string_view name, const CellsSpec& spec, std::optional<uint64_t> count,
+                   bool allow_foreign_owner) {
     SegmentExpectation expected;
+    expected.allow_foreign_owner = allow_foreign_owner;
     spec.element.describe(expected);
     expected.capacity = count;
     expected.known_flags = 0;

@@ -115,8 +115,10 @@ Store Store::create(std::string_view name, const Spec& spec, uint64_t type_tag,
     return Store(std::move(segment), spec.what);
 }
 
-Store Store::open(std::string_view name, const Spec& spec, uint64_t type_tag) {
+Store Store::open(std::string_view name, const Spec& spec, uint64_t type_tag,
+                  bool allow_foreign_owner) {
     SegmentExpectation expected;
+    expected.allow_foreign_owner = allow_foreign_owner;
     expected.kind = spec.kind;
     expected.element_size = 1;
     expected.element_align = 8;

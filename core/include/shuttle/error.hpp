@@ -51,6 +51,7 @@ enum class errc : int {
     worker_died,         // a Pool worker died (killed, crashed) running the task (shuttle/pool.hpp)
     task_failed,         // a Pool task threw: shuttle::TaskError carries its type and what()
     shut_down,           // a queue was shut down: puts refused everywhere; gets drained, then this
+    busy,  // a non-blocking call would wait for another process (e.g. a stopped recoverer): retry
 };
 
 const std::error_category& error_category() noexcept;

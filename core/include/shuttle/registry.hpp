@@ -38,6 +38,11 @@ class Registry {
     /// participant judged dead.
     void release(uint32_t index) noexcept;
 
+    /// Returns an entry this process claimed from dead holder `previous` and never used to
+    /// that holder (what it left is found under its identity again, by whoever claims or
+    /// recovers it next). Thread- and process-safe.
+    void give_back(uint32_t index, detail::ProcessIdentity previous) noexcept;
+
     /// Whether the holder of entry `index` runs (free entries are "dead").
     detail::Liveness liveness(uint32_t index) const noexcept;
 

@@ -20,7 +20,12 @@
 // in put/get/join holds nothing: the queue stays fully usable. Thread- and process-safe: all
 // members may be called concurrently from any thread of any process holding a handle, up to
 // QueueOptions::max_participants threads at once (each thread that uses a handle takes one
-// registry entry until the handle is destroyed).
+// registry entry until the thread ends or the handle is destroyed; a thread that ends holding a
+// get_task() task has it redelivered, tasks it took with get() stay the process's).
+//
+// try_* never block, whatever another process does: a thread's first try_put / try_get /
+// try_get_task on a handle returns full / empty at once if it would have to wait for a stopped
+// process holding the queue's recovery lock (a later call retries; docs/recovery.md).
 //
 // At-least-once (JoinableQueue created with QueueOptions::redelivery): get_task() returns the
 // item with a task handle; if its holder dies (or destroys its handle) before task_done(task),

@@ -52,6 +52,10 @@ struct QueueSnapshot {
     std::vector<LostItem> lost_items;  // the last 32 of them, oldest first
     uint64_t discarded_puts = 0;       // lost puts that consumers skipped
     std::vector<Stall> stalls;         // live processes holding a slot mid-operation
+    /// States no sequence of operations (and no killed process) can leave: the segment was
+    /// written by something else. One sentence each, naming the words and values; empty for
+    /// a sound queue.
+    std::vector<std::string> impossible;
 };
 
 /// The snapshot of named queue `name` (Queue<T> or ByteQueue, any form). Non-blocking; reads

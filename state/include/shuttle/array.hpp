@@ -63,10 +63,11 @@ class Array : public detail::Cells<T> {
         return create(name, std::span<const T>(initial.begin(), initial.size()), options);
     }
     /// Attaches to a named array of any size. Throws Error(not_found, kind_mismatch (not an
-    /// Array), type_mismatch (another T), ...).
-    static Array open(std::string_view name) {
-        return Array(
-            detail::open_cells(name, Base::spec(detail::array_kind, "Array"), std::nullopt));
+    /// Array), type_mismatch (another T), permission (owned by another user who is not root,
+    /// unless `options.allow_foreign_owner`), ...).
+    static Array open(std::string_view name, const CreateOptions& options = {}) {
+        return Array(detail::open_cells(name, Base::spec(detail::array_kind, "Array"), std::nullopt,
+                                        options.allow_foreign_owner));
     }
     /// Opens `name`, creating it with `size` elements first if it does not exist; an existing
     /// array of another size is Error(capacity_mismatch). Race-free.
@@ -75,8 +76,8 @@ class Array : public detail::Cells<T> {
         return detail::open_or_create_cells(
             [&] { return create(name, size, options); },
             [&] {
-                return Array(
-                    detail::open_cells(name, Base::spec(detail::array_kind, "Array"), size));
+                return Array(detail::open_cells(name, Base::spec(detail::array_kind, "Array"), size,
+                                                options.allow_foreign_owner));
             });
     }
     /// An array in anonymous shared memory: create before fork(), children inherit it.

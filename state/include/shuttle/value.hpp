@@ -49,15 +49,17 @@ class Value : public detail::Cells<T> {
         return Value(make(detail::named_object(name), initial, options));
     }
     /// Attaches to a named value. Throws Error(not_found, kind_mismatch (not a Value),
-    /// type_mismatch (another T), ...).
-    static Value open(std::string_view name) {
-        return Value(detail::open_cells(name, Base::spec(detail::value_kind, "Value"), 1));
+    /// type_mismatch (another T), permission (owned by another user who is not root, unless
+    /// `options.allow_foreign_owner`: another user may have planted it under this name), ...).
+    static Value open(std::string_view name, const CreateOptions& options = {}) {
+        return Value(detail::open_cells(name, Base::spec(detail::value_kind, "Value"), 1,
+                                        options.allow_foreign_owner));
     }
     /// Opens `name`, creating it with `initial` first if it does not exist. Race-free.
     static Value open_or_create(std::string_view name, const T& initial = T{},
                                 const CreateOptions& options = {}) {
         return detail::open_or_create_cells([&] { return create(name, initial, options); },
-                                            [&] { return open(name); });
+                                            [&] { return open(name, options); });
     }
     /// A value in anonymous shared memory: create before fork(), children inherit it.
     static Value anonymous(const T& initial = T{}) { return Value(make({}, initial, {})); }

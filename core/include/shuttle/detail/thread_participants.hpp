@@ -1,11 +1,15 @@
 // Gives each thread that uses a shared object its own registry entry, found in a thread-local
-// cache on the fast path. The handle owns the entries it handed out and releases them when it is
-// destroyed (in the process that claimed them; a fork()ed child claims its own).
+// cache on the fast path. An entry belongs to a live thread: a thread that ends releases the
+// entries it holds (a thread-exit hook, the destructor of its thread-local cache), so a service
+// whose threads come and go keeps a bounded number of entries. The handle releases what is left
+// when it is destroyed (in the process that claimed them; a fork()ed child claims its own).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "shuttle/registry.hpp"
@@ -14,44 +18,55 @@ namespace shuttle::detail {
 
 class ThreadParticipants {
   public:
-    /// `on_claim(index, previous)` runs after an entry is claimed, before first use: the owner
-    /// clears what a previous (dead) holder left behind.
-    using ClaimHook = std::function<void(uint32_t index, ProcessIdentity previous)>;
+    /// `on_claim(index, previous, may_wait)` runs after an entry is claimed, before first use:
+    /// the owner clears what a previous (dead) holder left behind. It returns false if it
+    /// could not do so without waiting for another process and `may_wait` is false: the entry
+    /// stays claimed, and the next current() runs the hook again.
+    using ClaimHook = std::function<bool(uint32_t index, ProcessIdentity previous, bool may_wait)>;
+    /// `on_thread_exit(index, kept)` runs in a thread that ends holding entry `index`, before
+    /// the entry is released; `kept` is an entry this handle kept for the process earlier (if
+    /// any). Returns true to keep `index` for the process (released with the handle) instead.
+    using ThreadExitHook = std::function<bool(uint32_t index, std::optional<uint32_t> kept)>;
 
-    ThreadParticipants(Registry registry, ClaimHook on_claim)
-        : registry_(registry), on_claim_(std::move(on_claim)), id_(next_id()) {}
+    ThreadParticipants(Registry registry, ClaimHook on_claim, ThreadExitHook on_thread_exit = {});
     ThreadParticipants(const ThreadParticipants&) = delete;
     ThreadParticipants& operator=(const ThreadParticipants&) = delete;
-
-    ~ThreadParticipants() {
-        const uint64_t generation = fork_generation();
-        for (const Held& held : held_) {
-            if (held.generation == generation) registry_.release(held.index);
-        }
-    }
+    ~ThreadParticipants();
 
     /// The calling thread's entry index; claims one on first use. errc::registry_full if every
-    /// entry is taken. Thread-safe; non-blocking.
-    result<uint32_t> current() {
+    /// entry is taken. Thread-safe. Non-blocking unless `may_wait`: errc::busy if the claim hook
+    /// would have to wait for another process (a later call retries it); with `may_wait` the
+    /// hook may block (bounded by the hook).
+    result<uint32_t> current(bool may_wait = false) {
         const CacheEntry& last = last_used();
         if (last.owner == id_ && last.generation == fork_generation()) return last.index;
-        return current_slow();
+        return current_slow(may_wait);
     }
 
     const Registry& registry() const noexcept { return registry_; }
-
-    /// Releases the calling thread's entry now (e.g. a thread about to exit).
-    void release_current();
 
   private:
     struct CacheEntry {
         uint64_t owner = 0;
         uint64_t generation = 0;
         uint32_t index = 0;
+        bool adopted = false;          // the claim hook has run to completion
+        ProcessIdentity previous = 0;  // for the claim hook, until then
     };
     struct Held {
         uint32_t index;
         uint64_t generation;
+        ProcessIdentity previous;  // the dead holder it was taken from, until adopted
+        bool adopted;
+        bool kept;  // kept for the process after its thread ended
+    };
+    /// The entries this thread holds; its destructor (the thread's end) releases them.
+    struct ThreadCache {
+        std::vector<CacheEntry> entries;
+        ThreadCache() = default;
+        ThreadCache(const ThreadCache&) = delete;
+        ThreadCache& operator=(const ThreadCache&) = delete;
+        ~ThreadCache();
     };
 
     static uint64_t next_id() {
@@ -64,53 +79,23 @@ class ThreadParticipants {
         thread_local constinit CacheEntry last{};
         return last;
     }
-    static std::vector<CacheEntry>& cache() {
-        thread_local std::vector<CacheEntry> entries;
-        return entries;
-    }
+    static ThreadCache& cache();
 
-    result<uint32_t> current_slow() {
-        std::vector<CacheEntry>& entries = cache();
-        const uint64_t generation = fork_generation();
-        for (const CacheEntry& entry : entries) {
-            if (entry.owner == id_ && entry.generation == generation) {
-                last_used() = entry;
-                return entry.index;
-            }
-        }
-        auto claim = registry_.claim();
-        if (!claim) return claim.error();
-        on_claim_(claim->index, claim->previous);
-        {
-            std::lock_guard lock(mutex_);
-            if (!held_.empty() && held_.front().generation != generation) held_.clear();
-            held_.push_back({claim->index, generation});
-        }
-        entries.push_back(CacheEntry{id_, generation, claim->index});
-        last_used() = entries.back();
-        return claim->index;
-    }
+    result<uint32_t> current_slow(bool may_wait);
+    /// Runs the claim hook for `entry` (not adopted yet); true once it has completed.
+    bool adopt(CacheEntry& entry, bool may_wait);
+    /// The calling thread, ending, gives up entry `index` (or keeps it for the process).
+    void thread_ended(uint32_t index);
+    /// Gives `held` up: released, or, never adopted, given back to the dead holder it was
+    /// taken from (so what that holder left is still found under its identity). Mutex held.
+    void give_up(const Held& held) noexcept;
 
     Registry registry_;
     ClaimHook on_claim_;
+    ThreadExitHook on_thread_exit_;
     uint64_t id_;
     std::mutex mutex_;
     std::vector<Held> held_;
 };
-
-inline void ThreadParticipants::release_current() {
-    std::vector<CacheEntry>& entries = cache();
-    const uint64_t generation = fork_generation();
-    for (CacheEntry& entry : entries) {
-        if (entry.owner == id_ && entry.generation == generation) {
-            registry_.release(entry.index);
-            std::lock_guard lock(mutex_);
-            std::erase_if(held_, [&](const Held& held) { return held.index == entry.index; });
-            entry = CacheEntry{};
-            if (last_used().owner == id_) last_used() = CacheEntry{};
-            return;
-        }
-    }
-}
 
 }  // namespace shuttle::detail

@@ -42,13 +42,18 @@ class QueueCore {
           ring_(ring_of(segment_)),
           recovery_(std::make_unique<QueueRecovery>(ring_, Registry(segment_))),
           participants_(std::make_unique<ThreadParticipants>(
-              Registry(segment_), [recovery = recovery_.get(), control = ring_.control](
-                                      uint32_t index, ProcessIdentity previous) {
+              Registry(segment_),
+              [recovery = recovery_.get(), control = ring_.control](
+                  uint32_t index, ProcessIdentity previous, bool may_wait) {
                   if constexpr (queue_recovery) {
-                      recovery->adopt(index, previous);
+                      return recovery->adopt(index, previous, may_wait);
                   } else {
                       forget_waiter(*control, index);  // an unprotected queue only clears bits
+                      return true;
                   }
+              },
+              [recovery = recovery_.get()](uint32_t index, std::optional<uint32_t> kept) {
+                  return queue_recovery && recovery->thread_ended(index, kept);
               })) {
         recovery_->set_participants(participants_.get());
     }
@@ -86,7 +91,7 @@ class QueueCore {
         if (closed()) [[unlikely]]
             return errc::closed;  // this handle closed, or empty (default-constructed, moved from)
         auto me = participants_->current();
-        if (!me) return me.error();
+        if (!me) return me.error() == errc::busy ? errc::full : me.error();  // try again later
         return ring_try_put(ring_, registry(), registry().entry(*me), write);
     }
 
@@ -107,7 +112,7 @@ class QueueCore {
         if (!ring_.redelivery) return errc::invalid_argument;
         if (closed()) return errc::closed;
         auto me = participants_->current();
-        if (!me) return me.error();
+        if (!me) return me.error() == errc::busy ? errc::empty : me.error();  // try again later
         LeaseHeader& lease = ring_.lease_at(*me);
         const uint64_t state = lease.state.load(std::memory_order_acquire);  // (5), (10)
         if (state != 0) {
@@ -204,7 +209,7 @@ class QueueCore {
 
     status task_done() noexcept {
         if (!attached()) return errc::closed;
-        auto me = participants_->current();
+        auto me = participants_->current(true);
         if (!me) return me.error();
         return count_done(registry().entry(*me));
     }
@@ -221,7 +226,7 @@ class QueueCore {
         }
         // The holding thread's own entry: only it writes its lease while it lives (a recoverer
         // only once its process is dead), so the lease's words need no CAS.
-        auto me = participants_->current();
+        auto me = participants_->current(true);
         if (!me) return me.error();
         if (*me != task.holder) return errc::not_owner;
         LeaseHeader& lease = ring_.lease_at(task.holder);
@@ -329,7 +334,7 @@ class QueueCore {
     template <class Fits, class Read>
     errc get_attempt(Fits&& fits, Read&& read) noexcept {
         auto me = participants_->current();
-        if (!me) return me.error();
+        if (!me) return me.error() == errc::busy ? errc::empty : me.error();  // try again later
         uint64_t ticket = 0;
         return ring_try_get<false>(ring_, registry(), *me, fits, read, ticket);
     }

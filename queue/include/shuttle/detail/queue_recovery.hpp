@@ -64,8 +64,18 @@ class QueueRecovery {
 
     /// Runs when this process claims registry entry `index` (free, or taken over from the dead
     /// `previous`), before first use: repairs what the entry's last holder left, settles its
-    /// tasks, and clears its words. Blocks while another live process recovers (briefly).
-    void adopt(uint32_t index, ProcessIdentity previous) noexcept;
+    /// tasks, and clears its words. `may_wait`: waits while another process recovers (at most
+    /// lock_patience). Otherwise returns false instead of waiting for a stopped recoverer (at
+    /// once) or a running one (after brief_patience): a later call adopts the entry.
+    bool adopt(uint32_t index, ProcessIdentity previous, bool may_wait) noexcept;
+
+    /// The thread holding entry `index` ends while its handle lives on. A task it holds from
+    /// get_task() is orphaned, then redelivered as if the thread had died (nobody else may
+    /// acknowledge it). Tasks it took with get() and did not finish stay the process's
+    /// (task_done() from any of its threads counts them): its counts move into `kept`, the
+    /// entry kept for the process, or, if there is none yet, true is returned to keep `index`
+    /// as that entry. Blocks while another process recovers (at most lock_patience).
+    bool thread_ended(uint32_t index, std::optional<uint32_t> kept) noexcept;
 
     /// Live processes holding a slot mid-operation right now. Non-blocking; reads /proc.
     std::vector<Stall> stalls() const;
@@ -113,6 +123,8 @@ class QueueRecovery {
     /// exact even if it had got that far, or this recoverer is killed) and the lease freed
     /// (false).
     bool orphan(uint32_t index, uint64_t state) noexcept;
+    /// orphan() lease `index` if it is held or acknowledging (its holder is gone). Lock held.
+    void orphan_held_lease(uint32_t index) noexcept;
 
     /// `settled` after settling `amount` more tasks, bounded by the unfinished ones.
     uint64_t settle_target(uint64_t amount) const noexcept;
@@ -174,6 +186,9 @@ class QueueRecovery {
     OwnerWord lock_word() noexcept;
     bool try_lock() noexcept;
     void lock() noexcept;
+    /// try_lock(), retried while the holder runs, for at most brief_patience; false at once
+    /// if the holder's process is stopped (SIGSTOP, a debugger).
+    bool lock_unless_stopped() noexcept;
     void unlock() noexcept;
 
     Ring ring_;
@@ -184,8 +199,12 @@ class QueueRecovery {
     UnnamedHolderWatch unnamed_holder_{std::chrono::milliseconds(2)};
     /// How long lock() waits for a holder it cannot prove dead before stepping over it.
     static constexpr auto lock_patience = std::chrono::seconds(2);
-    /// Passes adopt() waits for a live entry that announced the same ticket to withdraw.
+    /// How long a first use that must not block waits for a running recoverer.
+    static constexpr auto brief_patience = std::chrono::milliseconds(100);
+    /// Passes adopt() waits for a live entry that announced the same ticket to withdraw (fewer
+    /// when it must not block).
     static constexpr uint32_t max_adopt_waits = 10000;
+    static constexpr uint32_t max_adopt_waits_without_blocking = 64;
 };
 
 }  // namespace shuttle::detail

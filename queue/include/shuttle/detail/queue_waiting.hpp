@@ -167,7 +167,7 @@ errc block_until(ThreadParticipants& participants, WaitSide& side, errc would_bl
     if (rc != would_block) return rc;
     const bool timed = deadline != no_deadline;
     if (timed && steady_clock::now() >= deadline) return errc::timeout;
-    auto me = participants.current();
+    auto me = participants.current(true);  // a first use that found the recovery lock busy
     if (!me) return me.error();
     const Registry& registry = participants.registry();
     const uint32_t index = *me;

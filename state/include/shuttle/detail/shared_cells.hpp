@@ -52,7 +52,10 @@ struct CellsSpec {
 Segment create_cells(std::string_view name, const CellsSpec& spec, uint64_t count,
                      const std::function<void(std::byte*)>& fill, const CreateOptions& options);
 /// Opens a named segment of `spec`; `count` (if given) must match (else capacity_mismatch).
-Segment open_cells(std::string_view name, const CellsSpec& spec, std::optional<uint64_t> count);
+/// One owned by a user other than the caller and root is refused (permission) unless
+/// `allow_foreign_owner` (SegmentExpectation::allow_foreign_owner).
+Segment open_cells(std::string_view name, const CellsSpec& spec, std::optional<uint64_t> count,
+                   bool allow_foreign_owner);
 
 /// open(), or create() if the name does not exist (retrying, a bounded number of times, if it
 /// vanishes in between). Value and Array have factory sets of their own (their create() forms

@@ -39,6 +39,9 @@ struct ContainerOptions {
     unsigned mode = 0600;
     /// Whether destroying the creating handle (in the creating process) also unlinks the name.
     bool remove_on_destroy = false;
+    /// open() / open_or_create(): join a container owned by a user other than the caller and
+    /// root (refused with errc::permission otherwise: another user may have planted it).
+    bool allow_foreign_owner = false;
 };
 
 namespace detail {
@@ -123,7 +126,8 @@ class Store {
     };
     static Store create(std::string_view name, const Spec& spec, uint64_t type_tag,
                         const ContainerOptions& options);
-    static Store open(std::string_view name, const Spec& spec, uint64_t type_tag);
+    static Store open(std::string_view name, const Spec& spec, uint64_t type_tag,
+                      bool allow_foreign_owner);
 
     /// A change under way: scratch allocations above heap_top, then commit().
     class Transaction {
@@ -202,8 +206,8 @@ class StoreOf : public Store {
                           const ContainerOptions& options) {
         return Derived(Store::create(name, Derived::spec, type_tag, options));
     }
-    static Derived open(std::string_view name, uint64_t type_tag) {
-        return Derived(Store::open(name, Derived::spec, type_tag));
+    static Derived open(std::string_view name, uint64_t type_tag, bool allow_foreign_owner) {
+        return Derived(Store::open(name, Derived::spec, type_tag, allow_foreign_owner));
     }
 
   protected:
@@ -296,14 +300,15 @@ class Container {
         return Derived(StoreType::create(named_object(name), Derived::tag(), options));
     }
     /// Attaches to a named container. Throws Error(not_found, kind_mismatch (a Dict opened as
-    /// a List, ...), type_mismatch (other K, V or T), ...).
-    static Derived open(std::string_view name) {
-        return Derived(StoreType::open(name, Derived::tag()));
+    /// a List, ...), type_mismatch (other K, V or T), permission (owned by another user who
+    /// is not root, unless `options.allow_foreign_owner`), ...).
+    static Derived open(std::string_view name, const ContainerOptions& options = {}) {
+        return Derived(StoreType::open(name, Derived::tag(), options.allow_foreign_owner));
     }
     /// Opens `name`, creating it empty first if it does not exist. Race-free.
     static Derived open_or_create(std::string_view name, const ContainerOptions& options = {}) {
         return open_or_create_cells([&] { return create(name, options); },
-                                    [&] { return open(name); });
+                                    [&] { return open(name, options); });
     }
     /// Unlinks a name; attached handles keep working. False if there was no such name.
     static bool remove(std::string_view name) { return Segment::remove(name); }
