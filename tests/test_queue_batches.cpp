@@ -356,7 +356,7 @@ TEST(QueueBatches, ThreadsMixingSingleAndBatchOperationsAreExactlyOnceInOrder) {
 // A newcomer that takes over the registry entry of a consumer killed mid-batch (2 of its 5 items
 // released) repairs the 3 it still held (journaled) and settles all 5 tasks before its own first
 // use: the adopt path, for a batch announcement.
-TEST(QueueBatches, ANewcomerRepairsTheBatchOfTheEntryItTakesOver) {
+TEST(QueueBatchRecovery, ANewcomerRepairsTheBatchOfTheEntryItTakesOver) {
     NameGuard name(unique_name("q"));
     auto queue = JoinableQueue<Item>::create(*name, 8, {.max_participants = 2});
     ASSERT_EQ(*queue.try_put_many(items_of(0, 0, 5)), 5u);  // the parent's entry
