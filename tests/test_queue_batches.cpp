@@ -2,8 +2,8 @@
 // configurations — all-or-some answers, the triads' waiting, order and exactly-once per producer
 // with single and batch operations mixed across processes, JoinableQueue accounting (each item a
 // task), and a process SIGKILLed mid-batch losing only its own unfinished items, journaled.
+#include "queue_support.hpp"
 #include "shuttle/detail/os.hpp"
-#include "torture.hpp"
 
 namespace shuttle {
 namespace {
@@ -381,19 +381,6 @@ TEST(QueueBatchRecovery, ANewcomerRepairsTheBatchOfTheEntryItTakesOver) {
     ASSERT_EQ(*queue.try_get_many(out), 8u);
     EXPECT_EQ(std::vector<Item>(out.begin(), out.end()), items_of(1, 0, 8));
     EXPECT_EQ(queue.unfinished_tasks(), 8u);
-}
-
-// Random SIGKILLs and kills at every put/get window, single and batch, on producers and
-// consumers mixing single and batch operations (tests/torture.hpp): no survivor hangs, every
-// accepted item is received once or journaled or died with its consumer; order holds.
-template <class C>
-class BatchTortureTest : public QueueTest<C> {};
-using BatchTortureConfigurations =
-    ::testing::Types<Config<JoinableQueue<Item>, false, 10>, Config<ByteQueue, true, 1024>>;
-TYPED_TEST_SUITE(BatchTortureTest, BatchTortureConfigurations, ConfigNames);
-
-TYPED_TEST(BatchTortureTest, SurvivesKillsMidBatch) {
-    torture<TypeParam>(this->queue_, *this->name_, false, true);
 }
 
 }  // namespace
