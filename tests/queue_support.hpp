@@ -149,6 +149,87 @@ result<std::pair<Item, TaskId>> try_get_task(Q& queue) {
     }
 }
 
+/// put_many / get_many over both forms: a vector of Items in, a vector of Items out.
+template <class Q>
+struct Batch {
+    /// The byte form's packed buffer and lengths for `items`.
+    struct Packed {
+        std::vector<std::byte> bytes;
+        std::vector<std::size_t> lengths;
+    };
+    static Packed pack(std::span<const Item> items) {
+        Packed packed;
+        for (const Item& item : items) {
+            auto message = encode(item);
+            packed.bytes.insert(packed.bytes.end(), message.begin(), message.end());
+            packed.lengths.push_back(message.size());
+        }
+        return packed;
+    }
+
+    static result<std::size_t> try_put(Q& queue, std::span<const Item> items) {
+        if constexpr (is_byte_queue<Q>) {
+            Packed packed = pack(items);
+            return queue.try_put_many(packed.bytes, packed.lengths);
+        } else {
+            return queue.try_put_many(items);
+        }
+    }
+    static result<std::size_t> put_until(Q& queue, std::span<const Item> items,
+                                         steady_clock::time_point deadline) {
+        if constexpr (is_byte_queue<Q>) {
+            Packed packed = pack(items);
+            return queue.put_many_until(packed.bytes, packed.lengths, deadline);
+        } else {
+            return queue.put_many_until(items, deadline);
+        }
+    }
+    static result<std::size_t> put(Q& queue, std::span<const Item> items) {
+        if constexpr (is_byte_queue<Q>) {
+            Packed packed = pack(items);
+            return queue.put_many(packed.bytes, packed.lengths);
+        } else {
+            return queue.put_many(items);
+        }
+    }
+
+    /// Up to `most` items: got.size() is the count; the error if none.
+    static result<std::vector<Item>> get_until(Q& queue, std::size_t most,
+                                               steady_clock::time_point deadline,
+                                               bool wait = true) {
+        std::vector<Item> got;
+        if constexpr (is_byte_queue<Q>) {
+            std::vector<std::byte> buffer(most * max_message);
+            std::vector<std::size_t> lengths(most);
+            auto count = wait ? queue.get_many_until(buffer, lengths, deadline)
+                              : queue.try_get_many(buffer, lengths);
+            if (!count) return count.error();
+            std::size_t offset = 0;
+            for (std::size_t i = 0; i < *count; ++i) {
+                auto item = decode(std::span(buffer.data() + offset, lengths[i]));
+                if (!item) throw std::runtime_error("corrupt message in a batch");
+                got.push_back(*item);
+                offset += lengths[i];
+            }
+        } else {
+            got.resize(most);
+            auto count = wait ? queue.get_many_until(got, deadline) : queue.try_get_many(got);
+            if (!count) return count.error();
+            got.resize(*count);
+        }
+        return got;
+    }
+    static result<std::vector<Item>> try_get(Q& queue, std::size_t most) {
+        return get_until(queue, most, {}, false);
+    }
+};
+
+inline std::vector<Item> items_of(uint64_t producer, uint64_t first, std::size_t count) {
+    std::vector<Item> items;
+    for (std::size_t i = 0; i < count; ++i) items.push_back({producer, first + i});
+    return items;
+}
+
 template <class Q, bool Named, std::size_t Capacity>
 struct Config {
     using Queue = Q;

@@ -29,8 +29,9 @@ struct KillWindow {
     bool loses;     // a death here loses the item (journaled; with redelivery: not get.claimed)
     Gets gets = Gets::any;
     bool optional = false;  // reached only now and then (by a consumer running recovery)
+    bool batch = false;     // in put_many / get_many: only runs with batches reach it
 };
-inline constexpr std::array<KillWindow, 13> kill_windows{{
+inline constexpr std::array<KillWindow, 20> kill_windows{{
     {"queue.put.announced", true, false, false},
     {"queue.put.claimed", true, false, true},
     {"queue.put.published", true, false, false},
@@ -45,6 +46,14 @@ inline constexpr std::array<KillWindow, 13> kill_windows{{
     {"queue.task_done.acking", false, true, false, Gets::leased},
     {"queue.task_done.counted", false, true, false, Gets::leased},
     {"queue.recovery.redelivered", false, true, false, Gets::leased, true},
+    // Batches (TortureOptions::batches: producers and consumers mix single and batch ops).
+    {"queue.put_many.announced", true, false, false, Gets::any, false, true},
+    {"queue.put_many.claimed", true, false, true, Gets::any, false, true},
+    {"queue.put_many.published", true, false, true, Gets::any, false, true},
+    {"queue.get_many.announced", false, false, false, Gets::plain, false, true},
+    {"queue.get_many.claimed", false, false, true, Gets::plain, false, true},
+    {"queue.get_many.counted", false, true, true, Gets::plain, false, true},
+    {"queue.get_many.released", false, false, true, Gets::plain, false, true},
 }};
 inline constexpr std::size_t task_done_window = 7;  // kill_windows index
 
@@ -57,7 +66,10 @@ struct TortureOptions {
     std::chrono::milliseconds kill_every{4};
     std::chrono::milliseconds hang_limit{15000};  // the final drain and join must end by then
     bool redelivery = false;  // consumers use get_task() (the queue has QueueOptions::redelivery)
+    bool batches = false;     // producers and consumers mix put_many / get_many with single ops
 };
+/// The largest batch a batch torture run puts or gets.
+inline constexpr std::size_t torture_batch = 16;
 
 struct TortureReport {
     bool hung = false;
@@ -125,6 +137,7 @@ class Torture {
         if (window.joinable && !C::joinable) return false;
         if (window.gets == Gets::plain && options_.redelivery) return false;
         if (window.gets == Gets::leased && !options_.redelivery) return false;
+        if (window.batch && !options_.batches) return false;
         return true;
     }
 
@@ -242,10 +255,24 @@ class Torture {
                 prepare_child(window, skip);
                 std::optional<Q> storage;
                 Q& q = C::in_child(queue_, name_, storage, queue_options());
-                for (uint64_t sequence = 0; sequence < TortureLedger::max_sequence; ++sequence) {
+                for (uint64_t sequence = 0; sequence < TortureLedger::max_sequence;) {
                     if (ledger_->stop.load()) break;
-                    if (!put(q, {id, sequence})) return 1;
-                    ledger_->accepted[id].store(sequence + 1);
+                    // A batch of 1..torture_batch every other time, in a batch run.
+                    const std::size_t size =
+                        options_.batches && sequence % 2 == 0
+                            ? std::min<uint64_t>((sequence * 7 + id) % torture_batch + 1,
+                                                 TortureLedger::max_sequence - sequence)
+                            : 1;
+                    if (size == 1) {
+                        if (!put(q, {id, sequence})) return 1;
+                    } else {
+                        std::vector<Item> items;
+                        for (uint64_t i = 0; i < size; ++i) items.push_back({id, sequence + i});
+                        auto put = Batch<Q>::put(q, items);
+                        if (!put || *put != size) return 1;
+                    }
+                    sequence += size;
+                    ledger_->accepted[id].store(sequence);
                 }
                 return 0;
             },
@@ -275,7 +302,19 @@ class Torture {
                     }
                     return get(q);
                 };
-                while (auto item = next()) {
+                std::vector<Item> batch;  // what get_many took, not yet handled
+                std::size_t handled = 0;
+                uint64_t round = 0;
+                auto next_of_run = [&]() -> result<Item> {
+                    if (handled < batch.size()) return batch[handled++];
+                    if (!options_.batches || round++ % 2 == 0) return next();
+                    auto got = Batch<Q>::get_until(q, round % torture_batch + 1, no_deadline);
+                    if (!got) return got.error();
+                    batch = std::move(*got);
+                    handled = 1;
+                    return batch[0];
+                };
+                while (auto item = next_of_run()) {
                     if (item->producer >= TortureLedger::max_producers ||
                         item->sequence >= TortureLedger::max_sequence) {
                         ledger_->order_violations.fetch_add(1);

@@ -36,6 +36,24 @@ void BM_PutGetPair(benchmark::State& state) {
 }
 BENCHMARK(BM_PutGetPair);
 
+// Batches: put_many of N items then get_many of N (one thread): the per-item cost of a batch,
+// against BM_PutGetPair's single put + get (items/s comparable).
+void BM_PutGetMany(benchmark::State& state) {
+    auto queue = Queue<std::uint64_t>::anonymous(1024);
+    std::vector<std::uint64_t> in(static_cast<std::size_t>(state.range(0))), out(in.size());
+    std::uint64_t value = 0;
+    for (auto _ : state) {
+        for (auto& item : in) item = value++;
+        auto put = queue.put_many(in);
+        auto got = queue.get_many(out);
+        benchmark::DoNotOptimize(put);
+        benchmark::DoNotOptimize(got);
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_PutGetMany)->Arg(8)->Arg(64)->Arg(256);
+
 // The same with JoinableQueue and a task_done() per item: the price of task accounting.
 void BM_JoinablePutGetTaskDone(benchmark::State& state) {
     auto queue = JoinableQueue<std::uint64_t>::anonymous(1024);

@@ -30,10 +30,15 @@ bool QueueRecovery::recover() noexcept {
     const uint64_t tail = ring_.put_tickets();
     for (uint32_t index = 0; index < registry_.capacity(); ++index) {
         const uint64_t announced = entry(index).announced.load(std::memory_order_acquire);
-        if (classify(announced, head, tail) == Stuck::none) continue;
+        if (!any_stuck(index, announced, head, tail)) continue;
         if (registry_.liveness(index) != Liveness::dead) continue;
-        if (announced_by_live_other(announced, index)) continue;
-        repair(index, announced, head, tail);
+        // Each ticket of a batch's run on its own: the run's finished slots are left alone.
+        for (uint64_t j = 0, run = run_of(index, announced); j < run; ++j) {
+            const uint64_t ticket = nth_of_run(announced, j);
+            if (classify(ticket, head, tail) == Stuck::none) continue;
+            if (announced_by_live_other(ticket, index)) continue;
+            repair(index, ticket, head, tail);
+        }
     }
     if (ring_.redelivery) recover_leases(me);
     if (ring_.joinable) {
@@ -65,24 +70,30 @@ bool QueueRecovery::adopt(uint32_t index, ProcessIdentity previous, bool may_wai
         const uint64_t announced = adopted.announced.load(std::memory_order_acquire);
         const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
         const uint64_t tail = ring_.put_tickets();
-        if (classify(announced, head, tail) != Stuck::none) {
-            // A live process announced the same ticket: it owns the slot (and will finish
-            // it), or it is about to withdraw a failed claim. Wait until we can tell: the
-            // announcement is all that says the slot may be stuck.
-            if (announced_by_live_other(announced, index)) {
-                if (waits < max_waits) {
-                    unlock();
-                    yield_processor();
-                    continue;
-                }
-                if (!may_wait) {
-                    unlock();
-                    return false;
-                }
-                // Left to recover(): the slot stays stuck until its announcer is gone.
-            } else {
-                repair(index, announced, head, tail);
-            }
+        const uint64_t run = run_of(index, announced);
+        // A live process announced the same ticket: it owns the slot (and will finish it), or
+        // it is about to withdraw a failed claim. Wait until we can tell: the announcement is
+        // all that says the slot may be stuck.
+        bool contested = false;
+        for (uint64_t j = 0; j < run && !contested; ++j) {
+            const uint64_t ticket = nth_of_run(announced, j);
+            contested = classify(ticket, head, tail) != Stuck::none &&
+                        announced_by_live_other(ticket, index);
+        }
+        if (contested && waits < max_waits) {
+            unlock();
+            yield_processor();
+            continue;
+        }
+        if (contested && !may_wait) {
+            unlock();
+            return false;
+        }
+        for (uint64_t j = 0; j < run; ++j) {
+            // A contested slot left to recover(): stuck until its announcer is gone.
+            const uint64_t ticket = nth_of_run(announced, j);
+            if (classify(ticket, head, tail) == Stuck::none) continue;
+            if (!announced_by_live_other(ticket, index)) repair(index, ticket, head, tail);
         }
         if (ring_.redelivery) {
             // Its last holder is gone (dead, or its handle destroyed): nobody will
@@ -127,10 +138,16 @@ std::vector<Stall> QueueRecovery::stalls() const {
     const uint64_t tail = ring_.put_tickets();
     for (uint32_t index = 0; index < registry_.capacity(); ++index) {
         const uint64_t announced = entry(index).announced.load(std::memory_order_acquire);
-        const Stuck stuck = classify(announced, head, tail);
+        // The first unfinished ticket of its run (or its one ticket).
+        uint64_t ticket = announce_none;
+        Stuck stuck = Stuck::none;
+        for (uint64_t j = 0, run = run_of(index, announced); j < run && stuck == Stuck::none; ++j) {
+            ticket = nth_of_run(announced, j);
+            stuck = classify(ticket, head, tail);
+        }
         if (stuck == Stuck::none || registry_.liveness(index) == Liveness::dead) continue;
         const ProcessIdentity identity = entry(index).identity.load(std::memory_order_acquire);
-        found.push_back(Stall{identity_pid(identity), announced & announce_ticket_mask,
+        found.push_back(Stall{identity_pid(identity), ticket & announce_ticket_mask,
                               stuck == Stuck::put, process_stopped(identity_pid(identity))});
     }
     return found;
@@ -154,9 +171,11 @@ std::string QueueRecovery::describe() const {
                 (announced == announce_none
                      ? std::string(" -")
                      : std::string(announced & announce_get ? " get " : " put ") +
-                           std::to_string(announced & announce_ticket_mask)) +
-                (classify(announced, head, tail) != Stuck::none ? " STUCK" : "") +
-                lease_text(index) + "]";
+                           std::to_string(announced & announce_ticket_mask) +
+                           ((announced & announce_batch)
+                                ? "+" + std::to_string(run_of(index, announced))
+                                : std::string())) +
+                (any_stuck(index, announced, head, tail) ? " STUCK" : "") + lease_text(index) + "]";
     }
     if (ring_.redelivery) {
         text += " redelivered " + std::to_string(redelivered_count()) +
@@ -331,19 +350,27 @@ QueueRecovery::Stuck QueueRecovery::classify(uint64_t announced, uint64_t head,
 }
 
 bool QueueRecovery::announced_by_live_other(uint64_t announced, uint32_t self) const noexcept {
-    const uint64_t key = announced & ~(announce_parity | announce_lease);
+    const uint64_t ticket = announced & announce_ticket_mask;
+    const uint64_t kind = announced & announce_get;
     for (uint32_t index = 0; index < registry_.capacity(); ++index) {
         if (index == self) continue;
         const uint64_t other = entry(index).announced.load(std::memory_order_acquire);
-        if ((other & ~(announce_parity | announce_lease)) != key) continue;
+        if (other == announce_none || (other & announce_get) != kind) continue;
+        const uint64_t first = other & announce_ticket_mask;
+        if (ticket < first || ticket - first >= run_of(index, other)) continue;
         if (registry_.liveness(index) != Liveness::dead) return true;
     }
     return false;
 }
 
 bool QueueRecovery::counted(uint32_t index, uint64_t announced) const noexcept {
-    return ring_.joinable && ((entry(index).words[entry_taken].load(std::memory_order_acquire) &
-                               1) != ((announced & announce_parity) ? 1u : 0u));
+    if (!ring_.joinable) return false;
+    const uint64_t taken = entry(index).words[entry_taken].load(std::memory_order_acquire);
+    if (announced & announce_batch) {
+        // A batch get counts its whole run in one store: taken moved past its value before.
+        return taken != entry(index).words[entry_batch_taken].load(std::memory_order_acquire);
+    }
+    return (taken & 1) != ((announced & announce_parity) ? 1u : 0u);
 }
 
 void QueueRecovery::repair(uint32_t index, uint64_t announced, uint64_t head,
@@ -447,10 +474,14 @@ void QueueRecovery::settle(ProcessIdentity identity, uint32_t adopted) noexcept 
             included |= uint64_t{1} << index;
             sum += outstanding(entry(index));
             // A stuck get it counted is settled by that slot's repair instead (the
-            // announcement is kept as "not counted" when the entry is cleared).
+            // announcement is kept as "not counted" when the entry is cleared); each of a
+            // batch's run.
             const uint64_t announced = entry(index).announced.load(std::memory_order_acquire);
-            if (classify(announced, head, tail) == Stuck::get_item && counted(index, announced)) {
-                --sum;
+            for (uint64_t j = 0, run = run_of(index, announced); j < run; ++j) {
+                const uint64_t ticket = nth_of_run(announced, j);
+                if (classify(ticket, head, tail) == Stuck::get_item && counted(index, ticket)) {
+                    --sum;
+                }
             }
         }
     }
@@ -482,12 +513,13 @@ void QueueRecovery::reset_entry(uint32_t index, bool keep_stuck) noexcept {
     RegistryEntry& holder = entry(index);
     const uint64_t announced = holder.announced.load(std::memory_order_acquire);
     const uint64_t head = ring_.control->head.load(std::memory_order_acquire);
-    const Stuck stuck = classify(announced, head, ring_.put_tickets());
-    holder.announced.store(
-        keep_stuck && stuck != Stuck::none ? announced & ~announce_parity : announce_none,
-        std::memory_order_relaxed);
+    const bool stuck = any_stuck(index, announced, head, ring_.put_tickets());
+    holder.announced.store(keep_stuck && stuck ? announced & ~announce_parity : announce_none,
+                           std::memory_order_relaxed);
+    // taken = the batch's `taken` before = 0: a kept announcement reads "not counted".
     holder.words[entry_taken].store(0, std::memory_order_relaxed);
     holder.words[entry_done].store(0, std::memory_order_relaxed);
+    holder.words[entry_batch_taken].store(0, std::memory_order_relaxed);
     forget_waiter(*ring_.control, index);
 }
 

@@ -45,6 +45,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "shuttle/detail/batch_triads.hpp"
 #include "shuttle/detail/named_object.hpp"
 #include "shuttle/detail/queue_core.hpp"
 #include "shuttle/detail/triads.hpp"
@@ -84,6 +85,13 @@ SegmentExpectation queue_expectation(const QueueForm& form, const QueueOptions& 
 /// Refuses (Error(kind_mismatch), naming what it holds) a segment of another queue form:
 /// joinable or not, with redelivery or not.
 void check_queue_form(const Segment& segment, const QueueForm& form, const QueueOptions& options);
+
+/// A batch's answer: the count when some items were put / taken (or the batch was empty and
+/// nothing failed), else the error.
+inline result<std::size_t> batch_result(errc rc, uint64_t count, std::size_t wanted) noexcept {
+    if (count != 0 || (rc == errc::ok && wanted == 0)) return static_cast<std::size_t>(count);
+    return rc;
+}
 
 /// What every queue handle has: shutdown, size, and (Joinable) task accounting.
 ///
@@ -236,7 +244,9 @@ template <class T, bool Joinable = false>
 class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable, std::size_t>,
                    public detail::PutTriad<BasicQueue<T, Joinable>, const T&>,
                    public detail::GetTriad<BasicQueue<T, Joinable>>,
-                   public detail::GetTaskTriad<BasicQueue<T, Joinable>, Joinable> {
+                   public detail::GetTaskTriad<BasicQueue<T, Joinable>, Joinable>,
+                   public detail::PutManyTriad<BasicQueue<T, Joinable>, std::span<const T>>,
+                   public detail::GetManyTriad<BasicQueue<T, Joinable>, std::span<T>> {
     static_assert(std::is_trivially_copyable_v<T>,
                   "shuttle::Queue<T> carries a trivially copyable T's bytes, or any other T the "
                   "codec knows as encoded messages (shuttle/codec.hpp): give T cereal functions "
@@ -315,6 +325,56 @@ class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable,
         return Task<T>{std::bit_cast<T>(storage), id};
     }
 
+    // ---- batches (docs/queue.md, "Batches") -----------------------------------------------
+    // Several items per cursor operation: a run of consecutive slots is checked, then claimed
+    // with one CAS, filled (or emptied) and published (released) in order. Each item is its own
+    // item in every other respect: order per producer, exactly-once, a task in a JoinableQueue
+    // (task_done() once per item). All-or-some: a put batch returns how many of its first items
+    // were put, a get batch how many items it took; an error only when that is none. A process
+    // killed mid-batch loses at most the items of its own run not yet published (put) or
+    // released (get), each journaled as a killed single put or get is. put_many(items) blocks
+    // until all are put, put_many_for(items, timeout) waits at most that long; get_many(out)
+    // blocks until there is at least one item, get_many_for(out, timeout) at most that long.
+
+    /// Puts `items` in order, waiting for room as needed, at most until `deadline`: the count
+    /// put, items.size() unless the deadline, a shutdown, close() or `stop` came first (the
+    /// items put before it stay put: put the rest again). timeout, shut_down, closed or
+    /// cancelled only if none was put. A caller killed while blocked loses only what it had
+    /// not put.
+    result<std::size_t> put_many_until(std::span<const T> items, steady_clock::time_point deadline,
+                                       const std::stop_token& stop = {}) {
+        uint64_t count = 0;
+        const errc rc =
+            core_.put_many_until(items.size(), batch_writer(items), count, deadline, stop);
+        return detail::batch_result(rc, count, items.size());
+    }
+    /// Never blocks: puts as many of `items` (in order) as there is room for now: the count
+    /// (0 for an empty span), or full, shut_down or closed if none.
+    result<std::size_t> try_put_many(std::span<const T> items) noexcept {
+        uint64_t count = 0;
+        const errc rc = core_.try_put_many(items.size(), batch_writer(items), count);
+        return detail::batch_result(rc, count, items.size());
+    }
+
+    /// Waits at most until `deadline` for an item, then takes as many as are there, up to
+    /// out.size(), into out[0], out[1], ... in queue order: the count (>= 1), or timeout,
+    /// shut_down (shut down and drained), closed, cancelled; invalid_argument for an empty
+    /// `out`.
+    result<std::size_t> get_many_until(std::span<T> out, steady_clock::time_point deadline,
+                                       const std::stop_token& stop = {}) {
+        uint64_t count = 0;
+        const errc rc = core_.get_many_until(out.size(), always_fits_many, batch_reader(out), count,
+                                             deadline, stop);
+        return detail::batch_result(rc, count, out.size());
+    }
+    /// Never blocks: takes the items there now, up to out.size(): the count (>= 1), or empty,
+    /// shut_down, closed; invalid_argument for an empty `out`.
+    result<std::size_t> try_get_many(std::span<T> out) noexcept {
+        uint64_t count = 0;
+        const errc rc = core_.try_get_many(out.size(), always_fits_many, batch_reader(out), count);
+        return detail::batch_result(rc, count, out.size());
+    }
+
   private:
     using Storage = std::array<std::byte, sizeof(T)>;
     explicit BasicQueue(Segment segment) : Base(std::move(segment)) {}
@@ -340,6 +400,18 @@ class BasicQueue : public detail::QueueObject<BasicQueue<T, Joinable>, Joinable,
         };
     }
     static constexpr auto always_fits = [](uint64_t) noexcept { return true; };
+    static constexpr auto always_fits_many = [](uint64_t, uint64_t) noexcept { return true; };
+    static auto batch_writer(std::span<const T> items) noexcept {
+        return [items](uint64_t i, void* payload) noexcept -> uint64_t {
+            std::memcpy(payload, &items[i], sizeof(T));
+            return sizeof(T);
+        };
+    }
+    static auto batch_reader(std::span<T> out) noexcept {
+        return [out](uint64_t i, const void* payload, uint64_t) noexcept {
+            std::memcpy(static_cast<void*>(&out[i]), payload, sizeof(T));
+        };
+    }
 };
 
 template <class T>
@@ -355,7 +427,11 @@ class BasicByteQueue
       public detail::PutTriad<BasicByteQueue<Joinable>, std::span<const std::byte>,
                               std::string_view>,
       public detail::GetTriad<BasicByteQueue<Joinable>, std::span<std::byte>>,
-      public detail::GetTaskTriad<BasicByteQueue<Joinable>, Joinable, std::span<std::byte>> {
+      public detail::GetTaskTriad<BasicByteQueue<Joinable>, Joinable, std::span<std::byte>>,
+      public detail::PutManyTriad<BasicByteQueue<Joinable>, std::span<const std::byte>,
+                                  std::span<const std::size_t>>,
+      public detail::GetManyTriad<BasicByteQueue<Joinable>, std::span<std::byte>,
+                                  std::span<std::size_t>> {
     using Base = detail::QueueObject<BasicByteQueue, Joinable, std::size_t, std::size_t>;
     friend typename Base::Factories;
     friend Base;
@@ -434,8 +510,110 @@ class BasicByteQueue
         return ByteTask{static_cast<std::size_t>(length), id};
     }
 
+    // ---- batches (docs/queue.md, "Batches"; the rules are Queue<T>'s) ----------------------
+    // A batch of messages lies end to end in one buffer: message i is lengths[i] bytes, right
+    // after message i - 1. What get_many fills, put_many takes as it is.
+
+    /// Puts the messages of `packed` (message i: lengths[i] bytes, end to end) in order, waiting
+    /// for room as needed, at most until `deadline`: the count put (lengths.size() unless the
+    /// deadline, a shutdown, close() or `stop` came first), or the error if none was.
+    /// Nothing is put, and the answer is too_large if a message exceeds max_message_size(),
+    /// invalid_argument if the lengths add up to more than packed.size().
+    result<std::size_t> put_many_until(std::span<const std::byte> packed,
+                                       std::span<const std::size_t> lengths,
+                                       steady_clock::time_point deadline,
+                                       const std::stop_token& stop = {}) {
+        if (errc bad = check_batch(packed, lengths); bad != errc::ok) return bad;
+        uint64_t count = 0;
+        const errc rc = core_.put_many_until(lengths.size(), batch_writer(packed, lengths), count,
+                                             deadline, stop);
+        return detail::batch_result(rc, count, lengths.size());
+    }
+    /// Never blocks: puts as many of the messages (in order) as there is room for now: the
+    /// count (0 for no messages), or full, shut_down, closed, too_large, invalid_argument.
+    result<std::size_t> try_put_many(std::span<const std::byte> packed,
+                                     std::span<const std::size_t> lengths) noexcept {
+        if (errc bad = check_batch(packed, lengths); bad != errc::ok) return bad;
+        uint64_t count = 0;
+        const errc rc = core_.try_put_many(lengths.size(), batch_writer(packed, lengths), count);
+        return detail::batch_result(rc, count, lengths.size());
+    }
+
+    /// Waits at most until `deadline` for a message, then takes as many as are there, up to
+    /// lengths.size(), into `buffer` end to end (lengths[i]: message i's length), stopping
+    /// before a message that does not fit what is left of the buffer: the count (>= 1), or
+    /// timeout, shut_down, closed, cancelled; buffer_too_small if the first message does not
+    /// fit (nothing consumed); invalid_argument for an empty `lengths`.
+    result<std::size_t> get_many_until(std::span<std::byte> buffer, std::span<std::size_t> lengths,
+                                       steady_clock::time_point deadline,
+                                       const std::stop_token& stop = {}) {
+        Unpacker unpacker{buffer, lengths};
+        uint64_t count = 0;
+        const errc rc = core_.get_many_until(lengths.size(), unpacker.fits(), unpacker.reader(),
+                                             count, deadline, stop);
+        return detail::batch_result(rc, count, lengths.size());
+    }
+    /// Never blocks: takes the messages there now (as get_many_until): the count (>= 1), or
+    /// empty, shut_down, closed, buffer_too_small, invalid_argument.
+    result<std::size_t> try_get_many(std::span<std::byte> buffer,
+                                     std::span<std::size_t> lengths) noexcept {
+        Unpacker unpacker{buffer, lengths};
+        uint64_t count = 0;
+        const errc rc =
+            core_.try_get_many(lengths.size(), unpacker.fits(), unpacker.reader(), count);
+        return detail::batch_result(rc, count, lengths.size());
+    }
+
   private:
     explicit BasicByteQueue(Segment segment) : Base(std::move(segment)) {}
+    /// A put batch's lengths against its buffer and the message size limit.
+    errc check_batch(std::span<const std::byte> packed,
+                     std::span<const std::size_t> lengths) const noexcept {
+        std::size_t total = 0;
+        for (std::size_t length : lengths) {
+            if (length > max_message_size()) return too_large_or_closed();
+            total += length;  // no overflow: each is at most max_message_size() (< 2^40)
+            if (total > packed.size()) return errc::invalid_argument;
+        }
+        return errc::ok;
+    }
+    /// Message i of a put batch is at the sum of the lengths before it: the core writes the
+    /// items in order, each once, so the offset is a running sum.
+    static auto batch_writer(std::span<const std::byte> packed,
+                             std::span<const std::size_t> lengths) noexcept {
+        return
+            [packed, lengths, offset = std::size_t{0}](uint64_t i, void* payload) mutable noexcept {
+                const std::size_t length = lengths[i];
+                if (length != 0) std::memcpy(payload, packed.data() + offset, length);
+                offset += length;
+                return static_cast<uint64_t>(length);
+            };
+    }
+    /// A get batch's buffer: messages are read in order, each once, at the end of what was
+    /// read; a scan (fits) may be redone from the first unread message after a lost claim.
+    struct Unpacker {
+        std::span<std::byte> buffer;
+        std::span<std::size_t> lengths;
+        std::size_t used = 0;     // bytes of the messages read so far
+        uint64_t read_count = 0;  // messages read so far
+        std::size_t scanned = 0;  // end of the run a scan accepted so far
+        auto fits() noexcept {
+            return [this](uint64_t i, uint64_t length) noexcept {
+                if (i == read_count) scanned = used;
+                if (length > buffer.size() - scanned) return false;
+                scanned += length;
+                return true;
+            };
+        }
+        auto reader() noexcept {
+            return [this](uint64_t i, const void* payload, uint64_t length) noexcept {
+                if (length != 0) std::memcpy(buffer.data() + used, payload, length);
+                lengths[i] = static_cast<std::size_t>(length);
+                used += length;
+                read_count = i + 1;
+            };
+        }
+    };
     /// An empty handle's max_message_size() is 0: it says closed, not too_large.
     errc too_large_or_closed() const noexcept {
         return core_.attached() ? errc::too_large : errc::closed;

@@ -133,6 +133,107 @@ class QueueCore {
         return rc;
     }
 
+    // ---- batches (ring_try_put_many / ring_try_get_many) --------------------------------------
+    // `write(uint64_t i, void* payload) -> uint64_t length` fills a slot with item i of the
+    // batch; `fits(uint64_t i, uint64_t length) -> bool` may stop a get batch before item i;
+    // `read(uint64_t i, const void* payload, uint64_t length)` copies item i out. Items go in
+    // order i = 0, 1, ...; none of them may throw. `count` = items put / taken; ok whenever
+    // count > 0 (the error that stopped the batch is what the next call returns).
+
+    /// Puts items 0..want-1 while there is room, a run of slots per claim. Never blocks: ok
+    /// (count >= 1, or want == 0), full, shut_down, closed or corrupt.
+    template <class Write>
+    errc try_put_many(uint64_t want, Write&& write, uint64_t& count) noexcept {
+        count = 0;
+        if (closed()) [[unlikely]]
+            return errc::closed;
+        auto me = participants_->current();
+        if (!me) return me.error();
+        RegistryEntry& entry = registry().entry(*me);
+        errc rc = errc::ok;
+        while (count < want) {  // bounded: each pass puts at least one item, or stops
+            uint64_t run = 0;
+            rc = ring_try_put_many(
+                ring_, registry(), entry, want - count,
+                [&write, first = count](uint64_t j, void* payload) noexcept {
+                    return write(first + j, payload);
+                },
+                run);
+            if (rc != errc::ok) break;
+            count += run;
+        }
+        return count != 0 ? errc::ok : rc;
+    }
+
+    /// Takes up to `want` items that are there now, a run of slots per claim. Never blocks: ok
+    /// (count >= 1), empty, shut_down, buffer_too_small (the first item does not fit), closed
+    /// or corrupt. want == 0: invalid_argument.
+    template <class Fits, class Read>
+    errc try_get_many(uint64_t want, Fits&& fits, Read&& read, uint64_t& count) noexcept {
+        count = 0;
+        if (closed()) [[unlikely]]
+            return errc::closed;
+        if (want == 0) return errc::invalid_argument;
+        auto me = participants_->current();
+        if (!me) return me.error();
+        errc rc = errc::ok;
+        while (count < want) {  // bounded: each pass takes at least one item, or stops
+            uint64_t run = 0;
+            const uint64_t first = count;
+            rc = ring_try_get_many(
+                ring_, registry(), *me, want - count,
+                [&fits, first](uint64_t j, uint64_t length) noexcept {
+                    return fits(first + j, length);
+                },
+                [&read, first](uint64_t j, const void* payload, uint64_t length) noexcept {
+                    read(first + j, payload, length);
+                },
+                run);
+            if (rc != errc::ok) break;
+            count += run;
+        }
+        return count != 0 ? errc::ok : rc;
+    }
+
+    /// Puts all `want` items, waiting for room as needed, until `deadline` or `stop`: ok when
+    /// all are put; otherwise what stopped it (timeout, shut_down, closed, cancelled, ...), with
+    /// `count` telling how many were put before.
+    template <class Write>
+    errc put_many_until(uint64_t want, Write&& write, uint64_t& count,
+                        steady_clock::time_point deadline, const std::stop_token& stop) {
+        count = 0;
+        if (!attached()) return errc::closed;
+        while (count < want) {
+            uint64_t run = 0;
+            const uint64_t first = count;
+            const errc rc = block_until(
+                *participants_, ring_.control->producers, errc::full,
+                [&] {
+                    return try_put_many(
+                        want - first,
+                        [&write, first](uint64_t j, void* payload) noexcept {
+                            return write(first + j, payload);
+                        },
+                        run);
+                },
+                [&] { return size() < ring_.capacity; }, [&] { maybe_recover(); }, ring_.redelivery,
+                deadline, stop);
+            count += run;
+            if (rc != errc::ok) return rc;
+        }
+        return errc::ok;
+    }
+
+    /// Waits until at least one item is there (or `deadline`, `stop`), then takes up to `want`.
+    template <class Fits, class Read>
+    errc get_many_until(uint64_t want, Fits&& fits, Read&& read, uint64_t& count,
+                        steady_clock::time_point deadline, const std::stop_token& stop) {
+        count = 0;
+        if (closed()) return errc::closed;
+        if (want == 0) return errc::invalid_argument;
+        return wait_for_item([&] { return try_get_many(want, fits, read, count); }, deadline, stop);
+    }
+
     // ---- blocking ---------------------------------------------------------------------------
     template <class Write>
     errc put_until(Write&& write, steady_clock::time_point deadline, const std::stop_token& stop) {

@@ -21,6 +21,10 @@
 //   announce_lease (with announce_get): the get is a get_task() (at-least-once redelivery): its
 //              item goes to the thread's lease before the slot is released; `taken` is not
 //              bumped (the lease, not the counts, is that task's record)
+//   announce_batch: a put_many / get_many claims the run of tickets announced .. announced +
+//              words[2] - 1 with one CAS (words[2], and for a get words[3] = `taken` before it,
+//              are written before the announcement); a batch get bumps `taken` by the whole
+//              run in one store before releasing any slot, so "counted" is taken != words[3]
 //
 // Leases (a queue created with QueueOptions::redelivery): one per registry entry, written by the
 // entry's owner (and, under the recovery lock, by a recoverer once the owner is dead). A lease's
@@ -67,10 +71,16 @@ inline constexpr uint64_t poison_bit = uint64_t{1} << 63;
 inline constexpr uint64_t announce_get = uint64_t{1} << 63;
 inline constexpr uint64_t announce_parity = uint64_t{1} << 62;
 inline constexpr uint64_t announce_lease = uint64_t{1} << 61;
-inline constexpr uint64_t announce_ticket_mask = announce_lease - 1;
-inline constexpr uint64_t announce_none = ~uint64_t{0};  // never a ticket: tickets stay < 2^61
+inline constexpr uint64_t announce_batch = uint64_t{1} << 60;  // put_many / get_many: a run
+inline constexpr uint64_t announce_ticket_mask = announce_batch - 1;
+inline constexpr uint64_t announce_none = ~uint64_t{0};  // never a ticket: tickets stay < 2^60
 inline constexpr std::size_t entry_taken = 0;            // RegistryEntry::words index
 inline constexpr std::size_t entry_done = 1;
+inline constexpr std::size_t entry_batch_count = 2;  // a batch announcement's ticket count
+inline constexpr std::size_t entry_batch_taken = 3;  // `taken` before a batch get
+/// The longest run one batch claims (longer batches take several claims): bounds what crash
+/// recovery scans per announcement, whatever a scribbled count word says.
+inline constexpr uint64_t max_batch_run = 256;
 
 /// Who waits on one side (consumers for an item, producers for room): bit i of the low half
 /// means registry entry i is parked, bit i of the high half that it is polling. One word, so a

@@ -23,6 +23,7 @@
 // queue/src/queue_recovery.cpp, and is always compiled with recovery on.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -149,8 +150,31 @@ class QueueRecovery {
     Stuck classify(uint64_t announced, uint64_t head, uint64_t tail) const noexcept;
 
     /// Whether a live (or unknowable) entry other than `self` announced the same ticket and
-    /// operation: it may be the one that claimed it.
+    /// operation (alone or in a batch's run): it may be the one that claimed it.
     bool announced_by_live_other(uint64_t announced, uint32_t self) const noexcept;
+
+    /// The tickets entry `index`'s announcement covers: a batch's run (at most max_batch_run:
+    /// the count word is untrusted), else one.
+    uint64_t run_of(uint32_t index, uint64_t announced) const noexcept {
+        if (announced == announce_none || !(announced & announce_batch)) return 1;
+        return std::clamp<uint64_t>(
+            entry(index).words[entry_batch_count].load(std::memory_order_acquire), 1,
+            max_batch_run);
+    }
+    /// The announcement of the j-th ticket of `announced`'s run, with its flags: what
+    /// classify(), repair() and counted() take.
+    static uint64_t nth_of_run(uint64_t announced, uint64_t j) noexcept {
+        return (announced & ~announce_ticket_mask) |
+               (((announced & announce_ticket_mask) + j) & announce_ticket_mask);
+    }
+    /// Whether any ticket of entry `index`'s announcement is stuck.
+    bool any_stuck(uint32_t index, uint64_t announced, uint64_t head,
+                   uint64_t tail) const noexcept {
+        for (uint64_t j = 0, run = run_of(index, announced); j < run; ++j) {
+            if (classify(nth_of_run(announced, j), head, tail) != Stuck::none) return true;
+        }
+        return false;
+    }
 
     /// Whether the consumer that announced get `announced` counted it as taken before dying.
     bool counted(uint32_t index, uint64_t announced) const noexcept;

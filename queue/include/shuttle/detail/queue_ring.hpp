@@ -27,6 +27,10 @@
 //       `closed` (acquire), then the tail (acquire): shut_down only once nothing more can come.
 //   (5) leased get: lease state = held | ticket (release), before (2)  ->  recovery reads the
 //       lease state (acquire): a task in the lease survives its holder's death.
+//   (6b) a batch (put_many / get_many) publishes or releases its run with release stores (the
+//       (1)/(2) pairs need no more), then issues one seq_cst fence before notify()'s load: the
+//       fence takes the place of the seq_cst store in (6) (a waiter whose RMW precedes the fence
+//       is seen by the load after it; one that follows it sees every turn stored before it).
 //   (7), (8), (9) the waiter words, wake words and joiners (queue_waiting.hpp); (10), (11),
 //       (12) the lease states, acknowledgement counts and settlements (queue_core.hpp).
 //   Recovery (queue/src/queue_recovery.cpp) runs under the recovery lock (acquired acq_rel,
@@ -51,7 +55,10 @@ namespace shuttle::detail {
 static_assert(((announce_get | announce_parity | announce_lease) & announce_ticket_mask) == 0,
               "an announcement's flags lie above its ticket");
 static_assert(2 * (announce_ticket_mask + 1) <= poison_bit,
-              "turns (2 * lap + 2, tickets below 2^61) never reach the poison bit");
+              "turns (2 * lap + 2, tickets below 2^60) never reach the poison bit");
+static_assert((announce_batch & (announce_get | announce_parity | announce_lease)) == 0 &&
+                  (announce_batch & announce_ticket_mask) == 0,
+              "the batch flag is a flag of its own, above every ticket");
 static_assert((closed_bit & announce_ticket_mask) == 0,
               "the tail's closed bit lies above every ticket");
 
@@ -207,6 +214,140 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
             head = now;
         }
     }
+}
+
+// ---- batches: a run of slots per cursor operation
+// ------------------------------------------------
+//
+// put_many / get_many check each slot of a run (the turn says it is free / holds this lap's
+// item), then claim the whole run with one CAS on the cursor: nobody else can claim a ticket at
+// or past the cursor, nor change such a slot's turn, so the run stays as seen. The run is
+// announced first (its first ticket | announce_batch, its length in the entry's
+// words[entry_batch_count]): a process killed mid-batch leaves a run whose unfinished slots
+// recovery repairs one by one, each journaled as a killed single put or get would be.
+
+/// One put_many attempt: puts a run of at most `want` items (and max_batch_run) into
+/// consecutive free slots, claimed with one CAS, written and published in order; wakes one
+/// consumer. `write(uint64_t j, void* payload) -> uint64_t length` fills the run's j-th slot and
+/// must not throw. `count`: items put (0 unless ok). When the first slot is not free, one single
+/// put decides (full, shut_down, corrupt, or it puts one item). Never blocks.
+template <class Write>
+inline errc ring_try_put_many(const Ring& ring, const Registry& registry, RegistryEntry& entry,
+                              uint64_t want, Write&& write, uint64_t& count) noexcept {
+    QueueControl& control = *ring.control;
+    want = std::min({want, ring.capacity, max_batch_run});
+    count = 0;
+    uint64_t tail = control.tail.load(std::memory_order_relaxed);
+    while (!(tail & closed_bit)) {
+        uint64_t run = 0;
+        while (run < want && ring.slot_at(tail + run).turn.load(std::memory_order_seq_cst) ==
+                                 2 * ring.lap_of(tail + run)) {  // (2)
+            ++run;
+        }
+        if (run == 0) break;
+        if constexpr (queue_recovery) {  // (3) announced before the claim
+            entry.words[entry_batch_count].store(run, std::memory_order_relaxed);
+            entry.announced.store(tail | announce_batch, std::memory_order_relaxed);
+        }
+        SHUTTLE_KILL_POINT("queue.put_many.announced");
+        if (control.tail.compare_exchange_weak(tail, tail + run, std::memory_order_seq_cst,
+                                               std::memory_order_relaxed)) {  // (3) claim
+            SHUTTLE_KILL_POINT("queue.put_many.claimed");
+            for (uint64_t j = 0; j < run; ++j) {
+                SlotHeader& slot = ring.slot_at(tail + j);
+                slot.length.store(write(j, Ring::payload_of(slot)), std::memory_order_relaxed);
+                slot.turn.store(2 * ring.lap_of(tail + j) + 1, std::memory_order_release);  // (1)
+                SHUTTLE_KILL_POINT("queue.put_many.published");
+            }
+            std::atomic_thread_fence(std::memory_order_seq_cst);  // (6b)
+            notify(control.consumers, registry);
+            count = run;
+            return errc::ok;
+        }
+        if constexpr (queue_recovery) {
+            entry.announced.store(announce_none, std::memory_order_relaxed);
+        }
+    }
+    // The first slot is not free on this lap (full, a stale tail, shut down ...): one put decides.
+    const errc rc = ring_try_put(ring, registry, entry,
+                                 [&write](void* payload) noexcept { return write(0, payload); });
+    count = rc == errc::ok ? 1 : 0;
+    return rc;
+}
+
+/// One get_many attempt by the thread owning registry entry `index`: takes a run of at most
+/// `want` items (and max_batch_run) from consecutive full slots, claimed with one CAS,
+/// read and released in order; wakes one producer. `fits(uint64_t j, uint64_t length) -> bool`
+/// may end the run before item j (nothing of it consumed); `read(uint64_t j, const void*
+/// payload, uint64_t length)` copies item j out; neither may throw. JoinableQueue: the whole
+/// run is counted as taken in one store before any slot is released. `count`: items taken (0
+/// unless ok). When the first slot holds no item, one single get decides (empty, shut_down,
+/// buffer_too_small, corrupt, or it takes one item, discarding lost puts). Never blocks.
+template <class Fits, class Read>
+inline errc ring_try_get_many(const Ring& ring, const Registry& registry, uint32_t index,
+                              uint64_t want, Fits&& fits, Read&& read, uint64_t& count) noexcept {
+    RegistryEntry& entry = registry.entry(index);
+    QueueControl& control = *ring.control;
+    want = std::min({want, ring.capacity, max_batch_run});
+    count = 0;
+    uint64_t head = control.head.load(std::memory_order_relaxed);
+    for (;;) {
+        uint64_t run = 0;
+        while (run < want) {
+            SlotHeader& slot = ring.slot_at(head + run);
+            if (slot.turn.load(std::memory_order_seq_cst) != 2 * ring.lap_of(head + run) + 1) {
+                break;  // (1)
+            }
+            // Stable while the slot is full and unclaimed; bounded (untrusted segment).
+            const uint64_t length = std::min<uint64_t>(slot.length.load(std::memory_order_relaxed),
+                                                       ring.payload_capacity);
+            if (!fits(run, length)) break;
+            ++run;
+        }
+        if (run == 0) break;
+        uint64_t taken = 0;
+        if constexpr (queue_recovery) {  // (3) announced before the claim
+            taken = entry.words[entry_taken].load(std::memory_order_relaxed);
+            entry.words[entry_batch_count].store(run, std::memory_order_relaxed);
+            entry.words[entry_batch_taken].store(taken, std::memory_order_relaxed);
+            entry.announced.store(head | announce_get | announce_batch, std::memory_order_relaxed);
+        }
+        SHUTTLE_KILL_POINT("queue.get_many.announced");
+        if (control.head.compare_exchange_weak(head, head + run, std::memory_order_seq_cst,
+                                               std::memory_order_relaxed)) {  // (3) claim
+            SHUTTLE_KILL_POINT("queue.get_many.claimed");
+            if (queue_recovery && ring.joinable) {
+                // The whole run counted as taken before any release: a consumer killed from
+                // here on has taken every task of it (settling its entry covers them).
+                entry.words[entry_taken].store(taken + run, std::memory_order_relaxed);
+                SHUTTLE_KILL_POINT("queue.get_many.counted");
+            }
+            for (uint64_t j = 0; j < run; ++j) {
+                SlotHeader& slot = ring.slot_at(head + j);
+                read(j, static_cast<const void*>(Ring::payload_of(slot)),
+                     std::min<uint64_t>(slot.length.load(std::memory_order_relaxed),
+                                        ring.payload_capacity));
+                slot.turn.store(2 * ring.lap_of(head + j) + 2, std::memory_order_release);  // (2)
+                SHUTTLE_KILL_POINT("queue.get_many.released");
+            }
+            std::atomic_thread_fence(std::memory_order_seq_cst);  // (6b)
+            notify(control.producers, registry);
+            count = run;
+            return errc::ok;
+        }
+        if constexpr (queue_recovery) {
+            entry.announced.store(announce_none, std::memory_order_relaxed);
+        }
+    }
+    // The first slot holds no item of this lap (empty, a lost put, a stale head ...), or the
+    // first item does not fit: one get decides.
+    uint64_t ticket = 0;
+    const errc rc = ring_try_get<false>(
+        ring, registry, index, [&fits](uint64_t length) noexcept { return fits(0, length); },
+        [&read](const void* payload, uint64_t length) noexcept { read(0, payload, length); },
+        ticket);
+    count = rc == errc::ok ? 1 : 0;
+    return rc;
 }
 
 }  // namespace shuttle::detail
