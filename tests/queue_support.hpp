@@ -1,6 +1,6 @@
 // The queue test suites' shared vocabulary: one item type, adapters that give Queue<Item> and
-// ByteQueue one interface, every configuration (typed/byte x plain/joinable x named/anonymous x
-// capacity), and a fixture whose children attach the way the configuration says.
+// ByteQueue one interface, every configuration (the queue type: typed/byte x plain/joinable; its
+// shape: named/anonymous x capacity), and a fixture whose children attach the way it says.
 #pragma once
 
 #include <signal.h>
@@ -230,33 +230,51 @@ inline std::vector<Item> items_of(uint64_t producer, uint64_t first, std::size_t
     return items;
 }
 
-template <class Q, bool Named, std::size_t Capacity>
+/// A configuration's value half: named (children attach by name) or anonymous (children use the
+/// inherited handle), and the capacity.
+struct Shape {
+    bool named;
+    std::size_t capacity;
+};
+
+/// The shape of the running test, read back from its instantiation's prefix ("Named10",
+/// "Anonymous1024"; see SHUTTLE_INSTANTIATE_FOR_SHAPES). gtest cannot parameterise a suite by a
+/// type and a value at once; carrying the shape as a value keeps one compiled test body per
+/// queue type instead of one per configuration (six times less to compile).
+inline Shape current_shape() {
+    const std::string suite =
+        ::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name();
+    const std::string prefix = suite.substr(0, suite.find('/'));
+    const bool named = prefix.starts_with("Named");
+    const std::string digits = prefix.substr(named ? 5 : prefix.starts_with("Anonymous") ? 9 : 0);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) {
+        throw std::logic_error("queue suite instantiated without a shape prefix: " + suite);
+    }
+    return {named, std::stoul(digits)};
+}
+
+/// A configuration's type half: the queue type.
+template <class Q>
 struct Config {
     using Queue = Q;
-    static constexpr bool named = Named;
-    static constexpr std::size_t capacity = Capacity;
     static constexpr bool joinable =
         std::is_same_v<Q, JoinableQueue<Item>> || std::is_same_v<Q, JoinableByteQueue>;
 
-    static Q make(const std::string& name, QueueOptions options = {}) {
+    static Q make(const Shape& shape, const std::string& name, QueueOptions options = {}) {
         if constexpr (is_byte_queue<Q>) {
-            return named ? Q::create(name, capacity, max_message, options)
-                         : Q::anonymous(capacity, max_message, options);
+            return shape.named ? Q::create(name, shape.capacity, max_message, options)
+                               : Q::anonymous(shape.capacity, max_message, options);
         } else {
-            return named ? Q::create(name, capacity, options) : Q::anonymous(capacity, options);
+            return shape.named ? Q::create(name, shape.capacity, options)
+                               : Q::anonymous(shape.capacity, options);
         }
     }
     /// The handle a forked child uses: attached by name if named, else the inherited one.
-    static Q& in_child(Q& inherited, const std::string& name, std::optional<Q>& storage,
-                       const QueueOptions& options = {}) {
-        if constexpr (named) {
-            storage.emplace(Q::open(name, options));
-            return *storage;
-        } else {
-            (void)name;
-            (void)options;
-            return inherited;
-        }
+    static Q& in_child(const Shape& shape, Q& inherited, const std::string& name,
+                       std::optional<Q>& storage, const QueueOptions& options = {}) {
+        if (!shape.named) return inherited;
+        storage.emplace(Q::open(name, options));
+        return *storage;
     }
 };
 
@@ -264,9 +282,10 @@ template <class C, bool Redelivery = false>
 class QueueTest : public ::testing::Test {
   protected:
     using Q = typename C::Queue;
+    const Shape shape_ = current_shape();
     NameGuard name_{unique_name("q")};
     QueueOptions options_{.redelivery = Redelivery};
-    Q queue_ = C::make(*name_, options_);
+    Q queue_ = C::make(shape_, *name_, options_);
     /// Scratch shared memory for children to report through.
     Segment shared_ =
         Segment::create_anonymous(test::counters_info(1 << 12), test::counters_body_size, {});
@@ -278,7 +297,7 @@ class QueueTest : public ::testing::Test {
         Process process(
             [this, body] {
                 std::optional<Q> storage;
-                Q& queue = C::in_child(queue_, *name_, storage, options_);
+                Q& queue = C::in_child(shape_, queue_, *name_, storage, options_);
                 return body(queue);
             },
             ProcessOptions{.daemon = true});
@@ -309,27 +328,31 @@ class QueueTest : public ::testing::Test {
     }
 };
 
-using Configurations = ::testing::Types<
-    Config<Queue<Item>, false, 1>, Config<Queue<Item>, false, 10>, Config<Queue<Item>, false, 1024>,
-    Config<Queue<Item>, true, 1>, Config<Queue<Item>, true, 10>, Config<Queue<Item>, true, 1024>,
-    Config<JoinableQueue<Item>, false, 1>, Config<JoinableQueue<Item>, false, 10>,
-    Config<JoinableQueue<Item>, false, 1024>, Config<JoinableQueue<Item>, true, 1>,
-    Config<JoinableQueue<Item>, true, 10>, Config<JoinableQueue<Item>, true, 1024>,
-    Config<ByteQueue, false, 1>, Config<ByteQueue, false, 10>, Config<ByteQueue, false, 1024>,
-    Config<ByteQueue, true, 1>, Config<ByteQueue, true, 10>, Config<ByteQueue, true, 1024>,
-    Config<JoinableByteQueue, false, 1>, Config<JoinableByteQueue, false, 10>,
-    Config<JoinableByteQueue, false, 1024>, Config<JoinableByteQueue, true, 1>,
-    Config<JoinableByteQueue, true, 10>, Config<JoinableByteQueue, true, 1024>>;
+using QueueTypes = ::testing::Types<Config<Queue<Item>>, Config<JoinableQueue<Item>>,
+                                    Config<ByteQueue>, Config<JoinableByteQueue>>;
+using JoinableQueueTypes = ::testing::Types<Config<JoinableQueue<Item>>, Config<JoinableByteQueue>>;
 
-class ConfigNames {
+class QueueTypeNames {
   public:
     template <class C>
     static std::string GetName(int) {
         std::string kind = is_byte_queue<typename C::Queue> ? "Byte" : "Typed";
-        if (C::joinable) kind += "Joinable";
-        return kind + (C::named ? "Named" : "Anonymous") + std::to_string(C::capacity);
+        return C::joinable ? kind + "Joinable" : kind;
     }
 };
+
+// Instantiates the typed-parameterised `suite` over `types` once per listed shape; the prefix
+// names the shape (current_shape() reads it back).
+#define SHUTTLE_INSTANTIATE_FOR_SHAPE(shape, suite, types) \
+    INSTANTIATE_TYPED_TEST_SUITE_P(shape, suite, types, QueueTypeNames)
+// Every shape: named and anonymous, capacity 1, 10 and 1024.
+#define SHUTTLE_INSTANTIATE_FOR_EVERY_SHAPE(suite, types)       \
+    SHUTTLE_INSTANTIATE_FOR_SHAPE(Anonymous1, suite, types);    \
+    SHUTTLE_INSTANTIATE_FOR_SHAPE(Anonymous10, suite, types);   \
+    SHUTTLE_INSTANTIATE_FOR_SHAPE(Anonymous1024, suite, types); \
+    SHUTTLE_INSTANTIATE_FOR_SHAPE(Named1, suite, types);        \
+    SHUTTLE_INSTANTIATE_FOR_SHAPE(Named10, suite, types);       \
+    SHUTTLE_INSTANTIATE_FOR_SHAPE(Named1024, suite, types)
 
 }  // namespace
 }  // namespace shuttle

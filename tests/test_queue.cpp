@@ -6,11 +6,11 @@
 namespace shuttle {
 namespace {
 
-TYPED_TEST_SUITE(QueueTest, Configurations, ConfigNames);
+TYPED_TEST_SUITE_P(QueueTest);
 
-TYPED_TEST(QueueTest, FifoFullAndEmptyInOneProcess) {
+TYPED_TEST_P(QueueTest, FifoFullAndEmptyInOneProcess) {
     auto& queue = this->queue_;
-    const std::size_t capacity = TypeParam::capacity;
+    const std::size_t capacity = this->shape_.capacity;
     EXPECT_EQ(queue.capacity(), capacity);
     EXPECT_TRUE(queue.empty());
     EXPECT_EQ(try_get(queue).error(), errc::empty);
@@ -29,12 +29,12 @@ TYPED_TEST(QueueTest, FifoFullAndEmptyInOneProcess) {
     EXPECT_EQ(queue.size(), capacity);
 }
 
-TYPED_TEST(QueueTest, NowaitFormsThrowAsPython) {
+TYPED_TEST_P(QueueTest, NowaitFormsThrowAsPython) {
     if constexpr (!is_byte_queue<typename TypeParam::Queue>) {
         auto& queue = this->queue_;
-        for (std::size_t i = 0; i < TypeParam::capacity; ++i) queue.put_nowait({0, i});
+        for (std::size_t i = 0; i < this->shape_.capacity; ++i) queue.put_nowait({0, i});
         EXPECT_THROW(queue.put_nowait({0, 0}), Full);
-        for (std::size_t i = 0; i < TypeParam::capacity; ++i)
+        for (std::size_t i = 0; i < this->shape_.capacity; ++i)
             EXPECT_EQ(queue.get_nowait().sequence, i);
         EXPECT_THROW(queue.get_nowait(), Empty);
         queue.shutdown();
@@ -46,7 +46,7 @@ TYPED_TEST(QueueTest, NowaitFormsThrowAsPython) {
     }
 }
 
-TYPED_TEST(QueueTest, ItemsCrossProcessesInOrder) {
+TYPED_TEST_P(QueueTest, ItemsCrossProcessesInOrder) {
     const uint64_t count = 20000;
     Process producer = this->spawn_user([count](auto& queue) {
         for (uint64_t i = 0; i < count; ++i) {
@@ -62,19 +62,19 @@ TYPED_TEST(QueueTest, ItemsCrossProcessesInOrder) {
     ASSERT_TRUE(test::join_and_expect_exit(producer));
 }
 
-TYPED_TEST(QueueTest, BlockedPutIsReleasedByAGetInAnotherProcess) {
+TYPED_TEST_P(QueueTest, BlockedPutIsReleasedByAGetInAnotherProcess) {
     auto& queue = this->queue_;
-    for (std::size_t i = 0; i < TypeParam::capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
+    for (std::size_t i = 0; i < this->shape_.capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
     Process producer = this->spawn_user([](auto& q) { return put(q, {7, 7}) ? 0 : 1; });
     this->wait_until([&] { return queue.waiting_putters() == 1; });
-    EXPECT_EQ(queue.size(), TypeParam::capacity);  // it really is blocked: nothing went in
+    EXPECT_EQ(queue.size(), this->shape_.capacity);  // it really is blocked: nothing went in
     ASSERT_TRUE(get(queue));
     ASSERT_TRUE(test::join_and_expect_exit(producer));
-    for (std::size_t i = 1; i < TypeParam::capacity; ++i) ASSERT_EQ(get(queue)->sequence, i);
+    for (std::size_t i = 1; i < this->shape_.capacity; ++i) ASSERT_EQ(get(queue)->sequence, i);
     EXPECT_EQ(*get(queue), (Item{7, 7}));
 }
 
-TYPED_TEST(QueueTest, TimedFormsHonourTheirTimeout) {
+TYPED_TEST_P(QueueTest, TimedFormsHonourTheirTimeout) {
     auto& queue = this->queue_;
     for (auto timeout : {0ms, 30ms}) {
         auto start = steady_clock::now();
@@ -83,7 +83,7 @@ TYPED_TEST(QueueTest, TimedFormsHonourTheirTimeout) {
         EXPECT_GE(took, timeout);
         EXPECT_LT(took, timeout + 50ms);
     }
-    for (std::size_t i = 0; i < TypeParam::capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
+    for (std::size_t i = 0; i < this->shape_.capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
     auto start = steady_clock::now();
     EXPECT_EQ(put_until(queue, {0, 0}, start + 30ms), errc::timeout);
     auto took = steady_clock::now() - start;
@@ -91,7 +91,7 @@ TYPED_TEST(QueueTest, TimedFormsHonourTheirTimeout) {
     EXPECT_LT(took, 80ms);
 }
 
-TYPED_TEST(QueueTest, ShutdownWakesBlockedConsumersInEveryProcess) {
+TYPED_TEST_P(QueueTest, ShutdownWakesBlockedConsumersInEveryProcess) {
     auto& queue = this->queue_;
     constexpr int consumers = 3;
     std::vector<Process> children;
@@ -110,9 +110,9 @@ TYPED_TEST(QueueTest, ShutdownWakesBlockedConsumersInEveryProcess) {
     EXPECT_LT(steady_clock::now() - start, 50ms * consumers + 50ms);
 }
 
-TYPED_TEST(QueueTest, ShutdownDrainsThenReportsShutDown) {
+TYPED_TEST_P(QueueTest, ShutdownDrainsThenReportsShutDown) {
     auto& queue = this->queue_;
-    const std::size_t count = std::min<std::size_t>(TypeParam::capacity, 3);
+    const std::size_t count = std::min<std::size_t>(this->shape_.capacity, 3);
     for (std::size_t i = 0; i < count; ++i) ASSERT_TRUE(put(queue, {0, i}));
     EXPECT_FALSE(queue.is_shutdown());
     EXPECT_EQ(queue.shutdown(), 0u);
@@ -125,9 +125,9 @@ TYPED_TEST(QueueTest, ShutdownDrainsThenReportsShutDown) {
     EXPECT_EQ(try_get(queue).error(), errc::shut_down);
 }
 
-TYPED_TEST(QueueTest, ShutdownWakesABlockedProducer) {
+TYPED_TEST_P(QueueTest, ShutdownWakesABlockedProducer) {
     auto& queue = this->queue_;
-    for (std::size_t i = 0; i < TypeParam::capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
+    for (std::size_t i = 0; i < this->shape_.capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
     Process producer = this->spawn_user([](auto& q) {
         return put(q, {1, 1}) == errc::shut_down ? 0 : 1;
     });
@@ -137,7 +137,7 @@ TYPED_TEST(QueueTest, ShutdownWakesABlockedProducer) {
 }
 
 // Python's Queue.close(): this handle puts and gets no more; nothing else changes.
-TYPED_TEST(QueueTest, CloseEndsOnlyThisHandle) {
+TYPED_TEST_P(QueueTest, CloseEndsOnlyThisHandle) {
     auto& queue = this->queue_;
     ASSERT_TRUE(put(queue, {0, 0}));
     queue.close();
@@ -152,7 +152,8 @@ TYPED_TEST(QueueTest, CloseEndsOnlyThisHandle) {
     EXPECT_EQ(queue.size(), 1u);  // diagnostics still work; the item is still queued
     // Another handle in this process is unaffected and still gets the item.
     std::optional<typename TypeParam::Queue> other_storage;
-    auto& other = TypeParam::in_child(queue, *this->name_, other_storage, this->options_);
+    auto& other =
+        TypeParam::in_child(this->shape_, queue, *this->name_, other_storage, this->options_);
     if (&other != &queue) {
         EXPECT_FALSE(other.closed());
         ASSERT_EQ(get(other)->sequence, 0u);
@@ -163,7 +164,7 @@ TYPED_TEST(QueueTest, CloseEndsOnlyThisHandle) {
 
 // One producer process closes its handle; another producer goes on putting, and the consumer
 // gets everything both put.
-TYPED_TEST(QueueTest, ClosingOneProducersHandleDoesNotStopAnother) {
+TYPED_TEST_P(QueueTest, ClosingOneProducersHandleDoesNotStopAnother) {
     auto& queue = this->queue_;
     std::atomic<uint64_t>* flags = this->flags_;
     Process quitter = this->spawn_user([flags](auto& q) {
@@ -194,7 +195,7 @@ TYPED_TEST(QueueTest, ClosingOneProducersHandleDoesNotStopAnother) {
     EXPECT_EQ(queue.size(), 0u);
 }
 
-TYPED_TEST(QueueTest, CloseWakesThisHandlesBlockedGet) {
+TYPED_TEST_P(QueueTest, CloseWakesThisHandlesBlockedGet) {
     if constexpr (!is_byte_queue<typename TypeParam::Queue>) {
         auto& queue = this->queue_;
         errc outcome = errc::ok;
@@ -208,9 +209,9 @@ TYPED_TEST(QueueTest, CloseWakesThisHandlesBlockedGet) {
 }
 
 // Immediate shutdown from another process drops what is queued: a getter finds nothing more.
-TYPED_TEST(QueueTest, ImmediateShutdownInAnotherProcessDropsWhatIsQueued) {
+TYPED_TEST_P(QueueTest, ImmediateShutdownInAnotherProcessDropsWhatIsQueued) {
     auto& queue = this->queue_;
-    const std::size_t count = std::min<std::size_t>(TypeParam::capacity, 4);
+    const std::size_t count = std::min<std::size_t>(this->shape_.capacity, 4);
     for (std::size_t i = 0; i < count; ++i) ASSERT_TRUE(put(queue, {0, i}));
     Process stopper =
         this->spawn_user([count](auto& q) { return q.shutdown(true) == count ? 0 : 1; });
@@ -221,7 +222,7 @@ TYPED_TEST(QueueTest, ImmediateShutdownInAnotherProcessDropsWhatIsQueued) {
     EXPECT_EQ(try_put(queue, {0, 9}), errc::shut_down);
 }
 
-TYPED_TEST(QueueTest, StopTokenCancelsABlockedGet) {
+TYPED_TEST_P(QueueTest, StopTokenCancelsABlockedGet) {
     if constexpr (!is_byte_queue<typename TypeParam::Queue>) {
         std::stop_source source;
         errc outcome = errc::ok;
@@ -235,9 +236,9 @@ TYPED_TEST(QueueTest, StopTokenCancelsABlockedGet) {
     }
 }
 
-TYPED_TEST(QueueTest, ImmediateShutdownDiscardsAndSettlesJoin) {
+TYPED_TEST_P(QueueTest, ImmediateShutdownDiscardsAndSettlesJoin) {
     auto& queue = this->queue_;
-    const std::size_t count = std::min<std::size_t>(TypeParam::capacity, 5);
+    const std::size_t count = std::min<std::size_t>(this->shape_.capacity, 5);
     for (std::size_t i = 0; i < count; ++i) ASSERT_TRUE(put(queue, {0, i}));
     EXPECT_EQ(queue.shutdown(true), count);
     EXPECT_EQ(get(queue).error(), errc::shut_down);
@@ -247,7 +248,7 @@ TYPED_TEST(QueueTest, ImmediateShutdownDiscardsAndSettlesJoin) {
     }
 }
 
-TYPED_TEST(QueueTest, TaskAccountingAcrossProcesses) {
+TYPED_TEST_P(QueueTest, TaskAccountingAcrossProcesses) {
     if constexpr (TypeParam::joinable) {
         auto& queue = this->queue_;
         EXPECT_EQ(queue.task_done(), errc::task_done_overflow);
@@ -273,7 +274,7 @@ TYPED_TEST(QueueTest, TaskAccountingAcrossProcesses) {
 
 // A process killed while blocked in get or put leaves the queue fully usable: other waiters are
 // still woken and every item still arrives.
-TYPED_TEST(QueueTest, ProcessKilledWhileBlockedLeavesQueueUsable) {
+TYPED_TEST_P(QueueTest, ProcessKilledWhileBlockedLeavesQueueUsable) {
     auto& queue = this->queue_;
     Process blocked_getter = this->spawn_user([](auto& q) { return get(q) ? 1 : 2; });
     this->wait_until([&] { return queue.waiting_getters() == 1; });
@@ -290,19 +291,19 @@ TYPED_TEST(QueueTest, ProcessKilledWhileBlockedLeavesQueueUsable) {
     ASSERT_TRUE(test::join_and_expect_exit(consumer));
 
     // Same on the producer side: a producer killed while blocked on a full queue.
-    for (std::size_t i = 0; i < TypeParam::capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
+    for (std::size_t i = 0; i < this->shape_.capacity; ++i) ASSERT_TRUE(try_put(queue, {0, i}));
     Process blocked_putter = this->spawn_user([](auto& q) { return put(q, {9, 9}) ? 1 : 2; });
     this->wait_until([&] { return queue.waiting_putters() == 1; });
     blocked_putter.kill();
     ASSERT_TRUE(test::join_or_fail(blocked_putter));
-    for (std::size_t i = 0; i < TypeParam::capacity; ++i) ASSERT_EQ(get(queue)->sequence, i);
+    for (std::size_t i = 0; i < this->shape_.capacity; ++i) ASSERT_EQ(get(queue)->sequence, i);
     EXPECT_EQ(try_get(queue).error(), errc::empty);  // the killed put left nothing half-done
     ASSERT_TRUE(try_put(queue, {4, 4}));
     EXPECT_EQ(*get(queue), (Item{4, 4}));
 }
 
 // Many threads of one process share one handle.
-TYPED_TEST(QueueTest, ThreadsShareOneHandle) {
+TYPED_TEST_P(QueueTest, ThreadsShareOneHandle) {
     auto& queue = this->queue_;
     constexpr int threads = 4;
     constexpr uint64_t per_thread = 5000;
@@ -331,12 +332,12 @@ TYPED_TEST(QueueTest, ThreadsShareOneHandle) {
 }
 
 // 4 producer and 4 consumer processes: every item exactly once, per-producer order kept.
-TYPED_TEST(QueueTest, StressExactlyOnceAndPerProducerOrder) {
+TYPED_TEST_P(QueueTest, StressExactlyOnceAndPerProducerOrder) {
     constexpr int producers = 4, consumers = 4;
     // >= 1e6 items for the typed queue at capacity 10 and 1024; smaller elsewhere.
     uint64_t total = 200000;
     if (!is_byte_queue<typename TypeParam::Queue> && !TypeParam::joinable &&
-        TypeParam::capacity > 1) {
+        this->shape_.capacity > 1) {
         total = 1000000;
     }
     if (sanitized()) total /= 20;
@@ -586,6 +587,19 @@ TEST(QueueThreadEnd, TasksOfEndedThreadsAreSettledWhenTheProcessDies) {
     EXPECT_EQ(queue.join_for(5s), errc::ok);
     EXPECT_EQ(queue.settled_tasks(), 4u);
 }
+REGISTER_TYPED_TEST_SUITE_P(QueueTest, FifoFullAndEmptyInOneProcess, NowaitFormsThrowAsPython,
+                            ItemsCrossProcessesInOrder, BlockedPutIsReleasedByAGetInAnotherProcess,
+                            TimedFormsHonourTheirTimeout,
+                            ShutdownWakesBlockedConsumersInEveryProcess,
+                            ShutdownDrainsThenReportsShutDown, ShutdownWakesABlockedProducer,
+                            CloseEndsOnlyThisHandle, ClosingOneProducersHandleDoesNotStopAnother,
+                            CloseWakesThisHandlesBlockedGet,
+                            ImmediateShutdownInAnotherProcessDropsWhatIsQueued,
+                            StopTokenCancelsABlockedGet, ImmediateShutdownDiscardsAndSettlesJoin,
+                            TaskAccountingAcrossProcesses,
+                            ProcessKilledWhileBlockedLeavesQueueUsable, ThreadsShareOneHandle,
+                            StressExactlyOnceAndPerProducerOrder);
+SHUTTLE_INSTANTIATE_FOR_EVERY_SHAPE(QueueTest, QueueTypes);
 
 }  // namespace
 }  // namespace shuttle

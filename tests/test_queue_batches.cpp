@@ -22,19 +22,14 @@ class BatchTest : public QueueTest<C> {
     }
 };
 
-// Few configurations (each typed test compiles once per configuration): both forms, plain and
-// joinable, named and anonymous, a small ring (batches wrap and fill it) and a large one.
-using BatchConfigurations =
-    ::testing::Types<Config<Queue<Item>, false, 10>, Config<JoinableQueue<Item>, true, 10>,
-                     Config<ByteQueue, true, 1024>, Config<JoinableByteQueue, false, 1024>>;
-TYPED_TEST_SUITE(BatchTest, BatchConfigurations, ConfigNames);
+TYPED_TEST_SUITE_P(BatchTest);
 
 // All-or-some: a batch larger than the room puts what fits (the count), then full; a get batch
 // takes what is there, in order, across the ring's wrap; empty spans answer at once.
-TYPED_TEST(BatchTest, PutsWhatFitsAndGetsWhatIsThereInOrder) {
+TYPED_TEST_P(BatchTest, PutsWhatFitsAndGetsWhatIsThereInOrder) {
     using B = typename TestFixture::B;
     auto& queue = this->queue_;
-    constexpr std::size_t capacity = TypeParam::capacity;
+    const std::size_t capacity = this->shape_.capacity;
     for (uint64_t lap = 0; lap < 3; ++lap) {  // three laps: runs wrap around the ring
         const auto items = items_of(lap, 0, capacity + 5);
         auto put = B::try_put(queue, items);
@@ -65,10 +60,10 @@ TYPED_TEST(BatchTest, PutsWhatFitsAndGetsWhatIsThereInOrder) {
 // The waiting forms: put_many_for puts what fits and then reports the partial count; with
 // nothing put it times out; get_many_for on an empty queue times out; after a shutdown put
 // batches are refused and get batches drain, then say shut_down; a closed handle says closed.
-TYPED_TEST(BatchTest, WaitingFormsAnswerPartialCountsTimeoutsAndShutdown) {
+TYPED_TEST_P(BatchTest, WaitingFormsAnswerPartialCountsTimeoutsAndShutdown) {
     using B = typename TestFixture::B;
     auto& queue = this->queue_;
-    constexpr std::size_t capacity = TypeParam::capacity;
+    const std::size_t capacity = this->shape_.capacity;
     const auto items = items_of(1, 0, capacity + 3);
     auto put = B::put_until(queue, items, steady_clock::now() + 20ms);
     ASSERT_TRUE(put);
@@ -90,9 +85,9 @@ TYPED_TEST(BatchTest, WaitingFormsAnswerPartialCountsTimeoutsAndShutdown) {
 
 // A put_many blocked on a full queue in another process finishes as the parent takes items;
 // everything arrives once, in order.
-TYPED_TEST(BatchTest, ABlockedPutManyInAnotherProcessCompletesAsItemsAreTaken) {
+TYPED_TEST_P(BatchTest, ABlockedPutManyInAnotherProcessCompletesAsItemsAreTaken) {
     using B = typename TestFixture::B;
-    constexpr std::size_t total = 3 * TypeParam::capacity + 7;
+    const std::size_t total = 3 * this->shape_.capacity + 7;
     Process producer = this->spawn_user([](auto& q) {
         auto put = Batch<std::remove_cvref_t<decltype(q)>>::put(q, items_of(5, 0, total));
         return put && *put == total ? 0 : 1;
@@ -111,7 +106,7 @@ TYPED_TEST(BatchTest, ABlockedPutManyInAnotherProcessCompletesAsItemsAreTaken) {
 // Producers in three processes put with single puts and batches of varying sizes, consumers in
 // two processes take with single gets and batches: every item arrives exactly once, and each
 // consumer sees each producer's items in increasing order.
-TYPED_TEST(BatchTest, MixedSingleAndBatchOperationsAcrossProcessesAreExactlyOnceInOrder) {
+TYPED_TEST_P(BatchTest, MixedSingleAndBatchOperationsAcrossProcessesAreExactlyOnceInOrder) {
     constexpr uint64_t producers = 3;
     const uint64_t per_producer = sanitized() ? 300 : 1000;
     std::atomic<uint64_t>* seen = this->flags_;  // seen[producer * per_producer + sequence]
@@ -180,7 +175,7 @@ TYPED_TEST(BatchTest, MixedSingleAndBatchOperationsAcrossProcessesAreExactlyOnce
 }
 
 // Each item of a batch is a task: unfinished_tasks counts items, task_done() once per item.
-TYPED_TEST(BatchTest, EachItemOfABatchIsATask) {
+TYPED_TEST_P(BatchTest, EachItemOfABatchIsATask) {
     if constexpr (!TypeParam::joinable) {
         GTEST_SKIP() << "task accounting is JoinableQueue's";
     } else {
@@ -200,7 +195,7 @@ TYPED_TEST(BatchTest, EachItemOfABatchIsATask) {
 // A producer killed mid-batch, after publishing 3 of its 6 items: those 3 are delivered, the 3
 // it had claimed and not published are lost, each journaled as a killed single put (settled in
 // a JoinableQueue); consumers get past them, and items put afterwards arrive.
-TYPED_TEST(BatchTest, AProducerKilledMidBatchLosesOnlyItsUnpublishedItems) {
+TYPED_TEST_P(BatchTest, AProducerKilledMidBatchLosesOnlyItsUnpublishedItems) {
     using B = typename TestFixture::B;
     auto& queue = this->queue_;
     const pid_t dead = this->die_at(
@@ -228,18 +223,18 @@ TYPED_TEST(BatchTest, AProducerKilledMidBatchLosesOnlyItsUnpublishedItems) {
     }
     // Fully usable: whole laps of batches.
     for (uint64_t lap = 0; lap < 2; ++lap) {
-        ASSERT_EQ(*B::try_put(queue, items_of(3, 0, TypeParam::capacity)), TypeParam::capacity);
-        EXPECT_EQ(this->drain(), items_of(3, 0, TypeParam::capacity));
+        ASSERT_EQ(*B::try_put(queue, items_of(3, 0, this->shape_.capacity)), this->shape_.capacity);
+        EXPECT_EQ(this->drain(), items_of(3, 0, this->shape_.capacity));
     }
     if constexpr (TypeParam::joinable) {
         EXPECT_EQ(queue.settled_tasks(), 3u);
-        EXPECT_EQ(queue.unfinished_tasks(), 4 + 2 * TypeParam::capacity);
+        EXPECT_EQ(queue.unfinished_tasks(), 4 + 2 * this->shape_.capacity);
     }
 }
 
 // Killed right after claiming a put run (nothing published) or before the claim (nothing
 // claimed): the whole run lost and journaled, or nothing lost.
-TYPED_TEST(BatchTest, AProducerKilledAtTheClaimLosesTheRunAndBeforeItNothing) {
+TYPED_TEST_P(BatchTest, AProducerKilledAtTheClaimLosesTheRunAndBeforeItNothing) {
     auto& queue = this->queue_;
     auto put_five = [](auto& q) {
         (void)Batch<std::remove_cvref_t<decltype(q)>>::put(q, items_of(1, 0, 5));
@@ -258,7 +253,7 @@ TYPED_TEST(BatchTest, AProducerKilledAtTheClaimLosesTheRunAndBeforeItNothing) {
 // A consumer killed mid-batch, after releasing 2 of the 6 items it claimed: the 4 it still held
 // are journaled with their contents, their slots released (a producer can fill the ring again);
 // in a JoinableQueue all 6 tasks are settled (it had taken them) and join() returns.
-TYPED_TEST(BatchTest, AConsumerKilledMidBatchJournalsTheItemsItStillHeld) {
+TYPED_TEST_P(BatchTest, AConsumerKilledMidBatchJournalsTheItemsItStillHeld) {
     using B = typename TestFixture::B;
     auto& queue = this->queue_;
     for (const char* point :
@@ -273,8 +268,8 @@ TYPED_TEST(BatchTest, AConsumerKilledMidBatchJournalsTheItemsItStillHeld) {
         const uint64_t held = mid_release ? 4 : 6;
         // The stuck slots come back once recovery ran (a blocked producer runs it).
         ASSERT_EQ(
-            *B::put_until(queue, items_of(8, 0, TypeParam::capacity), steady_clock::now() + 5s),
-            TypeParam::capacity)
+            *B::put_until(queue, items_of(8, 0, this->shape_.capacity), steady_clock::now() + 5s),
+            this->shape_.capacity)
             << point;
         EXPECT_EQ(queue.lost_count(), lost_before + held) << point;
         auto lost = queue.lost_items();
@@ -287,9 +282,9 @@ TYPED_TEST(BatchTest, AConsumerKilledMidBatchJournalsTheItemsItStillHeld) {
             std::memcpy(&item, record.contents.data(), sizeof item);  // both forms start so
             EXPECT_EQ(item, (Item{7, 6 - held + i})) << point;
         }
-        EXPECT_EQ(this->drain(), items_of(8, 0, TypeParam::capacity)) << point;
+        EXPECT_EQ(this->drain(), items_of(8, 0, this->shape_.capacity)) << point;
         if constexpr (TypeParam::joinable) {
-            for (std::size_t i = 0; i < TypeParam::capacity; ++i) ASSERT_TRUE(queue.task_done());
+            for (std::size_t i = 0; i < this->shape_.capacity; ++i) ASSERT_TRUE(queue.task_done());
             EXPECT_EQ(queue.join_for(5s), errc::ok) << point;  // the dead one's 6 are settled
             EXPECT_EQ(queue.task_done().error(), errc::task_done_overflow) << point;
         }
@@ -382,6 +377,22 @@ TEST(QueueBatchRecovery, ANewcomerRepairsTheBatchOfTheEntryItTakesOver) {
     EXPECT_EQ(std::vector<Item>(out.begin(), out.end()), items_of(1, 0, 8));
     EXPECT_EQ(queue.unfinished_tasks(), 8u);
 }
+
+REGISTER_TYPED_TEST_SUITE_P(BatchTest, PutsWhatFitsAndGetsWhatIsThereInOrder,
+                            WaitingFormsAnswerPartialCountsTimeoutsAndShutdown,
+                            ABlockedPutManyInAnotherProcessCompletesAsItemsAreTaken,
+                            MixedSingleAndBatchOperationsAcrossProcessesAreExactlyOnceInOrder,
+                            EachItemOfABatchIsATask,
+                            AProducerKilledMidBatchLosesOnlyItsUnpublishedItems,
+                            AProducerKilledAtTheClaimLosesTheRunAndBeforeItNothing,
+                            AConsumerKilledMidBatchJournalsTheItemsItStillHeld);
+// Few configurations: both forms, plain and joinable, named and anonymous, a small ring
+// (batches wrap and fill it) and a large one.
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Anonymous10, BatchTest, ::testing::Types<Config<Queue<Item>>>);
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Named10, BatchTest, ::testing::Types<Config<JoinableQueue<Item>>>);
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Named1024, BatchTest, ::testing::Types<Config<ByteQueue>>);
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Anonymous1024, BatchTest,
+                              ::testing::Types<Config<JoinableByteQueue>>);
 
 }  // namespace
 }  // namespace shuttle

@@ -33,35 +33,28 @@ class RedeliveryTest : public QueueTest<C, true> {
     }
 };
 
-using RedeliveryConfigurations =
-    ::testing::Types<Config<JoinableQueue<Item>, false, 1>, Config<JoinableQueue<Item>, false, 10>,
-                     Config<JoinableQueue<Item>, false, 1024>, Config<JoinableQueue<Item>, true, 1>,
-                     Config<JoinableQueue<Item>, true, 10>, Config<JoinableQueue<Item>, true, 1024>,
-                     Config<JoinableByteQueue, false, 1>, Config<JoinableByteQueue, false, 10>,
-                     Config<JoinableByteQueue, false, 1024>, Config<JoinableByteQueue, true, 1>,
-                     Config<JoinableByteQueue, true, 10>, Config<JoinableByteQueue, true, 1024>>;
-TYPED_TEST_SUITE(RedeliveryTest, RedeliveryConfigurations, ConfigNames);
+TYPED_TEST_SUITE_P(RedeliveryTest);
 
 // The normal life of a task: get_task(), task_done(task); a second task_done(task) and a
 // second get_task() while one is held are refused and change nothing.
-TYPED_TEST(RedeliveryTest, TaskDoneAcknowledgesOnceAndOnlyOnce) {
+TYPED_TEST_P(RedeliveryTest, TaskDoneAcknowledgesOnceAndOnlyOnce) {
     auto& queue = this->queue_;
     EXPECT_TRUE(queue.redelivery());
     ASSERT_TRUE(try_put(queue, {1, 1}));
-    if (TypeParam::capacity > 1) {
+    if (this->shape_.capacity > 1) {
         ASSERT_TRUE(try_put(queue, {1, 2}));
     }
     auto task = try_get_task(queue);
     ASSERT_TRUE(task);
     EXPECT_EQ(task->first, (Item{1, 1}));
-    if (TypeParam::capacity > 1) {
+    if (this->shape_.capacity > 1) {
         EXPECT_EQ(try_get_task(queue).error(), errc::task_held);  // one per thread at a time
         EXPECT_EQ(queue.size(), 1u);                              // nothing consumed
     }
     EXPECT_TRUE(queue.task_done(task->second));
     EXPECT_EQ(queue.task_done(task->second).error(), errc::not_owner);
-    EXPECT_EQ(queue.unfinished_tasks(), TypeParam::capacity > 1 ? 1u : 0u);
-    if (TypeParam::capacity > 1) {
+    EXPECT_EQ(queue.unfinished_tasks(), this->shape_.capacity > 1 ? 1u : 0u);
+    if (this->shape_.capacity > 1) {
         auto second = try_get_task(queue);
         ASSERT_TRUE(second);
         EXPECT_EQ(second->first, (Item{1, 2}));
@@ -81,7 +74,7 @@ TYPED_TEST(RedeliveryTest, TaskDoneAcknowledgesOnceAndOnlyOnce) {
 
 // A task acknowledged by another process (not its holder's) is refused: only the holder's
 // process may say it is finished (its death is what redelivers it).
-TYPED_TEST(RedeliveryTest, AnotherProcessCannotAcknowledgeATask) {
+TYPED_TEST_P(RedeliveryTest, AnotherProcessCannotAcknowledgeATask) {
     auto& queue = this->queue_;
     ASSERT_TRUE(try_put(queue, {1, 1}));
     auto task = try_get_task(queue);
@@ -97,7 +90,7 @@ TYPED_TEST(RedeliveryTest, AnotherProcessCannotAcknowledgeATask) {
 
 // The holder dies at each window of get_task() (and SIGKILLed while it holds the task): the same
 // item reaches another consumer, once; join() returns; nothing is lost or journaled.
-TYPED_TEST(RedeliveryTest, AHolderKilledAtAnyWindowHasItsTaskRedelivered) {
+TYPED_TEST_P(RedeliveryTest, AHolderKilledAtAnyWindowHasItsTaskRedelivered) {
     auto& queue = this->queue_;
     uint64_t expected_redeliveries = 0;
     uint64_t sequence = 0;
@@ -138,7 +131,7 @@ TYPED_TEST(RedeliveryTest, AHolderKilledAtAnyWindowHasItsTaskRedelivered) {
         EXPECT_EQ(queue.task_done().error(), errc::task_done_overflow);  // nothing over-settled
     }
     // The queue is fully usable, a whole lap round.
-    for (std::size_t i = 0; i < 2 * TypeParam::capacity + 1; ++i) {
+    for (std::size_t i = 0; i < 2 * this->shape_.capacity + 1; ++i) {
         ASSERT_TRUE(try_put(queue, {3, i}));
         auto task = try_get_task(queue);
         ASSERT_TRUE(task);
@@ -151,7 +144,7 @@ TYPED_TEST(RedeliveryTest, AHolderKilledAtAnyWindowHasItsTaskRedelivered) {
 // Killed inside task_done(task), at each step (and its recoverer killed finishing it): nothing
 // is redelivered, and the task is counted exactly once — while another task is outstanding, so
 // a second count would show.
-TYPED_TEST(RedeliveryTest, AHolderKilledAcknowledgingIsCountedExactlyOnce) {
+TYPED_TEST_P(RedeliveryTest, AHolderKilledAcknowledgingIsCountedExactlyOnce) {
     auto& queue = this->queue_;
     for (const char* point : {"queue.task_done.acking", "queue.task_done.counted",
                               "queue.task_done.lease_cleared", "queue.lease.acknowledged"}) {
@@ -180,7 +173,7 @@ TYPED_TEST(RedeliveryTest, AHolderKilledAcknowledgingIsCountedExactlyOnce) {
 
 // A task acknowledged from another thread of the holder's process is refused too: only the
 // thread that got it writes its lease.
-TYPED_TEST(RedeliveryTest, OnlyTheHoldingThreadAcknowledges) {
+TYPED_TEST_P(RedeliveryTest, OnlyTheHoldingThreadAcknowledges) {
     auto& queue = this->queue_;
     ASSERT_TRUE(try_put(queue, {1, 1}));
     auto task = try_get_task(queue);
@@ -194,13 +187,13 @@ TYPED_TEST(RedeliveryTest, OnlyTheHoldingThreadAcknowledges) {
 
 // The ring is full when the holder dies: the item stays in the dead holder's lease (recovery
 // never blocks) and comes back once there is room.
-TYPED_TEST(RedeliveryTest, RedeliveryWaitsForRoom) {
+TYPED_TEST_P(RedeliveryTest, RedeliveryWaitsForRoom) {
     auto& queue = this->queue_;
     ASSERT_TRUE(try_put(queue, {1, 1}));
     this->die_holding("queue.lease.released");
     std::size_t filled = 0;
     while (try_put(queue, {0, filled})) ++filled;
-    ASSERT_EQ(filled, TypeParam::capacity);
+    ASSERT_EQ(filled, this->shape_.capacity);
     EXPECT_TRUE(queue.recover());
     EXPECT_EQ(queue.redelivered_count(), 0u);  // no room
     EXPECT_NE(queue.describe_recovery().find("ORPHAN"), std::string::npos)
@@ -210,9 +203,9 @@ TYPED_TEST(RedeliveryTest, RedeliveryWaitsForRoom) {
     EXPECT_EQ(*first, (Item{0, 0}));
     ASSERT_TRUE(queue.task_done());
     std::vector<Item> items = this->drain();
-    ASSERT_EQ(items.size(), TypeParam::capacity);
+    ASSERT_EQ(items.size(), this->shape_.capacity);
     EXPECT_EQ(items.back(), (Item{1, 1}));  // behind what was queued
-    for (std::size_t i = 1; i < TypeParam::capacity; ++i) EXPECT_EQ(items[i - 1], (Item{0, i}));
+    for (std::size_t i = 1; i < this->shape_.capacity; ++i) EXPECT_EQ(items[i - 1], (Item{0, i}));
     EXPECT_EQ(queue.join_for(5s), errc::ok);
     EXPECT_EQ(queue.redelivered_count(), 1u);
     EXPECT_EQ(queue.lost_count(), 0u);
@@ -221,7 +214,7 @@ TYPED_TEST(RedeliveryTest, RedeliveryWaitsForRoom) {
 // The recoverer is killed in the middle of a redelivery: the next one finishes it. A recoverer
 // killed after its put and before it freed the lease makes a duplicate (at-least-once), never a
 // loss, and the task count stays right either way.
-TYPED_TEST(RedeliveryTest, RecovererKilledMidRedeliveryIsFinishedByTheNext) {
+TYPED_TEST_P(RedeliveryTest, RecovererKilledMidRedeliveryIsFinishedByTheNext) {
     auto& queue = this->queue_;
     uint64_t sequence = 0;
     uint64_t redelivered = 0;
@@ -332,6 +325,14 @@ TEST(QueueRedelivery, ANewcomerTakesOverTheOrphanInItsEntry) {
     EXPECT_EQ(queue.redelivered_count(), 1u);
     EXPECT_EQ(queue.lost_count(), 0u);
 }
+
+REGISTER_TYPED_TEST_SUITE_P(RedeliveryTest, TaskDoneAcknowledgesOnceAndOnlyOnce,
+                            AnotherProcessCannotAcknowledgeATask,
+                            AHolderKilledAtAnyWindowHasItsTaskRedelivered,
+                            AHolderKilledAcknowledgingIsCountedExactlyOnce,
+                            OnlyTheHoldingThreadAcknowledges, RedeliveryWaitsForRoom,
+                            RecovererKilledMidRedeliveryIsFinishedByTheNext);
+SHUTTLE_INSTANTIATE_FOR_EVERY_SHAPE(RedeliveryTest, JoinableQueueTypes);
 
 }  // namespace
 }  // namespace shuttle

@@ -9,32 +9,20 @@
 namespace shuttle {
 namespace {
 
-using TortureConfigurations = ::testing::Types<
-    Config<Queue<Item>, false, 10>, Config<Queue<Item>, false, 1024>, Config<Queue<Item>, true, 10>,
-    Config<Queue<Item>, true, 1024>, Config<JoinableQueue<Item>, false, 10>,
-    Config<JoinableQueue<Item>, false, 1024>, Config<JoinableQueue<Item>, true, 10>,
-    Config<JoinableQueue<Item>, true, 1024>, Config<ByteQueue, false, 10>,
-    Config<ByteQueue, false, 1024>, Config<ByteQueue, true, 10>, Config<ByteQueue, true, 1024>,
-    Config<JoinableByteQueue, false, 10>, Config<JoinableByteQueue, false, 1024>,
-    Config<JoinableByteQueue, true, 10>, Config<JoinableByteQueue, true, 1024>>;
-
 template <class C>
 class TortureTest : public QueueTest<C> {};
-TYPED_TEST_SUITE(TortureTest, TortureConfigurations, ConfigNames);
+TYPED_TEST_SUITE_P(TortureTest);
 
 // At-least-once redelivery (QueueOptions::redelivery): consumers use get_task() and
 // task_done(task), and the kill windows include the lease's.
-using RedeliveryTortureConfigurations =
-    ::testing::Types<Config<JoinableQueue<Item>, false, 10>,
-                     Config<JoinableQueue<Item>, true, 1024>, Config<JoinableByteQueue, true, 10>,
-                     Config<JoinableByteQueue, false, 1024>>;
 template <class C>
 class RedeliveryTortureTest : public QueueTest<C, true> {};
-TYPED_TEST_SUITE(RedeliveryTortureTest, RedeliveryTortureConfigurations, ConfigNames);
+TYPED_TEST_SUITE_P(RedeliveryTortureTest);
 
 // `batches`: producers and consumers mix put_many / get_many in (BatchTortureTest).
 template <class C, class Q>
-void torture(Q& queue, const std::string& name, bool redelivery, bool batches = false) {
+void torture(Q& queue, const Shape& shape, const std::string& name, bool redelivery,
+             bool batches = false) {
     using TypeParam = C;
     TortureOptions options;
     if (std::getenv("SHUTTLE_TORTURE_LONG")) {  // the long mode, outside CI
@@ -65,7 +53,7 @@ void torture(Q& queue, const std::string& name, bool redelivery, bool batches = 
     }
     // A death mid-batch loses, or takes with it, up to a batch of items.
     const uint64_t per_death = batches ? torture_batch : 1;
-    Torture<TypeParam> torture(queue, name, options);
+    Torture<TypeParam> torture(queue, shape, name, options);
     const TortureReport report = torture.run();
 
     const auto percentile = [&](double p) {
@@ -127,25 +115,42 @@ void torture(Q& queue, const std::string& name, bool redelivery, bool batches = 
     }
 }
 
-TYPED_TEST(TortureTest, SurvivesHundredsOfKills) {
-    torture<TypeParam>(this->queue_, *this->name_, false);
+TYPED_TEST_P(TortureTest, SurvivesHundredsOfKills) {
+    torture<TypeParam>(this->queue_, this->shape_, *this->name_, false);
 }
 
-TYPED_TEST(RedeliveryTortureTest, RedeliversEveryTaskOfAKilledHolder) {
-    torture<TypeParam>(this->queue_, *this->name_, true);
+TYPED_TEST_P(RedeliveryTortureTest, RedeliversEveryTaskOfAKilledHolder) {
+    torture<TypeParam>(this->queue_, this->shape_, *this->name_, true);
 }
 
 // Batches (put_many / get_many) mixed with single operations, killed anywhere, including at
 // every batch window: the invariants above, a death losing at most a batch.
 template <class C>
 class BatchTortureTest : public QueueTest<C> {};
-using BatchTortureConfigurations =
-    ::testing::Types<Config<JoinableQueue<Item>, false, 10>, Config<ByteQueue, true, 1024>>;
-TYPED_TEST_SUITE(BatchTortureTest, BatchTortureConfigurations, ConfigNames);
+TYPED_TEST_SUITE_P(BatchTortureTest);
 
-TYPED_TEST(BatchTortureTest, SurvivesKillsMidBatch) {
-    torture<TypeParam>(this->queue_, *this->name_, false, true);
+TYPED_TEST_P(BatchTortureTest, SurvivesKillsMidBatch) {
+    torture<TypeParam>(this->queue_, this->shape_, *this->name_, false, true);
 }
+
+REGISTER_TYPED_TEST_SUITE_P(TortureTest, SurvivesHundredsOfKills);
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Anonymous10, TortureTest, QueueTypes);
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Anonymous1024, TortureTest, QueueTypes);
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Named10, TortureTest, QueueTypes);
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Named1024, TortureTest, QueueTypes);
+
+REGISTER_TYPED_TEST_SUITE_P(RedeliveryTortureTest, RedeliversEveryTaskOfAKilledHolder);
+// Four configurations, each queue type at both capacities, named and anonymous.
+using TypedJoinable = ::testing::Types<Config<JoinableQueue<Item>>>;
+using ByteJoinable = ::testing::Types<Config<JoinableByteQueue>>;
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Anonymous10, RedeliveryTortureTest, TypedJoinable);
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Named1024, RedeliveryTortureTest, TypedJoinable);
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Named10, RedeliveryTortureTest, ByteJoinable);
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Anonymous1024, RedeliveryTortureTest, ByteJoinable);
+
+REGISTER_TYPED_TEST_SUITE_P(BatchTortureTest, SurvivesKillsMidBatch);
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Anonymous10, BatchTortureTest, TypedJoinable);
+SHUTTLE_INSTANTIATE_FOR_SHAPE(Named1024, BatchTortureTest, ::testing::Types<Config<ByteQueue>>);
 
 }  // namespace
 }  // namespace shuttle

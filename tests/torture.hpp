@@ -124,8 +124,8 @@ class Torture {
     using Q = typename C::Queue;
 
   public:
-    Torture(Q& queue, const std::string& name, TortureOptions options)
-        : queue_(queue), name_(name), options_(options) {
+    Torture(Q& queue, const Shape& shape, const std::string& name, TortureOptions options)
+        : queue_(queue), shape_(shape), name_(name), options_(options) {
         ledger_segment_ = Segment::create_anonymous(
             test::counters_info(1),
             [](const SegmentInfo&) { return std::optional<uint64_t>(sizeof(TortureLedger)); }, {});
@@ -254,7 +254,7 @@ class Torture {
                 if (id >= TortureLedger::max_producers) return 0;
                 prepare_child(window, skip);
                 std::optional<Q> storage;
-                Q& q = C::in_child(queue_, name_, storage, queue_options());
+                Q& q = C::in_child(shape_, queue_, name_, storage, queue_options());
                 for (uint64_t sequence = 0; sequence < TortureLedger::max_sequence;) {
                     if (ledger_->stop.load()) break;
                     // A batch of 1..torture_batch every other time, in a batch run.
@@ -288,7 +288,7 @@ class Torture {
             [this, window, skip] {
                 prepare_child(window, skip);
                 std::optional<Q> storage;
-                Q& q = C::in_child(queue_, name_, storage, queue_options());
+                Q& q = C::in_child(shape_, queue_, name_, storage, queue_options());
                 std::map<uint64_t, uint64_t> last;  // per producer: the last sequence received
                 std::optional<TaskId> task;         // the task to acknowledge (redelivery)
                 auto next = [&]() -> result<Item> {
@@ -428,6 +428,7 @@ class Torture {
     }
 
     Q& queue_;
+    Shape shape_;
     std::string name_;
     TortureOptions options_;
     Segment ledger_segment_;

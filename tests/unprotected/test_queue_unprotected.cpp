@@ -27,12 +27,13 @@ TEST(UnprotectedQueue, AProducerKilledMidPutWedgesTheQueue) {
 // The robust suite's torture run on the unprotected queue: it hangs (the run's own watchdog
 // ends it). Skipped by default; run with --gtest_also_run_disabled_tests.
 TEST(UnprotectedQueue, DISABLED_TortureRunHangs) {
-    using C = Config<Queue<Item>, false, 10>;
-    auto queue = C::make("");
+    using C = Config<Queue<Item>>;
+    const Shape shape{.named = false, .capacity = 10};
+    auto queue = C::make(shape, "");
     TortureOptions options;
     options.maximum = 3000ms;
     options.hang_limit = 3000ms;
-    Torture<C> torture(queue, "", options);
+    Torture<C> torture(queue, shape, "", options);
     const TortureReport report = torture.run();
     EXPECT_TRUE(report.hung) << "the unprotected queue survived " << report.kills << " kills";
 }
