@@ -4,6 +4,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "shuttle/detail/queue_core.hpp"
 #include "shuttle/queue.hpp"
@@ -16,9 +17,11 @@ void QueueCore::initialise(Segment& segment) {
     for (uint64_t i = 0; i < journal_capacity; ++i) {
         new (ring.journal + i) LostRecord{};
     }
-    for (uint64_t i = 0; i < ring.capacity; ++i) {
-        new (ring.slots + i * ring.stride) SlotHeader{};  // turn 0: free for lap 0
-    }
+    // Every slot starts at turn 0 (free for lap 0), length 0: the zeros a fresh segment holds
+    // (Segment::create / create_anonymous). Not writing them spares touching every page of the
+    // ring once more at creation: an unbounded queue creates a chunk at every chunk change.
+    static_assert(std::is_trivially_default_constructible_v<SlotHeader> ||
+                  sizeof(SlotHeader) == 2 * sizeof(uint64_t));
     for (uint32_t i = 0; i < ring.lease_count; ++i) new (&ring.lease_at(i)) LeaseHeader{};
     if (ring.redelivery) {
         std::random_device random;
