@@ -4,7 +4,6 @@
 #include <random>
 #include <string>
 #include <string_view>
-#include <type_traits>
 
 #include "shuttle/detail/queue_core.hpp"
 #include "shuttle/queue.hpp"
@@ -20,8 +19,8 @@ void QueueCore::initialise(Segment& segment) {
     // Every slot starts at turn 0 (free for lap 0), length 0: the zeros a fresh segment holds
     // (Segment::create / create_anonymous). Not writing them spares touching every page of the
     // ring once more at creation: an unbounded queue creates a chunk at every chunk change.
-    static_assert(std::is_trivially_default_constructible_v<SlotHeader> ||
-                  sizeof(SlotHeader) == 2 * sizeof(uint64_t));
+    static_assert(sizeof(SlotHeader) == sizeof(uint64_t) * 2,
+                  "a slot header is its turn and length only: both start as zero bytes");
     for (uint32_t i = 0; i < ring.lease_count; ++i) new (&ring.lease_at(i)) LeaseHeader{};
     if (ring.redelivery) {
         std::random_device random;
