@@ -16,9 +16,11 @@ void QueueCore::initialise(Segment& segment) {
     for (uint64_t i = 0; i < journal_capacity; ++i) {
         new (ring.journal + i) LostRecord{};
     }
-    for (uint64_t i = 0; i < ring.capacity; ++i) {
-        new (ring.slots + i * ring.stride) SlotHeader{};  // turn 0: free for lap 0
-    }
+    // Every slot starts at turn 0 (free for lap 0), length 0: the zeros a fresh segment holds
+    // (Segment::create / create_anonymous). Not writing them spares touching every page of the
+    // ring once more at creation: an unbounded queue creates a chunk at every chunk change.
+    static_assert(sizeof(SlotHeader) == sizeof(uint64_t) * 2,
+                  "a slot header is its turn and length only: both start as zero bytes");
     for (uint32_t i = 0; i < ring.lease_count; ++i) new (&ring.lease_at(i)) LeaseHeader{};
     if (ring.redelivery) {
         std::random_device random;
