@@ -25,7 +25,7 @@
 namespace shuttle {
 
 inline constexpr uint64_t segment_magic = 0x3130454c54545553ull;  // "SUTTLE01" little-endian
-inline constexpr uint32_t segment_layout_version = 3;             // 3: queue leases (redelivery)
+inline constexpr uint32_t segment_layout_version = 4;             // 3: queue leases, 4: doorbells
 inline constexpr std::size_t cache_line = 64;
 inline constexpr uint32_t max_registry_capacity = 4096;
 /// The longest segment name (Segment::valid_name).
