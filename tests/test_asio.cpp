@@ -13,7 +13,6 @@
 #include <boost/asio/use_future.hpp>
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <functional>
 #include <future>
 #include <vector>
@@ -186,14 +185,4 @@ TEST(Asio, PipeRecvAndSendAcrossProcesses) {
     run_bounded(io);
     EXPECT_EQ(replies, (std::vector<std::string>{"a!", "bb!", "ccc!"}));
     EXPECT_TRUE(test::join_and_expect_exit(echo, 0));
-}
-
-// examples/asio/asio_service.cpp: TCP clients, one Asio thread, worker processes behind a
-// JoinableQueue; every answer checked by its client.
-TEST(Asio, ServiceExampleAnswersEveryRequest) {
-    const std::string program = test::example("asio_service");
-    if (!std::filesystem::exists(program)) GTEST_SKIP() << "examples not built";
-    const auto result = test::run_program(program, {"3", "40"}, 20000ms);
-    EXPECT_EQ(result.exit_code, 0) << result.output;
-    EXPECT_NE(result.output.find("ok: 120 answers"), std::string::npos) << result.output;
 }
