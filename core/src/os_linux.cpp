@@ -9,9 +9,12 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -438,6 +441,74 @@ void kill_point_hit(const char* point) noexcept {
     if (kill_point_skip.fetch_sub(1, std::memory_order_relaxed) != 0) return;
     if (auto hook = kill_point_hook.load(std::memory_order_acquire)) hook(point);
     ::kill(::getpid(), kill_point_signal.load(std::memory_order_relaxed));
+}
+
+// ---- doorbells ---------------------------------------------------------------------------------
+
+uint64_t random_token() noexcept {
+    uint64_t token = 0;
+    while (token == 0) {
+        if (::getrandom(&token, sizeof token, 0) != static_cast<ssize_t>(sizeof token)) {
+            // No entropy source (seccomp?): the clock and the pid, mixed, are unique enough
+            // for a name that must not collide with a live one.
+            token =
+                static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) *
+                    0x9e3779b97f4a7c15ull ^
+                static_cast<uint64_t>(::getpid());
+        }
+    }
+    return token;
+}
+
+namespace {
+/// The abstract address (a leading NUL byte: no file) of doorbell `token`.
+socklen_t doorbell_address(uint64_t token, sockaddr_un& address) noexcept {
+    address = {};
+    address.sun_family = AF_UNIX;
+    const int length =
+        std::snprintf(address.sun_path + 1, sizeof address.sun_path - 1, "shuttle.bell.%016llx",
+                      static_cast<unsigned long long>(token));
+    return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + length);
+}
+}  // namespace
+
+int open_doorbell(uint64_t token) noexcept {
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    sockaddr_un address;
+    const socklen_t length = doorbell_address(token, address);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0) {
+        const int error = errno;
+        ::close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+void ring_doorbell(uint64_t token) noexcept {
+    // One unbound sending socket per process (inherited by fork()ed children: sendto on a
+    // shared unconnected datagram socket is safe).
+    static const int sender = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sender < 0) return;
+    sockaddr_un address;
+    const socklen_t length = doorbell_address(token, address);
+    const char byte = 1;
+    ssize_t sent;
+    do
+        sent = ::sendto(sender, &byte, 1, MSG_DONTWAIT | MSG_NOSIGNAL,
+                        reinterpret_cast<const sockaddr*>(&address), length);
+    while (sent < 0 && errno == EINTR);
+}
+
+void drain_doorbell(int fd) noexcept {
+    char bytes[64];
+    // Bounded: the socket holds at most net.unix.max_dgram_qlen datagrams; a ring landing
+    // meanwhile is either drained or left (spurious readiness, never a lost one).
+    for (int i = 0; i < 64; ++i) {
+        const ssize_t got = ::recv(fd, bytes, sizeof bytes, MSG_DONTWAIT);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return;
+    }
 }
 
 }  // namespace shuttle::detail

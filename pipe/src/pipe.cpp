@@ -102,6 +102,8 @@ Connection& Connection::operator=(Connection&& other) noexcept {
     seen_peer_closes_ = other.seen_peer_closes_;
     last_clock_read_ticks_ = other.last_clock_read_ticks_;
     last_peer_check_ = other.last_peer_check_;
+    recv_ready_ = std::exchange(other.recv_ready_, {});
+    send_ready_ = std::exchange(other.send_ready_, {});
     return *this;
 }
 
@@ -114,12 +116,57 @@ void Connection::close() noexcept {
     open_ = false;
     // Descriptors first, then the count: a sender that sees the count move and asks the kernel
     // finds the hang-up already there if this was the last copy.
+    detail::close_ready_set(recv_ready_);
+    detail::close_ready_set(send_ready_);
     detail::close_socket(std::exchange(in_fd_, -1));
     detail::close_socket(std::exchange(out_fd_, -1));
     control_->closes[side_].fetch_add(1, std::memory_order_seq_cst);
     in_ = out_ = nullptr;
     control_ = nullptr;
     segment_.reset();
+}
+
+int Connection::recv_descriptor() {
+    require_readable();
+    if (recv_ready_.epoll_fd < 0) {
+        if (const int error = detail::open_ready_set(in_fd_, recv_ready_); error != 0) {
+            throw_system_error(error, "pipe recv_descriptor");
+        }
+        arm_recv();
+    }
+    return recv_ready_.epoll_fd;
+}
+
+int Connection::send_descriptor() {
+    require_writable();
+    if (send_ready_.epoll_fd < 0) {
+        if (const int error = detail::open_ready_set(out_fd_, send_ready_); error != 0) {
+            throw_system_error(error, "pipe send_descriptor");
+        }
+        arm_send(1);
+    }
+    return send_ready_.epoll_fd;
+}
+
+// Arming (docs/event_loop.md): drain, set the parked flag (seq_cst), look at the ring again
+// (seq_cst) and ring ourselves if it is ready: the Dekker handshake (P2)/(P8) of a parked
+// waiter, with the event loop doing the sleeping.
+void Connection::arm_recv() noexcept {
+    if (recv_ready_.epoll_fd < 0) return;
+    detail::drain_ready_set(recv_ready_, in_fd_);
+    in_->reader_parked.store(1, std::memory_order_seq_cst);  // (P5)
+    if (data_ready()) detail::ring_self(recv_ready_);
+}
+
+void Connection::arm_send(uint64_t need) noexcept {
+    if (send_ready_.epoll_fd < 0) return;
+    detail::drain_ready_set(send_ready_, out_fd_);
+    out_->writer_parked.store(1, std::memory_order_seq_cst);  // (P5)
+    const uint64_t write = out_->write_cursor.load(std::memory_order_relaxed);
+    const uint64_t read = out_->read_cursor.load(std::memory_order_seq_cst);  // (P3)
+    if (write - read <= capacity_ - std::min<uint64_t>(need, capacity_)) {
+        detail::ring_self(send_ready_);
+    }
 }
 
 void Connection::require_open() const {

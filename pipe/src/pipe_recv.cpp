@@ -69,6 +69,8 @@ status Connection::wait_for_data(Mode mode, steady_clock::time_point deadline) {
     if (in_peer_gone_) return data_or_eof();
     if (mode == Mode::try_once) {
         if (detail::peer_hung_up(in_fd_, in_peer_gone_)) return data_or_eof();
+        if (recv_ready_.epoll_fd >= 0) [[unlikely]]
+            arm_recv();
         return errc::empty;
     }
     return detail::wait_until_ready(

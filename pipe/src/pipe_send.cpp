@@ -96,7 +96,11 @@ status Connection::wait_for_room(uint64_t need, Mode mode, steady_clock::time_po
     if (room()) [[likely]]
         return {};
     if (detail::peer_hung_up(out_fd_, out_peer_gone_)) return errc::broken_pipe;
-    if (mode == Mode::try_once) return errc::full;
+    if (mode == Mode::try_once) {
+        if (send_ready_.epoll_fd >= 0) [[unlikely]]
+            arm_send(need);
+        return errc::full;
+    }
     return detail::wait_until_ready({out_->writer_parked, out_fd_, out_peer_gone_},
                                     mode == Mode::until, deadline, detail::peer_check_interval,
                                     room, [] { return status{errc::broken_pipe}; });

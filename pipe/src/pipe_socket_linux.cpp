@@ -1,11 +1,14 @@
 // The pipe's only Linux-specific code: socketpair lifetime tokens and doorbells.
 #include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <vector>
 
 #include "shuttle/detail/pipe_socket.hpp"
@@ -95,6 +98,42 @@ void drain_socket(int fd) noexcept {
 
 void close_socket(int fd) noexcept {
     if (fd >= 0) ::close(fd);
+}
+
+int open_ready_set(int socket_fd, ReadySet& set) noexcept {
+    set.self_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    set.epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+    int error = set.self_fd < 0 || set.epoll_fd < 0 ? errno : 0;
+    for (int fd : {socket_fd, set.self_fd}) {
+        if (error != 0) break;
+        epoll_event event{};
+        event.events = EPOLLIN | EPOLLRDHUP;
+        event.data.fd = fd;
+        if (::epoll_ctl(set.epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) error = errno;
+    }
+    if (error != 0) close_ready_set(set);
+    return error;
+}
+
+void ring_self(const ReadySet& set) noexcept {
+    const uint64_t one = 1;
+    ssize_t written;
+    do written = ::write(set.self_fd, &one, sizeof one);
+    while (written < 0 && errno == EINTR);
+}
+
+void drain_ready_set(const ReadySet& set, int socket_fd) noexcept {
+    drain_socket(socket_fd);
+    uint64_t count;
+    ssize_t got;
+    do got = ::read(set.self_fd, &count, sizeof count);
+    while (got < 0 && errno == EINTR);
+}
+
+void close_ready_set(ReadySet& set) noexcept {
+    if (set.epoll_fd >= 0) ::close(set.epoll_fd);
+    if (set.self_fd >= 0) ::close(set.self_fd);
+    set = ReadySet{};
 }
 
 }  // namespace shuttle::detail

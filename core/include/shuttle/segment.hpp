@@ -25,7 +25,7 @@
 namespace shuttle {
 
 inline constexpr uint64_t segment_magic = 0x3130454c54545553ull;  // "SUTTLE01" little-endian
-inline constexpr uint32_t segment_layout_version = 4;  // 3: queue leases; 4: queue batches
+inline constexpr uint32_t segment_layout_version = 5;  // 3: leases; 4: batches; 5: doorbells
 inline constexpr std::size_t cache_line = 64;
 inline constexpr uint32_t max_registry_capacity = 4096;
 /// The longest segment name (Segment::valid_name).

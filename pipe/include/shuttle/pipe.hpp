@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "shuttle/codec.hpp"
+#include "shuttle/detail/pipe_socket.hpp"
 #include "shuttle/error.hpp"
 #include "shuttle/wait.hpp"
 
@@ -248,6 +249,18 @@ class Connection {
     /// EOF), -1 if this end does not receive. For diagnostics and wait(); do not read from it.
     int receive_descriptor() const noexcept { return in_fd_; }
 
+    /// Descriptors for event loops (epoll, poll, Boost.Asio; docs/event_loop.md). Both poll
+    /// *readable* (POLLIN) when the operation would not block: recv_descriptor() when a message
+    /// or EOF is there, send_descriptor() when a send finds room (or the peer is gone). Level-
+    /// triggered, sometimes spurious: on readiness call try_recv()/try_send() until it says
+    /// empty/full; that re-arms the descriptor (a full try_send arms it for room for that
+    /// message; before any, it means room for a small one). Owned by this end (do not close it);
+    /// made on first call, thread-safe against nothing else on this object. A blocking receive
+    /// (send) through another copy of this end at the same time may take the doorbell: use one or
+    /// the other per direction. Throws Error(wrong_end) for the direction this end does not have.
+    int recv_descriptor();
+    int send_descriptor();
+
     /// A snapshot of who waits on this pipe (see PipeActivity); all false/0 on a closed end.
     /// Non-blocking (a few loads of shared words, no system call), thread- and process-safe,
     /// stale as soon as it returns: poll it, never use it to decide that a peer is gone.
@@ -277,6 +290,9 @@ class Connection {
     void require_readable() const;
     void require_writable() const;
 
+    void arm_recv() noexcept;
+    void arm_send(uint64_t need) noexcept;
+
     std::shared_ptr<Segment> segment_;
     detail::PipeControl* control_ = nullptr;
     detail::PipeRing* in_ = nullptr;   // the ring this end receives from
@@ -293,6 +309,8 @@ class Connection {
     uint64_t seen_peer_closes_ = 0;
     uint64_t last_clock_read_ticks_ = 0;  // cheap_ticks() at the last clock read (pipe_send.cpp)
     steady_clock::time_point last_peer_check_{};
+    detail::ReadySet recv_ready_;  // recv_descriptor(), made on first call
+    detail::ReadySet send_ready_;  // send_descriptor()
 };
 
 /// Makes a connected pair of ends (Python's multiprocessing.Pipe). duplex: both ends send and

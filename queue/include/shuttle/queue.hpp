@@ -139,6 +139,19 @@ class QueueHandle : public JoinTriad<QueueHandle<Joinable>, Joinable> {
     /// The segment's descriptor (close-on-exec unless set_inheritable(true)): an exec'd program
     /// attaches with open_fd().
     int fd() const noexcept { return core_.segment().fd(); }
+    /// A descriptor for event loops (epoll, poll, Boost.Asio; docs/event_loop.md) that polls
+    /// readable when a get through this handle would not block: an item is there, or the queue
+    /// was shut down, or this handle closed. Level-triggered, and sometimes spurious: on
+    /// readiness call try_get() until it says empty (that re-arms the descriptor; it stays
+    /// readable until then). The same rule makes edge-triggered use (EPOLLET) correct. A
+    /// producer in any process makes it readable. Owned by the handle (do not close it), one
+    /// per handle and process (a fork()ed child calling this gets its own). Thread-safe,
+    /// non-blocking. Throws Error(registry_full) when 32 live descriptors wait on this side
+    /// already, Error(closed) on an empty handle.
+    int get_descriptor() { return core_.descriptor(true).value(); }
+    /// The same for put: readable when a put would not block (room, shutdown, closed);
+    /// try_put() saying full re-arms it.
+    int put_descriptor() { return core_.descriptor(false).value(); }
     /// Throws Error(closed) on an empty handle.
     void set_inheritable(bool inheritable) {
         if (!core_.attached())

@@ -149,6 +149,22 @@ void close_fd(int fd) noexcept;
 int duplicate_fd(int fd) noexcept;
 int set_close_on_exec(int fd, bool on) noexcept;
 
+// ---- doorbells (descriptors an event loop waits on; docs/event_loop.md) -------------------------
+
+/// A random 64-bit token, never 0 (getrandom).
+uint64_t random_token() noexcept;
+/// A datagram socket bound to the abstract Unix address that `token` names, non-blocking and
+/// close-on-exec: readable once a ring_doorbell(token) landed. The fd, or -errno (EADDRINUSE if
+/// another socket holds the name). Abstract addresses need no file and vanish with the socket,
+/// so a killed waiter leaves nothing behind.
+int open_doorbell(uint64_t token) noexcept;
+/// Sends one byte to the doorbell `token` names, from any process. Never blocks: a doorbell
+/// that is gone (its process died: ECONNREFUSED) or already full (EAGAIN: it is readable
+/// anyway) is not an error.
+void ring_doorbell(uint64_t token) noexcept;
+/// Reads and discards every byte waiting on doorbell `fd` (non-blocking).
+void drain_doorbell(int fd) noexcept;
+
 // ---- child processes ---------------------------------------------------------------------------
 
 /// fork(): the child's pid in the parent, 0 in the child, -1 (errno set) if it failed.

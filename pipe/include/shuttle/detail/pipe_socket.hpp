@@ -40,4 +40,19 @@ void drain_socket(int fd) noexcept;
 
 void close_socket(int fd) noexcept;
 
+/// What an event loop waits on for one direction of an end (docs/event_loop.md): an epoll set
+/// holding the direction's socket (a doorbell byte, or the peer's hang-up) and an eventfd the
+/// end rings itself with (ring_self) when arming finds the ring ready already. Polls readable
+/// when either is. Both close-on-exec.
+struct ReadySet {
+    int epoll_fd = -1;
+    int self_fd = -1;
+};
+/// Makes the set for `socket_fd`; returns 0 or an errno value.
+int open_ready_set(int socket_fd, ReadySet& set) noexcept;
+void ring_self(const ReadySet& set) noexcept;
+/// Drains the set's socket and eventfd (non-blocking).
+void drain_ready_set(const ReadySet& set, int socket_fd) noexcept;
+void close_ready_set(ReadySet& set) noexcept;
+
 }  // namespace shuttle::detail

@@ -10,12 +10,14 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <stop_token>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "shuttle/detail/os.hpp"
+#include "shuttle/detail/queue_doorbell.hpp"
 #include "shuttle/detail/queue_layout.hpp"
 #include "shuttle/detail/queue_recovery.hpp"
 #include "shuttle/detail/queue_ring.hpp"
@@ -62,18 +64,23 @@ class QueueCore {
     /// left empty: its ring no longer points into the segment it gave away.
     QueueCore& operator=(QueueCore&& other) noexcept {
         if (this != &other) {
+            bells_.reset();  // its slots live in the segment about to be unmapped
             participants_.reset();
             segment_ = std::move(other.segment_);
             ring_ = std::exchange(other.ring_, Ring{});
             recovery_ = std::move(other.recovery_);
             participants_ = std::move(other.participants_);
+            bells_ = std::move(other.bells_);
             closed_.store(other.closed_.load(std::memory_order_relaxed), std::memory_order_relaxed);
         }
         return *this;
     }
     /// False for an empty core (default-constructed or moved from).
     bool attached() const noexcept { return participants_ != nullptr; }
-    ~QueueCore() { participants_.reset(); }
+    ~QueueCore() {
+        bells_.reset();
+        participants_.reset();
+    }
 
     /// Lays out a fresh (zeroed) segment body (queue/src/queue_segment.cpp).
     static void initialise(Segment& segment);
@@ -90,9 +97,10 @@ class QueueCore {
     errc try_put(Write&& write) noexcept {
         if (closed()) [[unlikely]]
             return errc::closed;  // this handle closed, or empty (default-constructed, moved from)
-        auto me = participants_->current();
-        if (!me) return me.error() == errc::busy ? errc::full : me.error();  // try again later
-        return ring_try_put(ring_, registry(), registry().entry(*me), write);
+        const errc rc = put_attempt(write);
+        if (rc == errc::full) [[unlikely]]
+            rearm(false);
+        return rc;
     }
 
     // `fits(uint64_t length) -> bool` may refuse a message (nothing is consumed then);
@@ -101,7 +109,10 @@ class QueueCore {
     errc try_get(Fits&& fits, Read&& read) noexcept {
         if (closed()) [[unlikely]]
             return errc::closed;
-        return get_attempt(fits, read);
+        const errc rc = get_attempt(fits, read);
+        if (rc == errc::empty) [[unlikely]]
+            rearm(true);
+        return rc;
     }
 
     /// get_task(): as try_get, and the item is also kept in this thread's lease until
@@ -130,6 +141,8 @@ class QueueCore {
         uint64_t ticket = 0;
         const errc rc = ring_try_get<true>(ring_, registry(), *me, fits, read, ticket);
         if (rc == errc::ok) task = TaskId{lease_key(), ticket, *me};
+        if (rc == errc::empty) [[unlikely]]
+            rearm(true);
         return rc;
     }
 
@@ -239,7 +252,8 @@ class QueueCore {
     errc put_until(Write&& write, steady_clock::time_point deadline, const std::stop_token& stop) {
         if (!attached()) return errc::closed;
         return block_until(
-            *participants_, ring_.control->producers, errc::full, [&] { return try_put(write); },
+            *participants_, ring_.control->producers, errc::full,
+            [&] { return closed() ? errc::closed : put_attempt(write); },
             [&] { return size() < ring_.capacity; }, [&] { maybe_recover(); }, ring_.redelivery,
             deadline, stop);
     }
@@ -248,7 +262,8 @@ class QueueCore {
     errc get_until(Fits&& fits, Read&& read, steady_clock::time_point deadline,
                    const std::stop_token& stop) {
         if (closed()) return errc::closed;
-        return wait_for_item([&] { return try_get(fits, read); }, deadline, stop);
+        return wait_for_item([&] { return closed() ? errc::closed : get_attempt(fits, read); },
+                             deadline, stop);
     }
 
     template <class Fits, class Read>
@@ -431,7 +446,59 @@ class QueueCore {
         return attached() ? recovery_->describe() : std::string("empty queue handle\n");
     }
 
+    // ---- event loops (docs/event_loop.md) ----------------------------------------------------
+    /// This handle's descriptor for the get side (`for_get`) or the put side: polls readable
+    /// when that operation would not block (spuriously sometimes: the try_ form then says
+    /// empty/full, which re-arms it). Made on first call (per process: a fork()ed child gets its
+    /// own), owned by the handle. Thread-safe; non-blocking. errc::registry_full when the side's
+    /// max_queue_doorbells slots are all held by live processes.
+    result<int> descriptor(bool for_get) {
+        if (!attached()) return errc::closed;
+        HandleBells& bells = *bells_;
+        std::lock_guard lock(bells.mutex);
+        std::unique_ptr<QueueDoorbell>& bell = bells.side[for_get ? 0 : 1];
+        if (bell && bell->ours()) return bell->fd();
+        bells.active[for_get ? 0 : 1].store(nullptr, std::memory_order_release);
+        bell.reset();  // inherited from the parent: closes our copy of its socket only
+        auto made =
+            QueueDoorbell::open(for_get ? ring_.control->consumers : ring_.control->producers,
+                                ring_.control->doorbells[for_get ? 0 : 1]);
+        if (!made) return made.error();
+        bell = std::move(*made);
+        bells.active[for_get ? 0 : 1].store(bell.get(), std::memory_order_release);
+        rearm(for_get);
+        return bell->fd();
+    }
+
   private:
+    /// After an empty get (a full put) through this handle: re-arms its descriptor, if it has
+    /// one (queue_doorbell.hpp). A stalled ring (a claimed, unfinished slot) keeps it readable
+    /// and runs recovery, rate limited, so a loop never sleeps behind a killed producer.
+    [[gnu::noinline]] void rearm(bool for_get) noexcept {
+        QueueDoorbell* bell = bells_->active[for_get ? 0 : 1].load(std::memory_order_acquire);
+        if (bell == nullptr || !bell->ours()) return;
+        bool stalled = false;
+        bell->arm([&] {
+            QueueControl& control = *ring_.control;
+            const uint64_t tail = control.tail.load(std::memory_order_seq_cst);  // (13)
+            const uint64_t head = control.head.load(std::memory_order_seq_cst);  // (13)
+            if ((tail & closed_bit) || closed()) return true;
+            if (for_get) {
+                stalled = tail != head || (ring_.redelivery && recovery_->orphans_pending());
+            } else {
+                stalled = head + ring_.capacity > tail;
+            }
+            return stalled;
+        });
+        if (stalled) maybe_recover();
+    }
+
+    template <class Write>
+    errc put_attempt(Write&& write) noexcept {
+        auto me = participants_->current();
+        if (!me) return me.error() == errc::busy ? errc::full : me.error();  // try again later
+        return ring_try_put(ring_, registry(), registry().entry(*me), write);
+    }
     template <class Fits, class Read>
     errc get_attempt(Fits&& fits, Read&& read) noexcept {
         auto me = participants_->current();
@@ -470,6 +537,13 @@ class QueueCore {
     std::unique_ptr<QueueRecovery> recovery_;
     std::unique_ptr<ThreadParticipants> participants_;
     std::atomic<bool> closed_{false};  // close(): this handle only
+    /// The handle's descriptors (index 0: get side, 1: put side). Destroyed before the segment.
+    struct HandleBells {
+        std::mutex mutex;  // making one
+        std::unique_ptr<QueueDoorbell> side[2];
+        std::atomic<QueueDoorbell*> active[2] = {nullptr, nullptr};
+    };
+    std::unique_ptr<HandleBells> bells_ = std::make_unique<HandleBells>();
 };
 
 }  // namespace shuttle::detail

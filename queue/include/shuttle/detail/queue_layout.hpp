@@ -85,8 +85,22 @@ inline constexpr uint64_t max_batch_run = 256;
 /// Who waits on one side (consumers for an item, producers for room): bit i of the low half
 /// means registry entry i is parked, bit i of the high half that it is polling. One word, so a
 /// waker moves a waiter from parked to polling in one CAS.
+///
+/// Event-loop waiters (docs/event_loop.md) do not park: each holds a doorbell slot (an abstract
+/// Unix datagram socket named by `token`, claimed by process `owner`) and sets its bit in
+/// `armed` when it is about to wait on its descriptor (the slots: QueueControl::doorbells, cold,
+/// at the end of the block). The side's claims ring (and disarm) every
+/// armed doorbell: one load of `armed`, on the line wakers read anyway, when nobody is armed.
+struct DoorbellSlot {
+    std::atomic<uint64_t> owner{0};            // ProcessIdentity, 0 if free
+    std::atomic<uint64_t> owner_namespace{0};  // its pid namespace (written after `owner`)
+    std::atomic<uint64_t> token{0};            // names the socket; written before `armed` is set
+    std::atomic<uint64_t> reserved{0};
+};
+inline constexpr uint32_t max_queue_doorbells = 32;
 struct alignas(cache_line) WaitSide {
     std::atomic<uint64_t> state{0};
+    std::atomic<uint32_t> armed{0};  // bit i: doorbell i's owner waits on its descriptor
 };
 inline constexpr uint64_t parked_bit(uint32_t index) {
     return uint64_t{1} << index;
@@ -134,6 +148,8 @@ struct QueueControl {
     std::atomic<uint32_t> join_word{0};
     std::atomic<uint32_t> joiners{0};
     RecoveryControl recovery;
+    // Event-loop waiters' doorbells: [0] the consumers' side, [1] the producers' (WaitSide).
+    alignas(cache_line) DoorbellSlot doorbells[2][max_queue_doorbells];
 };
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "queue cursors must be lock-free");
 static_assert(sizeof(QueueControl) % cache_line == 0, "the journal starts on a cache line");

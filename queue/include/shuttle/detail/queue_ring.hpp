@@ -32,7 +32,8 @@
 //       fence takes the place of the seq_cst store in (6) (a waiter whose RMW precedes the fence
 //       is seen by the load after it; one that follows it sees every turn stored before it).
 //   (7), (8), (9) the waiter words, wake words and joiners (queue_waiting.hpp); (10), (11),
-//       (12) the lease states, acknowledgement counts and settlements (queue_core.hpp).
+//       (12) the lease states, acknowledgement counts and settlements (queue_core.hpp); (13)
+//       the armed doorbells (queue_waiting.hpp, queue_doorbell.hpp).
 //   Recovery (queue/src/queue_recovery.cpp) runs under the recovery lock (acquired acq_rel,
 //   released with release ordering: one recoverer's writes are visible to the next) and reads
 //   the cursors (3), turns (1)/(2) and lease states (5)/(10) with acquire loads; its own sites
@@ -92,6 +93,7 @@ template <bool Redeliver = false, class Write>
             SHUTTLE_KILL_POINT("queue.put.announced");
             if (control.tail.compare_exchange_weak(tail, tail + 1, std::memory_order_seq_cst,
                                                    std::memory_order_relaxed)) {  // (3) claim
+                ring_doorbells(control.consumers, control.doorbells[0]);          // (13)
                 SHUTTLE_KILL_POINT("queue.put.claimed");
                 slot.length.store(write(Ring::payload_of(slot)), std::memory_order_relaxed);
                 slot.turn.store(2 * lap + 1, std::memory_order_seq_cst);  // (1) publish, (6)
@@ -155,6 +157,7 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
             SHUTTLE_KILL_POINT("queue.get.announced");
             if (control.head.compare_exchange_weak(head, head + 1, std::memory_order_seq_cst,
                                                    std::memory_order_relaxed)) {  // (3) claim
+                ring_doorbells(control.producers, control.doorbells[1]);          // (13)
                 SHUTTLE_KILL_POINT("queue.get.claimed");
                 if constexpr (Leased) {
                     // (5) Into the lease before the slot is released: from here on the item
@@ -190,6 +193,7 @@ inline errc ring_try_get(const Ring& ring, const Registry& registry, uint32_t in
                 entry.announced.store(head | announce_get, std::memory_order_relaxed);
                 if (control.head.compare_exchange_weak(head, head + 1, std::memory_order_seq_cst,
                                                        std::memory_order_relaxed)) {
+                    ring_doorbells(control.producers, control.doorbells[1]);  // (13)
                     SHUTTLE_KILL_POINT("queue.get.discarding");
                     slot.turn.store(2 * lap + 2, std::memory_order_seq_cst);  // (2), (6)
                     control.recovery.discarded.fetch_add(1, std::memory_order_relaxed);

@@ -78,6 +78,34 @@ inline void wake_one_waiter(WaitSide& side, const Registry& registry) noexcept {
     }
 }
 
+/// Rings (and disarms) every doorbell armed on `side` (docs/event_loop.md): each rung waiter's
+/// descriptor turns readable; it re-arms on its next empty (full) try_get (try_put). A doorbell
+/// whose process died is rung in vain (its socket is gone) and left disarmed.
+[[gnu::noinline]] inline void ring_armed_doorbells(WaitSide& side,
+                                                   const DoorbellSlot* slots) noexcept {
+    // (13) acq_rel: the tokens written before the bits were set are visible.
+    uint32_t armed = side.armed.exchange(0, std::memory_order_acq_rel);
+    while (armed != 0) {
+        const uint32_t index = static_cast<uint32_t>(std::countr_zero(armed));
+        armed &= armed - 1;
+        const uint64_t token = slots[index].token.load(std::memory_order_acquire);
+        if (token != 0) ring_doorbell(token);
+    }
+}
+
+/// After a claim (a put's on the tail, a get's on the head): rings `side`'s armed doorbells.
+/// One load when none is armed. Rung after the claim and before the item (the room) is
+/// published, so a producer killed in between still woke the loop: it then finds a claimed,
+/// unfinished slot, stays readable and runs recovery (docs/event_loop.md, "Crashes").
+[[gnu::always_inline]] inline void ring_doorbells(WaitSide& side,
+                                                  const DoorbellSlot* slots) noexcept {
+    // (13) the Dekker shape of (6): the claim (a seq_cst CAS on the cursor), then this load;
+    // an arming waiter sets its bit (seq_cst RMW), then reads both cursors (seq_cst).
+    if (side.armed.load(std::memory_order_seq_cst) != 0) [[unlikely]] {
+        ring_armed_doorbells(side, slots);
+    }
+}
+
 /// Clears a registry entry's waiter bits on both sides.
 inline void forget_waiter(QueueControl& control, uint32_t index) noexcept {
     for (WaitSide* side : {&control.consumers, &control.producers}) {
@@ -97,15 +125,17 @@ inline void wake_joiners(QueueControl& control) noexcept {
     if (control.joiners.load(std::memory_order_seq_cst) != 0) wake_all(control.join_word);
 }
 
-/// On close: wakes every parked put/get and every joiner.
+/// On close: wakes every parked put/get, rings every armed doorbell, wakes every joiner.
 inline void wake_everyone(QueueControl& control, const Registry& registry) noexcept {
-    for (WaitSide* side : {&control.consumers, &control.producers}) {
+    for (int which = 0; which < 2; ++which) {
+        WaitSide* side = which == 0 ? &control.consumers : &control.producers;
         // Bounded: a corrupt word must not loop us forever.
         for (uint32_t i = 0; i < max_queue_participants &&
                              (side->state.load(std::memory_order_acquire) & parked_mask) != 0;
              ++i) {
             wake_one_waiter(*side, registry);
         }
+        ring_armed_doorbells(*side, control.doorbells[which]);
     }
     wake_joiners(control);
 }
