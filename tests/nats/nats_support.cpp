@@ -68,6 +68,15 @@ int exit_code_of(int wait_status) {
     return -1;
 }
 
+/// The client port a nats-server log reports ("Listening for client connections on
+/// 127.0.0.1:<port>"), 0 if it names none.
+int listening_port(const std::string& log) {
+    const std::string marker = "Listening for client connections on 127.0.0.1:";
+    const std::size_t at = log.find(marker);
+    if (at == std::string::npos) return 0;
+    return std::atoi(log.c_str() + at + marker.size());
+}
+
 std::string read_file(const std::string& path) {
     std::ifstream in(path);
     std::stringstream text;
@@ -96,8 +105,7 @@ bool have_nats_server() {
     return std::string(server_program()).size() > 0 && ::access(server_program(), X_OK) == 0;
 }
 
-NatsServer::NatsServer(Options options)
-    : options_(std::move(options)), port_(free_loopback_port()) {
+NatsServer::NatsServer(Options options) : options_(std::move(options)) {
     char pattern[] = "/tmp/shuttle-nats-XXXXXX";
     const char* made = ::mkdtemp(pattern);
     if (made == nullptr) ADD_FAILURE() << "mkdtemp: " << std::strerror(errno);
@@ -113,8 +121,10 @@ NatsServer::~NatsServer() {
 void NatsServer::start() {
     if (running()) return;
     std::vector<std::string> arguments{
-        server_program(),     "-js", "-a", "127.0.0.1", "-p", std::to_string(port_), "-sd",
-        directory_ + "/store"};
+        server_program(), "-js", "-a", "127.0.0.1",
+        // The first start lets the server pick a free port (no guessed port another test could
+        // take first); a restart reuses it so that clients reconnect to the same URL.
+        "-p", port_ > 0 ? std::to_string(port_) : "-1", "-sd", directory_ + "/store"};
     if (!options_.cluster_name.empty()) {
         arguments.insert(
             arguments.end(),
@@ -134,10 +144,13 @@ void NatsServer::start() {
     ASSERT_GT(pid_, 0) << "cannot start " << server_program();
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     auto backoff = 1ms;
-    // "Server is ready" is logged once JetStream is up and clients are accepted.
+    // "Server is ready" is logged once JetStream is up and clients are accepted, after the
+    // line that names the client port.
     auto ready = [&] {
-        return read_file(directory_ + "/server.log").find("Server is ready") != std::string::npos &&
-               accepts_connections(port_);
+        const std::string log = read_file(directory_ + "/server.log");
+        if (log.find("Server is ready") == std::string::npos) return false;
+        if (port_ <= 0) port_ = listening_port(log);
+        return port_ > 0 && accepts_connections(port_);
     };
     while (!ready()) {
         int status = 0;

@@ -38,13 +38,15 @@ class NatsServer {
     NatsServer& operator=(const NatsServer&) = delete;
     ~NatsServer();
 
-    /// Starts it (again, on the same port and store directory) and waits until it accepts
-    /// connections (at most 10 s, else the test fails). Blocking.
+    /// Starts it and waits until it accepts connections (at most 10 s, else the test fails).
+    /// The first start lets the server choose a free port (`-p -1`, read back from its log); a
+    /// restart uses the same port and store directory. Blocking.
     void start();
     /// SIGKILLs it and reaps it. Idempotent.
     void kill();
     bool running() const { return pid_ > 0; }
     pid_t pid() const { return pid_; }
+    /// Its client port: 0 until the first start() returned.
     int port() const { return port_; }
     std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
     /// The last lines of its log, for a failure message.

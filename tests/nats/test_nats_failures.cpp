@@ -161,9 +161,11 @@ TEST(NatsFailures, ClusterLosesOneServerWhileWorkRunsThenItCatchesUp) {
                                 .cluster_name = "shuttle",
                                 .cluster_port = routes[static_cast<std::size_t>(n)],
                                 .route_ports = routes}));
-        urls.push_back(servers.back()->url());
     }
-    for (auto& server : servers) server->start();
+    for (auto& server : servers) {
+        server->start();
+        urls.push_back(server->url());  // its port is known once it started
+    }
     const auto options = test_connection(urls);
     auto connection = nats::Connection::connect(options);
     // The cluster elects its JetStream leader first: creating retries until it has one.
