@@ -88,7 +88,7 @@ TYPED_TEST_P(BatchTest, WaitingFormsAnswerPartialCountsTimeoutsAndShutdown) {
 TYPED_TEST_P(BatchTest, ABlockedPutManyInAnotherProcessCompletesAsItemsAreTaken) {
     using B = typename TestFixture::B;
     const std::size_t total = 3 * this->shape_.capacity + 7;
-    Process producer = this->spawn_user([](auto& q) {
+    Process producer = this->spawn_user([total](auto& q) {
         auto put = Batch<std::remove_cvref_t<decltype(q)>>::put(q, items_of(5, 0, total));
         return put && *put == total ? 0 : 1;
     });
