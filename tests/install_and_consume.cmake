@@ -1,5 +1,5 @@
 # ctest -P script: the README's sequence from a clean build directory — scripts/demo (which
-# builds only what scripts/build builds: no tests, no benchmarks), then `cmake --install`, then a
+# builds the library, the command and the demo: no other example, no tests, no benchmarks), then `cmake --install`, then a
 # separate project uses the installed tree twice: through find_package(shuttle) and through
 # pkg-config (shuttle.pc).
 foreach(var SOURCE_DIR SCRATCH_DIR CXX)
